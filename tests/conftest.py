@@ -1,0 +1,23 @@
+"""Shared test set-up.
+
+xlwings' remote engine (used to drive the Excel face through xlwings' real object model) registers itself at
+import time only when a licence key is present. The ``noncommercial`` key selects the PolyForm Noncommercial
+licence of xlwings PRO, which covers educational institutions; it is set here, for the tests only. The shipped
+add-in uses only xlwings' BSD-licensed part and needs no key.
+"""
+
+import os
+
+os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")  # must precede any "import xlwings"
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder of the sample exports copied from the shared data (tests never read ../shared)."""
+    return DATA
