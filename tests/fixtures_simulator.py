@@ -1,0 +1,1 @@
+"""Pytest fixtures that run the Alma simulator on loopback (owned by the simulator's author)."""
