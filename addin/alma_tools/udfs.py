@@ -1,0 +1,98 @@
+"""Worksheet functions: ``=ALMA_CHECK_ID(cell)`` and ``=ALMA_CONCURRENCY(loans_range, [as_of])``.
+
+Why these exist: staff paste exports and want to see, in the sheet, which id Excel has damaged and how busy
+each volume is, without pressing a button. Both functions are thin faces over the same cores the command
+line uses (:func:`alma_tools.ids.describe_damage`, :mod:`alma_tools.concurrency`), so a cell never disagrees
+with ``alma-tools``.
+
+How they reach Excel: the workbook's ``xlwings.conf`` lists ``UDF Modules = alma_tools.udfs``; the VBA
+module ``xlwings_udfs`` with one wrapper per function is generated from this module at build time
+(``xlwings.udfs.generate_vba_wrapper``). The cores are imported inside the functions so that generating
+the wrappers (and the COM server's start-up import) only needs xlwings, not the whole product.
+
+Errors: a user mistake (``AlmaToolsError``) becomes the message in the cell, never ``#VALUE!`` with a
+traceback. Signature hints use only types xlwings has converters for (``Any``, ``str``, ``list``),
+because xlwings turns a UDF's hints into conversion options. ``ALMA_CONCURRENCY`` spills through Excel's
+native dynamic arrays (Excel 365/2021), which is why there is no ``expand=`` option: xlwings' legacy
+expansion would fight with the spill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import xlwings as xw
+
+from alma_tools.cells import safe_text
+from alma_tools.errors import AlmaToolsError, InputError
+
+#: Excel's day zero for serial dates (1900 date system, with its fictitious 29 Feb 1900 folded in)
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+
+@xw.func(category="Alma Tools")
+@xw.arg("cell", doc="The cell holding an Alma id (MMS Id, Holding Id, Item Id) or a barcode")
+def ALMA_CHECK_ID(cell: Any) -> str:
+    """Empty when the id is sound, else what Excel did to it (scientific notation, lost digits, ...)."""
+    from alma_tools.ids import describe_damage
+
+    if cell is None or (isinstance(cell, str) and not cell.strip()):
+        return ""
+    return safe_text(describe_damage(cell))
+
+
+@xw.func(category="Alma Tools")
+@xw.arg("loans_range", ndim=2, doc="The loans export, header row included (title rows above it are fine)")
+@xw.arg("as_of", doc="Optional: the end of the period (a date); default: now")
+def ALMA_CONCURRENCY(loans_range: list, as_of: Any = None) -> list:
+    """The per-volume concurrent-checkout table (with its header), spilling from the formula's cell."""
+    from alma_tools.concurrency import compute, read_loans
+
+    try:
+        moment = as_of_datetime(as_of)
+        stats = compute(read_loans([list(row) for row in loans_range]), as_of=moment)
+    except AlmaToolsError as error:
+        return [[str(error)]]
+    return frame_rows(stats.volumes)
+
+
+def as_of_datetime(value: Any) -> dt.datetime:
+    """Turn what a cell can hold (a date, an Excel serial number, ISO text, nothing) into the as-of moment.
+
+    Excel hands dates to Python as ``datetime`` when the cell is formatted as a date, but as a plain serial
+    number when it is not; both mean the same day to the person who typed it.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return dt.datetime.now().replace(microsecond=0)
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value < 2958466:
+        return _EXCEL_EPOCH + dt.timedelta(days=float(value))
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise InputError(f"as_of {value!r} is not a date: give a date cell, or leave it out to use today")
+
+
+def frame_rows(frame: Any) -> list[list[Any]]:
+    """A DataFrame as header + rows for a spill: blanks for missing values, text kept out of formulas."""
+    header = [safe_text(str(column)) for column in frame.columns]
+    rows = frame.astype(object).where(frame.notna(), None).values.tolist()
+    return [header] + [[_cell(value) for value in row] for row in rows]
+
+
+def _cell(value: Any) -> Any:
+    """One value as Excel should receive it (no NaN, no pandas types, no formula-like text)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if hasattr(value, "to_pydatetime"):
+        return value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, str):
+        return value.item()
+    return safe_text(value)
