@@ -1,0 +1,359 @@
+"""Reading sheets into plain rows and writing results back through xlwings, in few, retried writes.
+
+Why this module exists: every call into Excel crosses a process boundary (COM), so a write per cell would
+make a 5,000-row run slow and would fight the person using Excel for the UI thread. The rules here:
+
+- **Reads** take a sheet's values once, from A1 to the last used cell, as plain Python rows (the cores never
+  see an xlwings object; see :func:`sheet_rows`).
+- **Writes** go through :class:`BatchWriter`, which collects per-row updates (done, status, highlight) and
+  writes them as contiguous blocks at most every ``interval`` seconds. Text always passes through
+  :func:`alma_tools.cells.safe_text`, so a title or an Alma message never becomes a formula.
+- **Excel busy** (a cell in edit mode, a modal dialog) makes COM reject calls with ``RPC_E_CALL_REJECTED`` or
+  ``VBA_E_IGNORE``. Those writes are retried with backoff; an update is dropped from the queue only once its
+  block was written, so nothing is lost while Excel is busy.
+- The **status bar** shows count, rate and time left; engines without one (the remote engine in tests) are
+  skipped silently.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from alma_tools.cells import safe_text
+
+#: COM hresults meaning "Excel is busy, call again later" (RPC_E_CALL_REJECTED, VBA_E_IGNORE)
+BUSY_HRESULTS = frozenset({-2147418111, -2146777998})
+
+#: fill for rows that need a person (items in transit, on the hold shelf, unknown outcomes)
+NEEDS_PERSON_FILL = "#FFE699"
+#: fill for cells the Check found a problem in
+PROBLEM_FILL = "#F8CBAD"
+
+#: two runs of pending rows closer than this are written as one block (the gap rewritten with known values)
+MAX_GAP = 40
+
+
+def is_busy_error(error: BaseException) -> bool:
+    """True when ``error`` is COM saying Excel is busy (found without importing pywin32: Linux has none)."""
+    hresult = getattr(error, "hresult", None)
+    if hresult is None and error.args and isinstance(error.args[0], int):
+        hresult = error.args[0]
+    return hresult in BUSY_HRESULTS
+
+
+def sheet_rows(sheet: Any) -> list[list[Any]]:
+    """All values of ``sheet`` from A1 to its last used cell, as rows (row 1 of the list is sheet row 1).
+
+    Starting at A1 (not at the used range's corner) keeps list positions equal to sheet rows and columns,
+    which the row numbers in every message rely on.
+    """
+    last = sheet.used_range.last_cell
+    values = sheet.range((1, 1), (last.row, last.column)).options(ndim=2).value
+    return [list(row) for row in values]
+
+
+def set_status_bar(app: Any, text: str | bool) -> None:
+    """Show ``text`` in Excel's status bar (``False`` gives it back to Excel); cosmetic, so never fatal.
+
+    The remote engine has no status bar (``NotImplementedError``) and a busy Excel may reject the call:
+    progress then simply is not shown this time.
+    """
+    try:
+        app.status_bar = text
+    except NotImplementedError:
+        pass
+    except Exception as error:
+        if not is_busy_error(error):
+            raise
+
+
+def progress_text(done: int, total: int, rate: float | None) -> str:
+    """The status bar line: "Alma Tools: 1,240 of 5,000 scanned in · 21/s · about 3 min left"."""
+    text = f"Alma Tools: {done:,} of {total:,} scanned in"
+    if rate and rate > 0:
+        text += f" · {rate:.0f}/s"
+        left = (total - done) / rate
+        if done < total:
+            text += f" · about {_duration(left)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as a person would say them: "40 s", "3 min", "1 h 20 min"."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+class RateMeter:
+    """Rows per second over the last ``window`` seconds: a recent rate gives an honest time left."""
+
+    def __init__(self, window: float = 15.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window = window
+        self._clock = clock
+        self._marks: list[tuple[float, int]] = []
+
+    def mark(self, count: int) -> None:
+        """Record that ``count`` rows are finished now."""
+        now = self._clock()
+        self._marks.append((now, count))
+        while len(self._marks) > 2 and now - self._marks[0][0] > self._window:
+            self._marks.pop(0)
+
+    @property
+    def rate(self) -> float | None:
+        """Rows per second, or None before two marks a little apart exist."""
+        if len(self._marks) < 2:
+            return None
+        (t0, c0), (t1, c1) = self._marks[0], self._marks[-1]
+        return (c1 - c0) / (t1 - t0) if t1 - t0 >= 0.5 else None
+
+
+@dataclass(frozen=True)
+class ResultColumns:
+    """Where the results go: the header row and the 1-based columns of ``done`` and ``status``.
+
+    ``first`` is the table's first column: highlights span ``first`` to the right-most result column.
+    ``new`` lists the headers that must be written because the sheet did not have them yet.
+    """
+
+    header_row: int
+    done: int
+    status: int
+    first: int = 1
+    new: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def last(self) -> int:
+        """Right-most column the results touch (for highlights)."""
+        return max(self.done, self.status)
+
+
+def result_columns(rows: Sequence[Sequence[Any]], header_row: int) -> ResultColumns:
+    """Find the ``done`` and ``status`` columns in the header row, or place them right of the data.
+
+    A rerun must update the columns it wrote before (any case or spacing), never add a second pair.
+    """
+    header = list(rows[header_row - 1]) if 0 < header_row <= len(rows) else []
+    names = [str(cell).strip().lower() if cell is not None else "" for cell in header]
+    used = [i for i, name in enumerate(names, start=1) if name]
+    first = used[0] if used else 1
+    next_free = (used[-1] if used else 0) + 1
+    found: dict[str, int] = {}
+    new: list[tuple[int, str]] = []
+    for key in ("done", "status"):
+        if key in names:
+            found[key] = names.index(key) + 1
+        else:
+            found[key] = next_free
+            new.append((next_free, key))
+            next_free += 1
+    return ResultColumns(header_row, found["done"], found["status"], first, tuple(new))
+
+
+@dataclass(frozen=True)
+class Block:
+    """One write: ``values`` ([done, status] per row) from sheet row ``first_row``, and rows to highlight."""
+
+    first_row: int
+    values: list[list[Any]]
+    highlight: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def last_row(self) -> int:
+        """Sheet row of the block's last value row."""
+        return self.first_row + len(self.values) - 1
+
+
+class SheetWriter:
+    """Writes :class:`Block` s into one sheet: one values write per block, one fill per highlighted run.
+
+    Kept apart from :class:`BatchWriter` so a test can put a failing writer in its place, and so the
+    background thread builds it from *its own* book object (xlwings objects never cross threads).
+    """
+
+    def __init__(self, sheet: Any, columns: ResultColumns, fill: str = NEEDS_PERSON_FILL) -> None:
+        self.sheet = sheet
+        self.columns = columns
+        self.fill = fill
+        self.writes = 0
+
+    def write_headers(self) -> None:
+        """Write the ``done``/``status`` headers the sheet did not have yet (bold, like a header)."""
+        for column, name in self.columns.new:
+            cell = self.sheet.range((self.columns.header_row, column))
+            cell.value = name
+            cell.font.bold = True
+            self.writes += 1
+
+    def __call__(self, block: Block) -> None:
+        """Write one block (values first, then its highlights)."""
+        done_col, status_col = self.columns.done, self.columns.status
+        if status_col == done_col + 1:
+            self.sheet.range((block.first_row, done_col)).value = block.values
+            self.writes += 1
+        else:
+            self.sheet.range((block.first_row, done_col)).value = [[row[0]] for row in block.values]
+            self.sheet.range((block.first_row, status_col)).value = [[row[1]] for row in block.values]
+            self.writes += 2
+        for first, last in block.highlight:
+            self.sheet.range((first, self.columns.first), (last, self.columns.last)).color = self.fill
+            self.writes += 1
+
+
+@dataclass
+class _Pending:
+    values: dict[int, list[Any]] = field(default_factory=dict)
+    highlight: set[int] = field(default_factory=set)
+
+
+class BatchWriter:
+    """Coalesces per-row results into contiguous blocks and writes them at most every ``interval`` seconds.
+
+    ``add`` may be called from any thread; ``flush``/``flush_due``/``close`` only from the thread that owns
+    the sheet. ``known`` holds the current done/status of every row (read from the sheet at the start), so
+    a small gap between two runs of new results is rewritten with what is already there instead of costing
+    a second write. An update leaves the queue only after its block was written: a busy Excel delays rows,
+    never loses them.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Block], None],
+        known: dict[int, list[Any]] | None = None,
+        interval: float = 0.75,
+        busy_patience: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._write = write
+        self._known = dict(known or {})
+        self._interval = interval
+        self._patience = busy_patience
+        self._clock = clock
+        self._sleep = sleep
+        self._pending = _Pending()
+        self._lock = threading.Lock()
+        self._last_flush = -float("inf")
+        self.blocks_written = 0
+        self.busy_retries = 0
+
+    def add(self, row: int, done: bool, status: str, highlight: bool = False) -> None:
+        """Queue the result of one sheet row (a later result for the same row replaces an earlier one)."""
+        with self._lock:
+            self._pending.values[row] = [True if done else None, safe_text(status)]
+            if highlight:
+                self._pending.highlight.add(row)
+
+    @property
+    def pending(self) -> int:
+        """How many rows wait to be written."""
+        with self._lock:
+            return len(self._pending.values)
+
+    def flush_due(self) -> bool:
+        """Flush if ``interval`` has passed since the last flush; True when everything is written."""
+        if self._clock() - self._last_flush < self._interval:
+            return self.pending == 0
+        return self.flush()
+
+    def flush(self, patience: float | None = None) -> bool:
+        """Write every pending row now, retrying busy failures for up to ``patience`` seconds.
+
+        Returns True when nothing is left pending; False when Excel stayed busy (the rows stay queued).
+        """
+        self._last_flush = self._clock()
+        with self._lock:
+            values = dict(self._pending.values)
+            highlight = set(self._pending.highlight)
+        if not values:
+            return True
+        for block in plan_blocks(values, highlight, self._known):
+            if not self._write_with_retry(block, self._patience if patience is None else patience):
+                return False
+            self.blocks_written += 1
+            written = range(block.first_row, block.last_row + 1)
+            with self._lock:
+                for row in written:
+                    self._known[row] = block.values[row - block.first_row]
+                    # a newer result that arrived during the write stays queued
+                    if self._pending.values.get(row) == values.get(row, object()):
+                        del self._pending.values[row]
+                self._pending.highlight -= {r for r in highlight if r in written}
+        return self.pending == 0
+
+    def close(self, patience: float = 30.0) -> bool:
+        """Final flush, patient with a busy Excel; True when every result reached the sheet."""
+        return self.flush(patience=patience)
+
+    def _write_with_retry(self, block: Block, patience: float) -> bool:
+        deadline = self._clock() + patience
+        delay = 0.05
+        while True:
+            try:
+                self._write(block)
+                return True
+            except Exception as error:
+                if not is_busy_error(error):
+                    raise
+                self.busy_retries += 1
+                if self._clock() + delay > deadline:
+                    return False
+                self._sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+
+def plan_blocks(
+    values: dict[int, list[Any]],
+    highlight: Iterable[int],
+    known: dict[int, list[Any]],
+    max_gap: int = MAX_GAP,
+) -> list[Block]:
+    """Group pending rows into contiguous blocks, bridging small gaps with the rows' known values.
+
+    Results arrive a little out of order (worker threads), so bridging gaps of up to ``max_gap`` rows turns
+    a scatter of rows into one write. Highlighted rows become runs of consecutive rows (one fill each).
+    """
+    rows = sorted(values)
+    blocks: list[Block] = []
+    marked = sorted(set(highlight))
+    start = prev = rows[0]
+    for row in [*rows[1:], None]:
+        if row is not None and row - prev <= max_gap + 1:
+            prev = row
+            continue
+        block_values = [values.get(r, known.get(r, [None, None])) for r in range(start, prev + 1)]
+        runs = _runs([r for r in marked if start <= r <= prev])
+        blocks.append(Block(start, block_values, runs))
+        if row is not None:
+            start = prev = row
+    return blocks
+
+
+def _runs(rows: list[int]) -> tuple[tuple[int, int], ...]:
+    """Sorted rows as (first, last) runs of consecutive numbers."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and row == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return tuple(runs)
+
+
+def known_results(rows: Sequence[Sequence[Any]], columns: ResultColumns) -> dict[int, list[Any]]:
+    """The done/status already in the sheet, by sheet row (used to bridge gaps without changing them)."""
+    known: dict[int, list[Any]] = {}
+    for number in range(columns.header_row + 1, len(rows) + 1):
+        row = rows[number - 1]
+        done = row[columns.done - 1] if columns.done <= len(row) else None
+        status = row[columns.status - 1] if columns.status <= len(row) else None
+        known[number] = [done if done not in ("", None) else None, safe_text(status) if status else None]
+    return known

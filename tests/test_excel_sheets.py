@@ -1,0 +1,175 @@
+"""alma_tools.sheets: reading a sheet, batched and retried writes, progress text (remote engine, no Excel)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import xlwings as xw
+
+from alma_tools import sheets
+from xl_payload import actions, fill_of, payload, replay
+
+
+class ComError(Exception):
+    """Shaped like pywintypes.com_error: (hresult, text, excepinfo, argerror), with ``hresult``."""
+
+    def __init__(self, hresult: int) -> None:
+        super().__init__(hresult, "Call was rejected by callee.", None, None)
+        self.hresult = hresult
+
+
+@pytest.fixture
+def book():
+    opened = []
+
+    def make(data):
+        b = xw.Book(json=data)
+        opened.append(b)
+        return b
+
+    yield make
+    for b in opened:
+        b.close()
+
+
+def test_busy_errors_are_recognised_by_hresult_only():
+    assert sheets.is_busy_error(ComError(-2147418111))
+    assert sheets.is_busy_error(ComError(-2146777998))
+    assert not sheets.is_busy_error(ComError(-2147352567))  # a real exception from Excel: not "busy"
+    assert not sheets.is_busy_error(ValueError("x"))
+
+
+def test_sheet_rows_start_at_a1_so_rows_match_the_sheet(book):
+    b = book(
+        payload({"Items": [[None, None], ["Report", None], [None, None], ["Barcode", "Title"], ["1", "x"]]})
+    )
+    rows = sheets.sheet_rows(b.sheets["Items"])
+    assert rows[3] == ["Barcode", "Title"]
+    assert rows[4] == ["1", "x"]
+    assert len(rows) == 5
+
+
+def test_result_columns_reuse_existing_and_append_missing():
+    rows = [["Report"], [], ["Barcode", "Title", "Status", None]]
+    cols = sheets.result_columns(rows, 3)
+    assert (cols.done, cols.status) == (4, 3)
+    assert cols.new == ((4, "done"),)
+    fresh = sheets.result_columns([["Barcode", "Title"]], 1)
+    assert (fresh.done, fresh.status, fresh.new) == (3, 4, ((3, "done"), (4, "status")))
+
+
+def test_progress_text_has_counts_rate_and_time_left():
+    assert (
+        sheets.progress_text(1240, 5000, 21.0)
+        == "Alma Tools: 1,240 of 5,000 scanned in · 21/s · about 3 min left"
+    )
+    assert sheets.progress_text(0, 10, None) == "Alma Tools: 0 of 10 scanned in"
+    assert sheets.progress_text(10, 10, 5.0) == "Alma Tools: 10 of 10 scanned in · 5/s"
+
+
+def test_plan_blocks_bridges_small_gaps_and_splits_far_rows():
+    values = {5: [True, "a"], 6: [True, "b"], 9: [None, "c"], 200: [True, "d"]}
+    known = {7: [True, "old"], 8: [None, None]}
+    blocks = sheets.plan_blocks(values, {6, 9, 200}, known)
+    assert [(b.first_row, b.last_row) for b in blocks] == [(5, 9), (200, 200)]
+    assert blocks[0].values[2] == [True, "old"]  # the gap keeps what the sheet already shows
+    assert blocks[0].highlight == ((6, 6), (9, 9))
+
+
+def test_batch_writer_writes_blocks_into_the_sheet(book):
+    rows = [["Barcode", "Title"]] + [[str(i), f"t{i}"] for i in range(1, 11)]
+    data = payload({"Items": rows})
+    b = book(data)
+    cols = sheets.result_columns(rows, 1)
+    target = sheets.SheetWriter(b.sheets["Items"], cols)
+    target.write_headers()
+    writer = sheets.BatchWriter(target, sheets.known_results(rows, cols))
+    for row in (2, 4, 3, 11):
+        writer.add(row, row != 4, f"=row {row}", highlight=row == 3)
+    assert writer.flush()
+    wb = replay(data, actions(b))
+    ws = wb["Items"]
+    assert [ws.cell(1, c).value for c in (3, 4)] == ["done", "status"]
+    assert ws.cell(2, 3).value is True and ws.cell(4, 3).value is None
+    assert ws.cell(3, 4).value == "'=row 3"  # formula-like text is written as text
+    assert ws.cell(3, 4).data_type == "s"
+    assert fill_of(ws.cell(3, 1)) == sheets.NEEDS_PERSON_FILL and fill_of(ws.cell(2, 1)) is None
+    assert len(actions(b, "setValues")) == 2 + 1  # two headers, then one block for rows 2-11
+
+
+def test_busy_excel_delays_writes_without_losing_any():
+    written: list[sheets.Block] = []
+    failures = {"left": 3}
+
+    def flaky(block):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ComError(-2147418111)
+        written.append(block)
+
+    writer = sheets.BatchWriter(flaky, busy_patience=0.0, sleep=lambda s: None)
+    writer.add(2, True, "Returned")
+    assert not writer.flush()  # busy, no patience: stays queued
+    writer.add(3, True, "Returned")
+    assert not writer.flush()
+    assert writer.pending == 2
+    assert writer.close(patience=5.0)
+    assert writer.pending == 0
+    assert writer.busy_retries == 3
+    assert [(b.first_row, b.values) for b in written] == [(2, [[True, "Returned"], [True, "Returned"]])]
+
+
+def test_other_errors_are_not_swallowed():
+    def broken(block):
+        raise ComError(-2147352567)
+
+    writer = sheets.BatchWriter(broken)
+    writer.add(2, True, "x")
+    with pytest.raises(ComError):
+        writer.flush()
+    assert writer.pending == 1
+
+
+def test_flush_due_respects_the_interval():
+    now = {"t": 100.0}
+    calls = []
+    writer = sheets.BatchWriter(calls.append, interval=1.0, clock=lambda: now["t"])
+    writer.add(2, True, "a")
+    writer.flush_due()
+    writer.add(3, True, "b")
+    now["t"] += 0.5
+    writer.flush_due()
+    assert len(calls) == 1
+    now["t"] += 0.6
+    writer.flush_due()
+    assert len(calls) == 2
+
+
+def test_results_added_from_other_threads_all_arrive():
+    written: dict[int, list] = {}
+
+    def record(block):
+        for i, v in enumerate(block.values):
+            written[block.first_row + i] = v
+
+    writer = sheets.BatchWriter(record, interval=0.0)
+
+    def worker(start):
+        for row in range(start, start + 250):
+            writer.add(row, True, f"r{row}")
+
+    threads = [threading.Thread(target=worker, args=(2 + 250 * k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        writer.flush_due()
+    assert writer.close()
+    assert all(written[row] == [True, f"r{row}"] for row in range(2, 1002))
+
+
+def test_status_bar_is_skipped_where_the_engine_has_none(book):
+    b = book(payload({"Items": [["x"]]}))
+    sheets.set_status_bar(
+        b.app, "Alma Tools: 1 of 2 scanned in"
+    )  # remote engine: NotImplementedError, ignored
