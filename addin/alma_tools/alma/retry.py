@@ -1,0 +1,86 @@
+"""When to try a request again, and how long to wait first: one small frozen value, like urllib3's ``Retry``.
+
+Three kinds of failure are retried, each with its own budget, because they mean different things:
+
+``throttle``  429 PER_SECOND_THRESHOLD. The gateway refused the request before Alma looked at it (every
+              public client assumes so and Ex Libris documents the 429 as a gateway threshold), so the
+              *same* request is sent again after a shared pause, POST included. Waits grow from
+              ``throttle_backoff[0]`` to at most ``throttle_backoff[1]`` seconds, with jitter so that the
+              worker threads (and other programs of the institution) do not come back in step.
+``server``    5xx answers and GENERAL_ERROR "please retry later". Retried for GET freely. Retried for the
+              scan-in POST too, on this reasoning: Alma *answered* (so the connection did not die mid-way);
+              the gateway's 5xx normally comes before Alma processes anything; and even when Alma did act,
+              a scan-in sent with ``register_in_house_use=false`` is idempotent for an item whose loan is
+              already closed — a second scan of a returned item changes nothing but the status text. The
+              alternative (give up on every 5xx) would leave rows for a person to redo by hand for a fault
+              Alma itself says to retry. Exponential waits from ``server_backoff`` seconds.
+``connect``   the connection could not be opened (refused, connect timeout): nothing was sent, so any
+              request may be sent again. Also GETs whose answer never came (read timeout, dropped
+              connection): reading changes nothing. A POST whose answer never came is *not* retried at all
+              (see :class:`~alma_tools.alma.exceptions.OutcomeUnknown`).
+
+``attempts`` counts tries in total, so ``server_attempts=4`` means one try and up to three retries.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["throttle", "server", "connect"]
+KINDS: tuple[Kind, ...] = ("throttle", "server", "connect")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many tries each kind of failure gets and how long to wait between them (seconds)."""
+
+    throttle_attempts: int = 8
+    throttle_backoff: tuple[float, float] = (0.5, 5.0)
+    server_attempts: int = 4
+    server_backoff: float = 1.0
+    server_backoff_max: float = 30.0
+    connect_attempts: int = 3
+    connect_backoff: float = 0.5
+    #: each wait is multiplied by a random factor in [1 - jitter, 1]; 0 gives exact waits (tests)
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("throttle_attempts", "server_attempts", "connect_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RetryPolicy.{name} must be at least 1 (the first try)")
+        low, high = self.throttle_backoff
+        if not 0 <= low <= high:
+            raise ValueError("RetryPolicy.throttle_backoff must be (shortest, longest) seconds")
+        if self.server_backoff < 0 or self.connect_backoff < 0 or self.server_backoff_max < 0:
+            raise ValueError("RetryPolicy waits must not be negative")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("RetryPolicy.jitter must be between 0 and 1")
+
+    def attempts(self, kind: Kind) -> int:
+        """Total tries allowed for *kind*."""
+        return {
+            "throttle": self.throttle_attempts,
+            "server": self.server_attempts,
+            "connect": self.connect_attempts,
+        }[kind]
+
+    def should_retry(self, kind: Kind, attempt: int) -> bool:
+        """After the *attempt*-th failed try (1-based) of this kind, is another try allowed?"""
+        return attempt < self.attempts(kind)
+
+    def sleep_for(self, kind: Kind, attempt: int) -> float:
+        """Seconds to wait after the *attempt*-th failed try (1-based) before the next one."""
+        if attempt < 1:
+            raise ValueError("attempt counts from 1")
+        if kind == "throttle":
+            low, high = self.throttle_backoff
+            base = min(high, low * 2 ** (attempt - 1))
+        elif kind == "server":
+            base = min(self.server_backoff_max, self.server_backoff * 2 ** (attempt - 1))
+        elif kind == "connect":
+            base = self.connect_backoff * attempt
+        else:
+            raise ValueError(f"unknown retry kind {kind!r}")
+        return base * (1 - self.jitter * random.random())

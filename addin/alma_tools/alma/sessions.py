@@ -1,0 +1,474 @@
+"""The one Alma client: every call the product makes to Alma goes through :class:`AlmaClient`.
+
+Modelled on ``requests`` itself: a small object holding a ``requests.Session`` (one connection pool sized to
+the worker threads), and one method per Alma operation the product needs. What it adds:
+
+* **Pacing.** Every HTTP request, retries and redirect hops included, takes a start slot from one shared
+  :class:`~alma_tools.alma.pacing.Pacer`, so the whole client stays under the institution's rate.
+* **Retries** by :class:`~alma_tools.alma.retry.RetryPolicy` (see there for which failures are retried and
+  why). A scan-in that was sent but got no answer is never sent again: :class:`OutcomeUnknown`.
+* **Quota.** ``X-Exl-Api-Remaining`` is read from every answer. When it falls under ``quota_floor`` the
+  *next* request is refused with :class:`DailyLimitError` before it is sent: the answer in hand (perhaps a
+  scan that was done) is still returned, and the run stops cleanly with the rest of the allowance left to
+  other programs of the institution.
+* **The key** goes only in the ``Authorization`` header, only to the configured Alma host (a redirect to
+  another host is followed without it), and is removed from every text the client logs or raises.
+* **Hostile answers** cannot take it down: every request has a timeout per read, an overall deadline, a
+  size cap on the answer read, and XML is parsed without entity expansion.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from alma_tools import __version__
+from alma_tools.alma.exceptions import (
+    AlmaError,
+    AuthError,
+    ConnectionFailed,
+    DailyLimitError,
+    OutcomeUnknown,
+    ServerError,
+    ThresholdError,
+    redact,
+    register_secret,
+)
+from alma_tools.alma.keys import resolve_api_key
+from alma_tools.alma.pacing import DEFAULT_RATE, Pacer
+from alma_tools.alma.regions import resolve_base_url
+from alma_tools.alma.responses import (
+    Item,
+    Loan,
+    ResponseRecord,
+    error_fields,
+    is_retry_later,
+    item_from_dict,
+    loans_from_dict,
+    parse_body,
+    parse_error,
+    record_body,
+)
+from alma_tools.alma.retry import Kind, RetryPolicy
+from alma_tools.errors import ConfigError, InputError
+
+log = logging.getLogger("alma_tools.alma")
+
+REMAINING_HEADER = "X-Exl-Api-Remaining"
+#: Alma's answers are a few KB (an item) to a few hundred KB (100 loans); anything far larger is not Alma.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+#: Longest one request may take from sending to the last byte of its answer, however slowly it trickles in.
+DEADLINE_SECONDS = 60.0
+_MAX_REDIRECTS = 3
+_READ_CHUNK = 64 * 1024
+_NOT_SENT = (
+    requests.exceptions.ConnectTimeout,
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    ConnectionRefusedError,
+)
+
+
+class _NoAnswer(Exception):
+    """The request went out but its answer did not come back whole (timeout, drop, too large, too slow)."""
+
+    def __init__(self, reason: str, status: int | None = None, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.too_large = too_large
+
+
+def _nothing_sent(exc: BaseException) -> bool:
+    """True when the failure happened before the request left this machine (connect refused or timed out).
+
+    requests wraps urllib3's errors, which wrap the socket's; the whole chain is searched.
+    """
+    stack: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while stack:
+        error = stack.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, _NOT_SENT):
+            return True
+        stack.extend(arg for arg in error.args if isinstance(arg, BaseException))
+        for linked in (getattr(error, "reason", None), error.__cause__, error.__context__):
+            if isinstance(linked, BaseException):
+                stack.append(linked)
+    return False
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _segment(name: str, value: object) -> str:
+    """One id as a URL path segment: text, stripped, percent-quoted; an empty id is refused before sending."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise InputError(f"The {name} is empty; every row needs its {name} from the Alma export.")
+    return quote(text, safe="")
+
+
+class AlmaClient:
+    """Talks to one Alma institution through its regional gateway; safe to share between worker threads.
+
+    Use as a context manager (or call :meth:`close`) so the connection pool is released.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        region: str | None = None,
+        api_key: str | None = None,
+        rate: float = DEFAULT_RATE,
+        workers: int = 8,
+        timeout: float | tuple[float, float] = (5, 30),
+        retry: RetryPolicy | None = None,
+        quota_floor: int = 1000,
+        on_response: Callable[[ResponseRecord], None] | None = None,
+        *,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        deadline: float = DEADLINE_SECONDS,
+    ) -> None:
+        self.base_url = resolve_base_url(base_url, region)
+        key = api_key.strip() if api_key is not None else resolve_api_key()
+        if not key:
+            raise ConfigError("The API key given is empty.")
+        register_secret(key)
+        self._key = key
+        self._pacer = Pacer(rate)
+        if not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"The number of worker threads must be a whole number from 1, not {workers!r}.")
+        self.workers = workers
+        self.timeout = timeout
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.quota_floor = quota_floor
+        self.on_response = on_response
+        self.max_answer_bytes = max_answer_bytes
+        self.deadline = deadline
+        origin = urlsplit(self.base_url)
+        self._origin = (origin.scheme, origin.hostname, origin.port)
+        self._remaining: int | None = None
+        self._remaining_lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Accept": "application/json",
+                # Answers are small; refusing compression keeps the size cap exact and rules out zip bombs.
+                "Accept-Encoding": "identity",
+                "User-Agent": f"alma-tools/{__version__}",
+            }
+        )
+        # Retries are the client's own (paced, classified); urllib3 must not retry behind its back.
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=workers, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+    def __enter__(self) -> AlmaClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connections; the client must not be used afterwards."""
+        self._session.close()
+
+    def __repr__(self) -> str:
+        return f"AlmaClient(base_url={self.base_url!r}, rate={self.rate:g}, workers={self.workers})"
+
+    @property
+    def rate(self) -> float:
+        """Requests per second the client paces itself to."""
+        return self._pacer.rate
+
+    @property
+    def pacer(self) -> Pacer:
+        """The pacer shared by every thread using this client."""
+        return self._pacer
+
+    @property
+    def quota_remaining(self) -> int | None:
+        """The last ``X-Exl-Api-Remaining`` Alma sent (calls left today), None before any answer."""
+        with self._remaining_lock:
+            return self._remaining
+
+    # ------------------------------------------------------------------------------------- operations
+    def scan_in(
+        self,
+        mms_id: str,
+        holding_id: str,
+        item_id: str,
+        *,
+        library: str,
+        circ_desk: str | None,
+        register_in_house_use: bool = False,
+        done: bool | None = None,
+        auto_print_slip: bool | None = None,
+        place_on_hold_shelf: bool | None = None,
+        confirm: bool | None = None,
+        department: str | None = None,
+        work_order_type: str | None = None,
+        status: str | None = None,
+        request_id: str | None = None,
+    ) -> Item:
+        """Scan the item in at *library*/*circ_desk* (or *department*), which returns it if on loan.
+
+        ``register_in_house_use`` is always sent, false by default: Alma's own default (true) would record a
+        spurious in-house use whenever an already-returned item is scanned again (e.g. after a timeout).
+        Options left at None are not sent, as the scan-in screen would not send them.
+        """
+        path = (
+            f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
+            f"/items/{_segment('item id', item_id)}"
+        )
+        if not str(library or "").strip():
+            raise InputError("The library code for the scan-in is empty.")
+        if not str(circ_desk or "").strip() and not str(department or "").strip():
+            raise InputError("A scan-in needs a circulation desk or a department; neither was given.")
+        params: list[tuple[str, str]] = [("op", "scan"), ("library", str(library).strip())]
+        for name, value in (
+            ("circ_desk", circ_desk),
+            ("department", department),
+            ("work_order_type", work_order_type),
+            ("status", status),
+            ("request_id", request_id),
+        ):
+            if value is not None and str(value).strip():
+                params.append((name, str(value).strip()))
+        for name, flag in (
+            ("done", done),
+            ("auto_print_slip", auto_print_slip),
+            ("place_on_hold_shelf", place_on_hold_shelf),
+            ("confirm", confirm),
+        ):
+            if flag is not None:
+                params.append((name, _bool(flag)))
+        params.append(("register_in_house_use", _bool(register_in_house_use)))
+        return item_from_dict(self._call("POST", path, params))
+
+    def item_by_barcode(self, barcode: str) -> Item:
+        """The item with this barcode (Alma answers with a redirect to the item, which is followed)."""
+        text = "" if barcode is None else str(barcode).strip()
+        if not text:
+            raise InputError("The barcode is empty.")
+        return item_from_dict(self._call("GET", "/items", [("item_barcode", text)]))
+
+    def get_item(self, mms_id: str, holding_id: str, item_id: str) -> Item:
+        """The item as Alma has it now (no ``additional_info``: that comes only from a scan-in)."""
+        path = (
+            f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
+            f"/items/{_segment('item id', item_id)}"
+        )
+        return item_from_dict(self._call("GET", path, []))
+
+    def item_loans(self, mms_id: str, holding_id: str, item_id: str) -> list[Loan]:
+        """The item's loans (empty when it is not on loan): the cheap check that a discharge worked."""
+        path = (
+            f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
+            f"/items/{_segment('item id', item_id)}/loans"
+        )
+        return loans_from_dict(self._call("GET", path, []))
+
+    def test_key(self) -> None:
+        """Check the key and the server with Alma's own test call; raises the matching AlmaError if not."""
+        self._call("GET", "/bibs/test", [])
+
+    # ------------------------------------------------------------------------------------- machinery
+    def _call(self, method: str, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        """Send one operation (with its retries and redirects) and return the parsed answer."""
+        content_type, text = self._exchange(method, self.base_url + path, params)
+        if method == "POST":
+            try:
+                return parse_body(content_type, text)
+            except AlmaError as exc:
+                raise OutcomeUnknown(
+                    f"Alma accepted the {self._describe(method, path)} but its answer could not be read "
+                    f"({exc.message}); the item may have been changed",
+                ) from None
+        return parse_body(content_type, text)
+
+    @staticmethod
+    def _describe(method: str, path: str) -> str:
+        return "scan-in" if method == "POST" and "/items/" in path else f"request {method} {path}"
+
+    def _auth_headers(self, url: str) -> dict[str, str]:
+        """The key header, only for the configured Alma origin (never for a host a redirect points to)."""
+        parts = urlsplit(url)
+        if (parts.scheme, parts.hostname, parts.port) == self._origin:
+            return {"Authorization": f"apikey {self._key}"}
+        return {}
+
+    def _check_quota(self) -> None:
+        remaining = self.quota_remaining
+        if remaining is not None and remaining < self.quota_floor:
+            raise DailyLimitError(
+                f"Alma reports only {remaining} API calls left today for your institution, under the safety "
+                f"floor of {self.quota_floor}; nothing more was sent",
+                remaining=remaining,
+                hint="The allowance resets at midnight in your institution's time zone: run again tomorrow "
+                "(rows already done are kept).",
+            )
+
+    def _note_remaining(self, response: requests.Response) -> int | None:
+        raw = response.headers.get(REMAINING_HEADER, "").strip()
+        if not raw.lstrip("-").isdigit():
+            return self.quota_remaining
+        with self._remaining_lock:
+            self._remaining = int(raw)
+            return self._remaining
+
+    def _read_body(self, response: requests.Response, started: float) -> str:
+        """Read the answer within the size cap and the overall deadline (each read also has its timeout)."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                if time.monotonic() - started > self.deadline:
+                    raise _NoAnswer(f"the answer took longer than {self.deadline:g} s", response.status_code)
+                chunk = response.raw.read1(_READ_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_answer_bytes:
+                    raise _NoAnswer(
+                        f"the answer was larger than {self.max_answer_bytes // 1024} KB",
+                        response.status_code,
+                        too_large=True,
+                    )
+                chunks.append(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _NoAnswer(f"the answer broke off ({type(exc).__name__})", response.status_code) from None
+        finally:
+            response.close()
+        encoding = response.encoding or "utf-8"
+        try:
+            return b"".join(chunks).decode(encoding, errors="replace")
+        except LookupError:
+            return b"".join(chunks).decode("utf-8", errors="replace")
+
+    def _record(self, method: str, url: str, status: int, text: str, elapsed: float) -> None:
+        parts = urlsplit(url)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = urlencode([(name, value) for name, value in pairs if name.lower() != "apikey"])
+        path = redact(urlunsplit(("", "", parts.path, query, "")))
+        log.debug("%s %s -> %s in %.2f s", method, path, status, elapsed)
+        if self.on_response is not None:
+            self.on_response(ResponseRecord(method, path, status, record_body(text), elapsed))
+
+    def _retry_or_raise(self, kind: Kind, tries: Counter[str], error: AlmaError, what: str) -> None:
+        """Count a failed try; wait before the next one, or raise *error* when the budget is spent."""
+        tries[kind] += 1
+        if not self.retry.should_retry(kind, tries[kind]):
+            raise error
+        wait = self.retry.sleep_for(kind, tries[kind])
+        if kind == "throttle":
+            wait = self._pacer.pause(wait)
+            log.info("%s: Alma said too many calls per second; all requests pause %.2f s (try %d of %d)",
+                     what, wait, tries[kind] + 1, self.retry.attempts(kind))
+        else:
+            log.info("%s: %s; trying again in %.2f s (try %d of %d)",
+                     what, error.message, wait, tries[kind] + 1, self.retry.attempts(kind))
+            time.sleep(wait)
+
+    def _exchange(self, method: str, url: str, params: list[tuple[str, str]]) -> tuple[str, str]:
+        """Send until a final answer: returns (content type, body text) of a 2xx, raises otherwise."""
+        tries: Counter[str] = Counter()
+        redirects = 0
+        what = self._describe(method, urlsplit(url).path.removeprefix(urlsplit(self.base_url).path))
+        while True:
+            self._check_quota()
+            self._pacer.wait()
+            started = time.monotonic()
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params or None,
+                    headers=self._auth_headers(url),
+                    timeout=self.timeout,
+                    stream=True,
+                    allow_redirects=False,
+                )
+                text = self._read_body(response, started)
+            except requests.exceptions.SSLError:
+                raise ConnectionFailed(
+                    f"A secure connection to {urlsplit(url).hostname} could not be made (certificate not "
+                    "trusted); nothing was sent",
+                    hint="Check the server address; if your network inspects HTTPS, ask IT to install its "
+                    "certificate for Python.",
+                ) from None
+            except (requests.exceptions.RequestException, _NoAnswer) as exc:
+                sent = not (isinstance(exc, requests.exceptions.RequestException) and _nothing_sent(exc))
+                reason = exc.reason if isinstance(exc, _NoAnswer) else self._reason(exc)
+                status = exc.status if isinstance(exc, _NoAnswer) else None
+                if sent and method != "GET":
+                    raise OutcomeUnknown(
+                        f"The {what} was sent but {reason}; it may or may not have been done",
+                        status=status,
+                        hint="Re-read the item's loans before doing anything else with it.",
+                    ) from None
+                if isinstance(exc, _NoAnswer) and exc.too_large:
+                    raise AlmaError(
+                        f"answer too large: {reason}", status=status, code="ANSWER_TOO_LARGE"
+                    ) from None
+                if sent:
+                    failure: AlmaError = ServerError(f"{what}: {reason}", status=status)
+                else:
+                    failure = ConnectionFailed(
+                        f"Alma at {urlsplit(url).hostname} could not be reached ({reason}); nothing was sent",
+                        hint="Check the network connection and the server address, then run again.",
+                    )
+                self._retry_or_raise("connect", tries, failure, what)
+                continue
+
+            elapsed = time.monotonic() - started
+            status = response.status_code
+            self._record(method, response.url, status, text, elapsed)
+            remaining = self._note_remaining(response)
+            content_type = response.headers.get("Content-Type", "")
+            if 200 <= status < 300:
+                return content_type, text
+            location = response.headers.get("Location")
+            if method == "GET" and status in (301, 302, 303, 307, 308) and location:
+                redirects += 1
+                if redirects > _MAX_REDIRECTS:
+                    raise AlmaError(f"{what}: Alma redirected too many times", status=status)
+                url, params = urljoin(response.url, location), []
+                continue
+            code, message, _tracking = error_fields(content_type, text)
+            error = parse_error(status, content_type, text)
+            if isinstance(error, DailyLimitError):
+                error.remaining = remaining
+                raise error
+            if status == 429 and isinstance(error, ThresholdError):
+                self._retry_or_raise("throttle", tries, error, what)
+                continue
+            if is_retry_later(status, code, message) and not isinstance(error, AuthError):
+                self._retry_or_raise("server", tries, error, what)
+                continue
+            raise error
+
+    @staticmethod
+    def _reason(exc: requests.exceptions.RequestException) -> str:
+        """A short plain-words reason for a transport failure (the exception text holds URLs and noise)."""
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return "the connection timed out"
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return "no answer came in time"
+        if _nothing_sent(exc):
+            return "the connection was refused"
+        return "the connection was dropped before the answer came"
