@@ -1,0 +1,222 @@
+"""Security promises tested on the real code: the key, formula injection, HTTPS, safe parsers, hostile Alma.
+
+* The API key is in no file the product writes, no message, no exception and no process argument (the fault
+  matrix checks the same with a canary key across every fault).
+* Text from Alma or from input that starts with ``=``, ``+``, ``-``, ``@`` (or a tab/CR before them) reaches
+  cells as text, never as a formula.
+* Plain http is refused for every host that is not this machine; certificate checks are never turned off.
+* Configuration is read with ``yaml.safe_load``; Alma's XML is parsed without entity expansion; a hostile
+  server (huge bodies, XML bombs, slow drip) cannot take the client down.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alma_tools.errors import ConfigError
+from harness import CANARY_KEY, TRACEBACK, product_env
+
+SOURCE = Path(__file__).resolve().parent.parent / "addin" / "alma_tools"
+
+# --------------------------------------------------------------------------------------------- static checks
+
+#: functions that parse XML with the standard library's or lxml's defaults (entities expanded, DTDs read)
+_XML_MODULES = ("xml.etree", "xml.dom", "xml.sax", "xml.parsers", "lxml")
+_XML_PARSERS = {"fromstring", "fromstringlist", "XML", "parse", "iterparse", "XMLParser", "parseString",
+                "make_parser", "XMLPullParser", "ParserCreate"}
+_YAML_UNSAFE = {"load", "load_all", "unsafe_load", "unsafe_load_all", "full_load", "full_load_all"}
+_SAFE_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
+_TLS_OFF_TEXT = ("CERT_NONE", "_create_unverified_context", "disable_warnings", "PYTHONHTTPSVERIFY",
+                 "CURL_CA_BUNDLE")
+
+
+def _aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> fully qualified module or object it was imported as."""
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    names[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else None
+    return None
+
+
+def _qualified_calls(tree: ast.Module) -> list[tuple[ast.Call, str]]:
+    """Every call whose target is an imported name, as (call, fully qualified name)."""
+    aliases = _aliases(tree)
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = _dotted(node.func)
+            if name:
+                head, _, rest = name.partition(".")
+                if head in aliases:
+                    calls.append((node, f"{aliases[head]}.{rest}" if rest else aliases[head]))
+    return calls
+
+
+def unsafe_patterns(source: str, filename: str = "<source>") -> list[str]:
+    """Places in ``source`` that parse XML unsafely, load YAML unsafely or switch off certificate checks."""
+    tree = ast.parse(source, filename)
+    found = []
+    for call, name in _qualified_calls(tree):
+        where = f"{filename}:{call.lineno}"
+        module, _, func = name.rpartition(".")
+        if module.startswith(_XML_MODULES) and func in _XML_PARSERS:
+            found.append(f"{where}: {name} parses XML without defusedxml")
+        if module == "yaml" and func in _YAML_UNSAFE:
+            loader = next((k.value for k in call.keywords if k.arg == "Loader"), None)
+            loader_name = (_dotted(loader) or "") if loader is not None else ""
+            if loader_name.rpartition(".")[2] not in _SAFE_LOADERS:
+                found.append(f"{where}: {name} without a safe loader (use yaml.safe_load)")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "verify" and isinstance(node.value, ast.Constant) \
+                and node.value.value is False:
+            found.append(f"{filename}:{node.value.lineno}: verify=False")
+        is_false = isinstance(getattr(node, "value", None), ast.Constant) and node.value.value is False
+        if isinstance(node, ast.Assign) and is_false:
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and target.attr in ("verify", "check_hostname"):
+                    found.append(f"{filename}:{node.lineno}: {target.attr} = False")
+    for number, line in enumerate(source.splitlines(), 1):
+        found += [f"{filename}:{number}: {text}" for text in _TLS_OFF_TEXT if text in line]
+    return found
+
+
+def _product_sources() -> list[Path]:
+    files = sorted(SOURCE.rglob("*.py"))
+    assert len(files) > 10, f"product sources not found under {SOURCE}"
+    return files
+
+
+def test_source_tree_has_no_unsafe_parsing_or_tls_switches() -> None:
+    """No verify=False, no unsafe yaml.load, no standard-library XML parsing in the product's code."""
+    found = [hit for path in _product_sources()
+             for hit in unsafe_patterns(path.read_text(encoding="utf-8"), str(path.relative_to(SOURCE)))]
+    assert not found, "\n".join(found)
+
+
+def test_product_uses_the_safe_parsers() -> None:
+    """The product does read YAML with safe_load and XML with defusedxml (so the check above is not empty)."""
+    names = {name for path in _product_sources()
+             for _, name in _qualified_calls(ast.parse(path.read_text(encoding="utf-8")))}
+    assert "yaml.safe_load" in names
+    assert any(name.startswith("defusedxml.") for name in names), sorted(n for n in names if "xml" in n)
+
+
+@pytest.mark.parametrize(("snippet", "expected"), [
+    ("import xml.etree.ElementTree as ET\nET.fromstring(b)", "xml.etree.ElementTree.fromstring"),
+    ("from xml.etree import ElementTree\nElementTree.parse(f)", "xml.etree.ElementTree.parse"),
+    ("from lxml import etree\netree.fromstring(b)", "lxml.etree.fromstring"),
+    ("from xml.dom.minidom import parseString\nparseString(b)", "xml.dom.minidom.parseString"),
+    ("import yaml\nyaml.load(t)", "yaml.load without a safe loader"),
+    ("import yaml\nyaml.load(t, Loader=yaml.FullLoader)", "yaml.load without a safe loader"),
+    ("import yaml as y\ny.unsafe_load(t)", "yaml.unsafe_load"),
+    ("import requests\nrequests.get(u, verify=False)", "verify=False"),
+    ("s = requests.Session()\ns.verify = False", "verify = False"),
+    ("import ssl\nctx = ssl._create_unverified_context()", "_create_unverified_context"),
+])
+def test_the_static_check_finds_unsafe_code(snippet: str, expected: str) -> None:
+    """The checker really flags each unsafe form (a check that cannot fail proves nothing)."""
+    found = unsafe_patterns(snippet)
+    assert any(expected in hit for hit in found), found
+
+
+@pytest.mark.parametrize("snippet", [
+    "import yaml\nyaml.safe_load(t)",
+    "import yaml\nyaml.load(t, Loader=yaml.SafeLoader)",
+    "import defusedxml.ElementTree as ET\nET.fromstring(b)",
+    "import xml.etree.ElementTree as ET\nET.Element('x')",
+    "import requests\nrequests.get(u, verify=True)",
+])
+def test_the_static_check_accepts_safe_code(snippet: str) -> None:
+    assert unsafe_patterns(snippet) == []
+
+
+# --------------------------------------------------------------------------------------------- configuration
+
+
+def test_config_yaml_cannot_run_code(tmp_path: Path) -> None:
+    """A settings file with a Python-object tag is refused with a message; the tag's command never runs."""
+    home = tmp_path / "home"
+    marker = tmp_path / "pwned"
+    config = home / ".config" / "alma-tools" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'api_key: !!python/object/apply:os.system ["touch {marker}"]\n', encoding="utf-8")
+    probe = ("from alma_tools.alma.keys import resolve_api_key\n"
+             "from alma_tools.errors import ConfigError\n"
+             "try:\n    resolve_api_key()\nexcept ConfigError as error:\n    print('refused:', error)\n")
+    done = subprocess.run([sys.executable, "-c", probe], env=product_env(home, api_key=None),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert not marker.exists(), "the YAML tag ran a command"
+    assert done.returncode == 0 and TRACEBACK not in done.stderr, done.stderr
+    assert "refused:" in done.stdout and "config.yaml" in done.stdout, done.stdout
+
+
+def test_config_key_with_canary_is_not_echoed(tmp_path: Path) -> None:
+    """A broken settings file holding the key is reported without quoting the key (the parser would)."""
+    home = tmp_path / "home"
+    config = home / ".config" / "alma-tools" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"api_key: {CANARY_KEY}\n  bad: [indent\n", encoding="utf-8")
+    probe = ("from alma_tools.alma.keys import resolve_api_key\n"
+             "from alma_tools.errors import ConfigError\n"
+             "try:\n    resolve_api_key()\nexcept ConfigError as error:\n    print('refused:', error)\n")
+    done = subprocess.run([sys.executable, "-c", probe], env=product_env(home, api_key=None),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert "refused:" in done.stdout, done.stdout + done.stderr
+    assert CANARY_KEY not in done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------------------------- HTTPS
+
+
+@pytest.mark.parametrize("url", ["http://example.org", "http://api-eu.hosted.exlibrisgroup.com",
+                                 "http://localhost.example.org", "http://127.0.0.1.nip.io",
+                                 "ftp://example.org", "https://example.org/almaws/v1?apikey=x"])
+def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
+    from alma_tools.alma import AlmaClient
+
+    with pytest.raises(ConfigError) as caught:
+        AlmaClient(base_url=url, api_key=CANARY_KEY)
+    assert CANARY_KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["https://example.org", "https://api-eu.hosted.exlibrisgroup.com/almaws/v1",
+                                 "http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"])
+def test_https_and_loopback_are_accepted_without_a_request(url: str) -> None:
+    """Making a client sends nothing (this machine has no route to example.org: a request would fail)."""
+    from alma_tools.alma import AlmaClient
+
+    client = AlmaClient(base_url=url, api_key=CANARY_KEY)
+    try:
+        assert client.quota_remaining is None  # no answer was ever seen
+    finally:
+        client.close()
+
+
+def test_region_gateways_are_all_https() -> None:
+    from alma_tools.alma.regions import REGIONS, resolve_base_url
+
+    for code in REGIONS:
+        assert resolve_base_url(region=code).startswith("https://")
