@@ -1,0 +1,142 @@
+"""What happened to one row, in words library staff act on.
+
+Every row of the input gets exactly one :class:`Outcome`: ``done`` is true only when Alma's answer shows the
+loan closed, and ``status`` says in plain words what to do next (reshelve, set aside, fix the row). The
+wording lives here, in one place, so the command line, the Excel face and the journal all say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: every kind an outcome can have (the faces filter and count on these)
+KINDS = (
+    "returned",
+    "transit",
+    "hold_shelf",
+    "not_on_loan",
+    "alma_error",
+    "refused",
+    "duplicate",
+    "no_desk",
+    "skipped_done",
+    "stopped",
+    "unknown",
+)
+
+#: kinds that are not failures: the row is done, or was deliberately left alone
+SUCCESS_KINDS = frozenset({"returned", "transit", "hold_shelf", "not_on_loan", "duplicate", "skipped_done"})
+
+#: kinds decided without calling Alma
+DECIDED_KINDS = frozenset({"refused", "duplicate", "no_desk", "skipped_done"})
+
+STOPPED_BY_USER = "Stopped before this row"
+DONE_EARLIER = "Done in an earlier run"
+NOT_ON_LOAN = "Was not on loan; nothing changed"
+NO_ANSWER = "Alma did not answer; this row will be checked (not re-sent) on the next run"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one row: ``row`` is the row number the user sees (line in the CSV, row in the sheet)."""
+
+    row: int
+    done: bool
+    status: str
+    kind: str
+    needs_person: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown outcome kind {self.kind!r}")
+
+    @property
+    def failed(self) -> bool:
+        """True when the row still needs work (counts towards exit code 1)."""
+        return self.kind not in SUCCESS_KINDS
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        return cls(
+            row=int(data["row"]),
+            done=bool(data["done"]),
+            status=str(data["status"]),
+            kind=str(data["kind"]),
+            needs_person=bool(data.get("needs_person", False)),
+        )
+
+
+def daily_limit_status(remaining: int | None) -> str:
+    """Status of rows left unsent because the institution's daily quota is nearly used up."""
+    left = "" if remaining is None else f" ({remaining:,} calls left)"
+    return (
+        f"Stopped: Alma's daily API limit is nearly used up{left}; "
+        "run again after midnight (institution time)"
+    )
+
+
+def outcome_from_item(row: int, item: Any, *, confirmed: bool = False) -> Outcome:
+    """Word the answer of a scan-in (or of a re-read after an interrupted run) for one row.
+
+    Alma has no "was returned" message (alma-api §3.1): the loan is closed when ``process_type`` is no longer
+    ``LOAN``. What comes next for the item decides the words: reshelve it, or set it aside because it travels
+    to another library or waits on the hold shelf for a request.
+    """
+    process = (item.process_type or "").upper()
+    returned = "Returned (confirmed after an interrupted run)" if confirmed else "Returned"
+    destination = (item.destination or "").strip()
+    if process == "LOAN":
+        return Outcome(
+            row,
+            False,
+            "Alma answered but the item is still on loan; check it in Alma",
+            "alma_error",
+            needs_person=True,
+        )
+    if process == "TRANSIT":
+        where = destination or item.library_desc or item.library or "its home library"
+        return Outcome(
+            row, True, f"{returned}; in transit to {where} — set aside", "transit", needs_person=True
+        )
+    if process == "HOLDSHELF":
+        return Outcome(
+            row, True, f"{returned}; on hold shelf for a request — set aside", "hold_shelf", needs_person=True
+        )
+    if process:
+        # a work order or another process Alma started on scan-in: done, but a person must look
+        what = destination or process.replace("_", " ").lower()
+        return Outcome(row, True, f"{returned}; Alma now shows it as {what} — set aside", "transit", True)
+    shelf = destination
+    if shelf.lower().startswith("reshelve to "):
+        shelf = shelf[len("reshelve to ") :].strip()
+    shelf = shelf or item.location_desc or item.location or "its location"
+    return Outcome(row, True, f"{returned}; reshelve to {shelf}", "returned")
+
+
+#: plain words for Alma's error codes; ``{row}`` is the user's row number
+_ALMA_ERRORS = {
+    "40166411": "Alma has no item with this Item Id; check row {row}",
+    "402203": "Alma has no record with this MMS Id; check row {row}",
+    "402204": "the MMS Id is not a number; check row {row}",
+    "401688": "Alma found no item with these MMS Id and Holding Id; check row {row}",
+    "401689": "Alma has no item with this barcode; check row {row}",
+    "40166415": "Alma needs a circulation desk for this scan; check the Locations table for row {row}",
+    "401664": (
+        "Alma needs the library for this scan; check the Library Code of row {row} and the Locations table"
+    ),
+    "UNAUTHORIZED": (
+        "the API key may not scan items in: ask your Alma administrator for a key with Bibs read/write"
+    ),
+}
+
+
+def alma_error_status(row: int, code: str | None, message: str | None) -> str:
+    """Plain words for an Alma error answer, falling back to Alma's own message for codes not known here."""
+    code = (code or "").strip()
+    friendly = _ALMA_ERRORS.get(code)
+    text = friendly.format(row=row) if friendly else (message or "no message").strip()
+    return f"Alma error {code}: {text}" if code else f"Alma error: {text}"
