@@ -73,22 +73,24 @@ def read_grid(
     *,
     sheet: str | None = None,
     first_row: int = 1,
+    name: str | None = None,
 ) -> Grid:
     """Read a CSV/XLSX/XLSM file, a DataFrame or a list of rows into a :class:`Grid`, cells kept as read.
 
     ``sheet`` picks a worksheet by name in a workbook (default: the first one). ``first_row`` is the sheet
     row number of the first list row when the Excel face passes values of a range that does not start at
-    row 1, so messages still name the row the user sees. A DataFrame with a real header (not 0..n-1) has
+    row 1, so messages still name the row the user sees; ``name`` is what messages call values that are
+    not a file (the sheet's name, say). A DataFrame with a real header (not 0..n-1) has
     that header put back as the first row, so the same header search applies to it.
     """
     if isinstance(source, pd.DataFrame):
-        return _grid_from_frame(source, first_row)
+        return _grid_from_frame(source, first_row, name or "table")
     if isinstance(source, list):
-        return _grid_from_rows(source, "sheet", first_row)
+        return _grid_from_rows(source, name or "sheet", first_row)
     path = Path(source)
     raw = _read_bytes(path)
     suffix = path.suffix.lower()
-    name = path.name
+    name = name or path.name
     if suffix == ".xls":
         raise InputError(
             f"{name} is in the old Excel 97-2003 format (.xls), which Alma Tools does not read: open it in "
@@ -106,7 +108,7 @@ def read_grid(
         )
     if raw.startswith(_ZIP_MAGIC):
         # Whatever its name (.csv, .txt), a zip with a workbook inside is read as the workbook it is.
-        return _grid_from_xlsx(path, raw, sheet)
+        return _grid_from_xlsx(name, raw, sheet)
     if suffix in _XLSX_SUFFIXES:
         text = _decode_text(raw, name, expect_text=False)
         if text is None:
@@ -242,13 +244,13 @@ def _grid_from_rows(rows: Sequence[Sequence[Any]], source: str, first_row: int, 
     return Grid(values=values, row_numbers=list(range(first_row, first_row + len(padded))), source=source)
 
 
-def _grid_from_frame(frame: pd.DataFrame, first_row: int) -> Grid:
+def _grid_from_frame(frame: pd.DataFrame, first_row: int, source: str) -> Grid:
     """A DataFrame as a grid; a real header goes back in as the first row so header search works the same."""
     body = frame.astype(object).where(frame.notna(), None)
     rows = body.values.tolist()
     if not isinstance(frame.columns, pd.RangeIndex):
         rows.insert(0, [str(c) for c in frame.columns])
-    return _grid_from_rows(rows, "table", first_row)
+    return _grid_from_rows(rows, source, first_row)
 
 
 _MERGE_RE = re.compile(rb'<mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"')
@@ -257,14 +259,14 @@ _CELL_WITH_FORMULA_RE = re.compile(
 )
 
 
-def _grid_from_xlsx(path: Path, raw: bytes, sheet: str | None) -> Grid:
+def _grid_from_xlsx(name: str, raw: bytes, sheet: str | None) -> Grid:
     """Read one worksheet with openpyxl in read-only mode (fast, low memory) using cached formula values."""
     import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
 
-    name = path.name
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as error:
         raise InputError(
             f"{name} is not a readable Excel workbook ({type(error).__name__}): open it in Excel and save it "
             "again as .xlsx, or export it from Alma again."
@@ -573,13 +575,23 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _match_row(cells: Sequence[Any], lookup: dict[str, Column]) -> dict[str, list[int]]:
-    """For one candidate header row: key → positions of the cells naming that column."""
-    found: dict[str, list[int]] = {}
+def _match_row(cells: Sequence[Any], lookup: dict[str, tuple[Column, int]]) -> dict[str, list[int]]:
+    """For one candidate header row: key → positions of the cells naming that column by its best alias.
+
+    When two headers name one column through different aliases (``Library Code`` and ``Library``), the
+    better alias (earlier in :attr:`Column.aliases`) wins and the other column passes through under its
+    own header; only headers spelling the same alias (``MMS Id`` and ``mms_id``) are duplicates.
+    """
+    matches: dict[str, list[tuple[int, int]]] = {}
     for position, cell in enumerate(cells):
-        column = lookup.get(normalise_header(cell))
-        if column is not None:
-            found.setdefault(column.key, []).append(position)
+        hit = lookup.get(normalise_header(cell))
+        if hit is not None:
+            column, rank = hit
+            matches.setdefault(column.key, []).append((rank, position))
+    found: dict[str, list[int]] = {}
+    for key, hits in matches.items():
+        best = min(rank for rank, _ in hits)
+        found[key] = [position for rank, position in hits if rank == best]
     return found
 
 
@@ -609,10 +621,13 @@ def find_table(
     """
     if required_any is None:
         required_any = getattr(columns, "required_any", ())
-    lookup: dict[str, Column] = {}
+    lookup: dict[str, tuple[Column, int]] = {}
     for column in columns:
-        for alias in (column.label, column.key, *column.aliases):
-            lookup.setdefault(normalise_header(alias), column)
+        for rank, alias in enumerate(
+            dict.fromkeys(normalise_header(a) for a in (column.label, *column.aliases))
+        ):
+            lookup.setdefault(alias, (column, rank))
+        lookup.setdefault(normalise_header(column.key), (column, len(column.aliases) + 1))
     values = grid.values
     top = values.iloc[:HEADER_SEARCH_ROWS]
     best_position, best_found = None, {}
