@@ -21,15 +21,18 @@ _SECRETS_LOCK = threading.Lock()
 _APIKEY_PARAM = re.compile(r"(?i)(apikey=)[^&\s#\"'<>]*")
 _APIKEY_HEADER = re.compile(r"(?i)(authorization:?\s*apikey\s+)[^\s\"'<>]+")
 REDACTED = "***"
+MIN_SECRET_LENGTH = 8
 
 
 def register_secret(secret: str) -> None:
     """Remember a key so that :func:`redact` removes it from any text, whoever builds that text.
 
     A process-wide set (not per client) because texts are redacted in places that have no client at hand:
-    exception constructors, log filters. Keys stay in memory for the process anyway.
+    exception constructors, log filters. Keys stay in memory for the process anyway. Strings shorter than
+    :data:`MIN_SECRET_LENGTH` are not registered: real Alma keys are some 36 characters, and replacing a
+    one-letter test key everywhere would garble every message.
     """
-    if secret:
+    if secret and len(secret) >= MIN_SECRET_LENGTH:
         with _SECRETS_LOCK:
             _SECRETS.add(secret)
 
