@@ -1,14 +1,85 @@
-"""``alma-tools concurrency``: concurrent-checkout statistics from a loans export."""
+"""``alma-tools concurrency``: concurrent-checkout statistics from a loans export.
+
+A thin face on :mod:`alma_tools.concurrency`: read, compute, write the workbook and/or CSV, and print what a
+person needs to trust the result (the as-of moment used, counts, the top volumes, how many data problems).
+Data problems are reported, not fatal; unreadable input or no output named ends with exit code 2 and one
+message.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+
+from alma_tools.errors import InputError
+from alma_tools.tables import check_writable
+
+_AS_OF_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("concurrency", help="Concurrent-checkout statistics from a loans export")
+    parser = subparsers.add_parser(
+        "concurrency",
+        help="Concurrent-checkout statistics from a loans export",
+        description=(
+            "Per volume (MMS Id + call number): copies, loans, the most copies out at once, and how long two "
+            "or more, or all, copies were out. Writes a workbook (--output) and/or a CSV (--csv)."
+        ),
+    )
+    parser.add_argument("loans", metavar="LOANS", help="loans export (.csv or .xlsx)")
+    parser.add_argument(
+        "--items", metavar="ITEMS", help="items export listing every copy (MMS Id, call number, barcode)"
+    )
+    parser.add_argument("--requests", metavar="REQUESTS", help="requests export (MMS Id, Requests)")
+    parser.add_argument(
+        "--by-description",
+        action="store_true",
+        help="count each Description (v.1, v.2 ...) of a multi-volume set as its own volume",
+    )
+    parser.add_argument(
+        "--as-of",
+        metavar='"YYYY-MM-DD HH:MM"',
+        help="end of the period; loans not yet returned count as out until then (default: now)",
+    )
+    parser.add_argument("--output", metavar="STATS.xlsx", help="write the workbook here")
+    parser.add_argument("--csv", metavar="STATS.csv", help="write the per-volume table here as CSV")
     parser.set_defaults(handler=run)
 
 
+def parse_as_of(text: str | None) -> dt.datetime:
+    """The ``--as-of`` value, or now (to the second) when it is not given."""
+    if text is None:
+        return dt.datetime.now().replace(microsecond=0)
+    for fmt in _AS_OF_FORMATS:
+        try:
+            return dt.datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+    raise InputError(
+        f'--as-of "{text}" is not a date and time: write it as "YYYY-MM-DD HH:MM", e.g. "2026-06-30 23:59".'
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("concurrency is being built")
+    from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
+    from alma_tools.concurrency.report import describe
+
+    if not args.output and not args.csv:
+        raise InputError("Say where to write the results: add --output STATS.xlsx and/or --csv STATS.csv.")
+    if args.output and not args.output.lower().endswith(".xlsx"):
+        raise InputError(f"--output {args.output}: the workbook name must end in .xlsx.")
+    for path in (args.output, args.csv):
+        if path:
+            check_writable(path)  # before the work, not after it
+    as_of = parse_as_of(args.as_of)
+    loans = read_loans(
+        args.loans, items=args.items, by_description=args.by_description, requests=args.requests
+    )
+    stats = compute(loans, as_of=as_of)
+    for line in describe(stats):
+        print(line)
+    if args.output:
+        print(f"Workbook: {write_xlsx(stats, args.output)}")
+    if args.csv:
+        print(f"CSV: {write_csv(stats, args.csv)}")
+    return 0

@@ -1,0 +1,439 @@
+"""Reading a loans export (and optionally items and requests exports) into clean, typed columns.
+
+Why this is more than ``read_csv``: Analytics and Fulfillment exports arrive with title rows above the
+header, a footer row, dates as real Excel dates or as text in two orders, times as text or as Excel time
+cells, sometimes one combined date-time column, and ids that Excel has damaged. Every row that cannot be used
+is listed as a problem (row, column, what is wrong, how to fix it) and left out; nothing is dropped silently
+and nothing is guessed silently.
+
+Parsing is whole-column: each text format is tried on the cells that are still unparsed with
+``pd.to_datetime(format=...)``, most likely format first, so a million-row CSV costs a few vectorised passes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alma_tools.errors import InputError
+from alma_tools.ids import check_id_column, institution_suffix
+from alma_tools.tables import Column, Table, cell_text, find_table, read_grid
+
+LOAN_COLUMNS = (
+    Column("title", "Title", ("Title (Complete)", "Item Title", "Title (Normalized)")),
+    Column("mms_id", "MMS Id", ("MMS ID", "Bib MMS Id", "MMS Record ID"), required=True),
+    Column("call_number", "Permanent Call Number", ("Call Number", "Permanent Call No"), required=True),
+    Column("barcode", "Barcode", ("Item Barcode",), required=True),
+    Column("description", "Description", ("Item Description",)),
+    Column(
+        "loan_date", "Loan Date", ("Loan Date Time", "Loan Datetime", "Loan Date and Time"), required=True
+    ),
+    Column("loan_time", "Loan Time", ()),
+    Column(
+        "return_date",
+        "Return Date",
+        ("Returned Date", "Return Date Time", "Return Datetime", "Return Date and Time", "Returned On"),
+        required=True,
+    ),
+    Column("return_time", "Return Time", ("Returned Time",)),
+)
+ITEM_COLUMNS = (
+    Column("mms_id", "MMS Id", ("MMS ID", "Bib MMS Id", "MMS Record ID"), required=True),
+    Column("call_number", "Permanent Call Number", ("Call Number", "Permanent Call No"), required=True),
+    Column("barcode", "Barcode", ("Item Barcode",), required=True),
+    Column("description", "Description", ("Item Description",)),
+)
+REQUEST_COLUMNS = (
+    Column("mms_id", "MMS Id", ("MMS ID", "Bib MMS Id", "MMS Record ID"), required=True),
+    Column(
+        "requests", "Requests", ("Number of Requests", "Request Count", "Num of Requests", "Requests Count")
+    ),
+)
+#: columns of every problem list
+PROBLEM_COLUMNS = ("Row", "Column", "Problem", "Fix", "File")
+
+#: date orders accepted in text cells: US month/day/year (what Alma exports), ISO, and dotted day.month.year
+_DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", "%d.%m.%Y")
+_TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%H:%M:%S.%f")
+_DATETIME_FORMATS = tuple(d for d in _DATE_FORMATS) + tuple(
+    f"{d}{sep}{t}" for d in _DATE_FORMATS for sep in (" ", "T") for t in _TIME_FORMATS
+)
+#: Excel's day zero for serial dates (1900 date system)
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_ID_FIX = "Correct the cell as the message says (the row is left out until then)"
+_DATE_FIX = "Write the date as m/d/yyyy or yyyy-mm-dd, or make the cell an Excel date"
+_TIME_FIX = "Write the time as HH:MM:SS, or make the cell an Excel time"
+
+Source = str | os.PathLike | pd.DataFrame | list
+
+
+@dataclass
+class LoansInput:
+    """Loans ready for :func:`alma_tools.concurrency.compute`, with the problems found while reading.
+
+    ``loans`` has ``mms_id, call_number, [description], title, barcode`` (text), ``start`` and ``end``
+    (datetimes; ``end`` is NaT for a loan still out) and ``row`` (the row the user sees).
+    """
+
+    loans: pd.DataFrame
+    problems: pd.DataFrame
+    source: str
+    by_description: bool = False
+    items: pd.DataFrame | None = None
+    items_source: str | None = None
+    requests: pd.DataFrame | None = None
+
+
+def volume_keys(by_description: bool) -> tuple[str, ...]:
+    """The columns that make a volume: MMS Id + call number, plus Description for multi-volume sets."""
+    return ("mms_id", "call_number", "description") if by_description else ("mms_id", "call_number")
+
+
+def problem_frame(rows: Any, column: str, problem: Any, fix: str, source: str) -> pd.DataFrame:
+    """A problem list in the common shape; ``problem`` may be one text or one text per row."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(problem, pd.Series):
+        problem = problem.to_numpy(object)
+    return pd.DataFrame(
+        {"Row": rows, "Column": column, "Problem": problem, "Fix": fix, "File": source},
+        columns=list(PROBLEM_COLUMNS),
+    )
+
+
+def read_loans(
+    source: Source,
+    items: Source | None = None,
+    by_description: bool = False,
+    requests: Source | None = None,
+) -> LoansInput:
+    """Read a loans export (file path, DataFrame or sheet values) and, optionally, items and requests."""
+    table = find_table(read_grid(source), LOAN_COLUMNS)
+    _require_description(table, by_description)
+    loans, problems = loans_from_table(table, by_description)
+    result = LoansInput(loans=loans, problems=problems, source=table.source, by_description=by_description)
+    extra = [problems]
+    if items is not None:
+        item_table = find_table(read_grid(items), ITEM_COLUMNS)
+        _require_description(item_table, by_description)
+        result.items, item_problems = items_from_table(item_table, by_description)
+        result.items_source = item_table.source
+        extra.append(item_problems)
+    if requests is not None:
+        result.requests, request_problems = requests_from_table(
+            find_table(read_grid(requests), REQUEST_COLUMNS)
+        )
+        extra.append(request_problems)
+    result.problems = pd.concat(extra, ignore_index=True)
+    return result
+
+
+def _require_description(table: Table, by_description: bool) -> None:
+    if by_description and "description" not in table.frame:
+        raise InputError(
+            f"{table.source}: counting by Description needs a Description column, and there is none. "
+            "Add the Description column to the export, or leave out --by-description."
+        )
+
+
+def loans_from_table(table: Table, by_description: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Typed loans and the problems of the rows left out."""
+    frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
+    label = _labels(table, LOAN_COLUMNS)
+    problems: list[pd.DataFrame] = []
+    bad = np.zeros(len(frame), bool)
+
+    def report(mask: np.ndarray, key: str, problem: Any, fix: str) -> None:
+        nonlocal bad
+        mask = np.asarray(mask, bool) & ~bad
+        if mask.any():
+            text = problem[mask] if isinstance(problem, pd.Series) else problem
+            problems.append(problem_frame(rows[mask], label(key), text, fix, source))
+            bad |= mask
+
+    out = pd.DataFrame(index=frame.index)
+    was_number = {}
+    for key in (*volume_keys(by_description), "barcode", "title"):
+        out[key], was_number[key] = cell_text(frame[key]) if key in frame else ("", None)
+    for key, damage in _damaged_ids(out, was_number, table, label).items():
+        report((damage != "").to_numpy(), key, damage, _ID_FIX)
+    for key in ("mms_id", "barcode"):
+        report((out[key] == "").to_numpy(), key, f"{label(key)} is blank", f"Fill in the {label(key)}")
+
+    start, start_problems = _moments(frame, "loan_date", "loan_time", label)
+    for mask, key, problem, fix in start_problems:
+        report(mask, key, problem, fix)
+    report(start.isna().to_numpy(), "loan_date", f"{label('loan_date')} is blank", "Fill in the loan date")
+    end, end_problems = _moments(frame, "return_date", "return_time", label)
+    for mask, key, problem, fix in end_problems:
+        report(mask, key, problem, fix)
+
+    backwards = (end < start).to_numpy()
+    report(
+        backwards,
+        "return_date",
+        "the return ("
+        + end.dt.strftime("%Y-%m-%d %H:%M:%S")
+        + ") is before the loan ("
+        + start.dt.strftime("%Y-%m-%d %H:%M:%S")
+        + ")",
+        "Correct the return date and time (a return after midnight needs the next day's date)",
+    )
+
+    out["start"] = start
+    out["end"] = end
+    out["row"] = rows
+    keep = ~bad
+    problem_table = (
+        pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
+    )
+    return out.loc[keep].reset_index(drop=True), problem_table
+
+
+def items_from_table(table: Table, by_description: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every copy of each volume (the items export), with problems for rows that name no copy."""
+    frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
+    label = _labels(table, ITEM_COLUMNS)
+    out = pd.DataFrame(index=frame.index)
+    was_number = {}
+    for key in (*volume_keys(by_description), "barcode"):
+        out[key], was_number[key] = cell_text(frame[key])
+    problems = []
+    bad = np.zeros(len(out), bool)
+    for key, damage in _damaged_ids(out, was_number, table, label).items():
+        mask = (damage != "").to_numpy() & ~bad
+        if mask.any():
+            problems.append(problem_frame(rows[mask], label(key), damage[mask], _ID_FIX, source))
+            bad |= mask
+    for key in ("mms_id", "barcode"):
+        mask = (out[key] == "").to_numpy() & ~bad
+        if mask.any():
+            problems.append(
+                problem_frame(
+                    rows[mask], label(key), f"{label(key)} is blank", f"Fill in the {label(key)}", source
+                )
+            )
+            bad |= mask
+    out["row"] = rows
+    problem_table = (
+        pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
+    )
+    return out.loc[~bad].reset_index(drop=True), problem_table
+
+
+def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Requests per MMS Id: the ``Requests`` column summed, or one request per row when there is none."""
+    frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
+    label = _labels(table, REQUEST_COLUMNS)
+    mms = table.text("mms_id")
+    if "requests" in frame:
+        text = table.text("requests")
+        counts = pd.to_numeric(text, errors="coerce")
+        bad = (counts.isna() | (counts < 0)).to_numpy()
+    else:
+        counts = pd.Series(1.0, index=frame.index)
+        bad = np.zeros(len(frame), bool)
+    problems = []
+    if bad.any():
+        problems.append(
+            problem_frame(
+                rows[bad],
+                label("requests"),
+                "'" + text[bad] + "' is not a number of requests",
+                "Write a whole number (0 if none)",
+                source,
+            )
+        )
+    blank = (mms == "").to_numpy() & ~bad
+    if blank.any():
+        problems.append(
+            problem_frame(rows[blank], label("mms_id"), "MMS Id is blank", "Fill in the MMS Id", source)
+        )
+    keep = ~(bad | blank)
+    out = pd.DataFrame({"mms_id": mms[keep], "requests": counts[keep].astype(float)}).reset_index(drop=True)
+    problem_table = (
+        pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
+    )
+    return out, problem_table
+
+
+def _damaged_ids(
+    out: pd.DataFrame, was_number: dict[str, pd.Series], table: Table, label: Callable[[str], str]
+) -> dict[str, pd.Series]:
+    """Messages ("" if sound) for MMS Ids and barcodes that Excel damaged; such a row would count wrongly.
+
+    A cut MMS Id merges different titles into one volume, and a barcode without its leading zeros becomes
+    a second copy, so these rows are left out and listed rather than counted.
+    """
+    suffix = institution_suffix(out["mms_id"])
+    return {
+        key: check_id_column(
+            out[key], was_number[key], label=label(key), rows=table.rows, kind=kind, suffix=suffix
+        )
+        for key, kind in (("mms_id", "mms"), ("barcode", "barcode"))
+    }
+
+
+def _labels(table: Table, columns: Sequence[Column]) -> Callable[[str], str]:
+    """Header as the user wrote it (for messages), falling back to the column's standard name."""
+    standard = {c.key: c.label for c in columns}
+
+    def label(key: str) -> str:
+        return table.labels.get(key) or standard[key]
+
+    return label
+
+
+def _moments(
+    frame: pd.DataFrame, date_key: str, time_key: str, label: Any
+) -> tuple[pd.Series, list[tuple[np.ndarray, str, Any, str]]]:
+    """Date (+ time when a time column exists) as one datetime column; NaT where blank or unusable.
+
+    A time in the time column replaces the date cell's time of day; a date cell that already holds a time
+    (a combined date-time column) is used as it is when the time cell is blank.
+    """
+    date_cells = frame[date_key]
+    date, date_blank, date_bad = _cells_to_datetime(date_cells)
+    problems: list[tuple[np.ndarray, str, Any, str]] = [
+        (
+            date_bad,
+            date_key,
+            label(date_key) + " '" + cell_text(date_cells)[0] + "' is not a date",
+            _DATE_FIX,
+        )
+    ]
+    if time_key not in frame:
+        return date, problems
+    time_cells = frame[time_key]
+    seconds, time_blank, time_bad = _cells_to_seconds(time_cells)
+    problems.append(
+        (time_bad, time_key, label(time_key) + " '" + cell_text(time_cells)[0] + "' is not a time", _TIME_FIX)
+    )
+    problems.append(
+        (
+            date_blank & ~time_blank & ~time_bad,
+            date_key,
+            f"{label(time_key)} is filled in but {label(date_key)} is blank",
+            f"Fill in the {label(date_key)}, or clear the {label(time_key)}",
+        )
+    )
+    has_time = ~time_blank & ~time_bad
+    combined = date.dt.normalize() + pd.to_timedelta(seconds, unit="s")
+    moment = date.where(~has_time, combined)
+    moment = moment.where(~(date_bad | time_bad | (date_blank & ~time_blank)))
+    return moment, problems
+
+
+def _kinds(values: pd.Series) -> pd.Series:
+    """The kind of each cell of a mixed column (only XLSX and sheet columns get here)."""
+
+    def kind(value: Any) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+            return "blank"
+        if isinstance(value, str):
+            return "blank" if not value.strip() else "text"
+        if isinstance(value, bool):
+            return "other"
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            return "number"
+        if isinstance(value, dt.datetime):
+            return "datetime"
+        if isinstance(value, dt.date):
+            return "date"
+        if isinstance(value, dt.time):
+            return "time"
+        if isinstance(value, dt.timedelta):
+            return "timedelta"
+        return "other"
+
+    return values.map(kind)
+
+
+def _cells_to_datetime(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Dates or date-times from text, Excel serial numbers and date cells; returns (moments, blank, bad)."""
+    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+        blank = (text == "").to_numpy()
+        parsed = _parse_text(text[~blank], _DATETIME_FORMATS)
+        result[parsed.index] = parsed
+        return result, blank, ~blank & result.isna().to_numpy()
+    kinds = _kinds(values)
+    blank = (kinds == "blank").to_numpy()
+    for kind in ("datetime", "date"):
+        mask = kinds == kind
+        if mask.any():
+            result[mask] = pd.to_datetime(pd.Series(list(values[mask]), index=values.index[mask]))
+    mask = kinds == "number"
+    if mask.any():
+        serial = values[mask].astype(float)
+        ok = (serial >= 1) & (serial < 2958466)
+        result[serial.index[ok]] = _EXCEL_EPOCH + pd.to_timedelta(serial[ok].round(5) * 86400, unit="s")
+    mask = kinds == "text"
+    if mask.any():
+        text = values[mask].astype(str).str.strip()
+        result[text.index] = _parse_text(text, _DATETIME_FORMATS)
+    return result, blank, ~blank & result.isna().to_numpy()
+
+
+def _cells_to_seconds(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time of day in seconds from text, Excel time fractions and time cells: (seconds, blank, bad)."""
+    seconds = pd.Series(np.nan, index=values.index)
+    midnight = pd.Timestamp("1900-01-01")
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+        blank = (text == "").to_numpy()
+        parsed = _parse_text(text[~blank], _TIME_FORMATS)
+        seconds[parsed.index] = (parsed - midnight).dt.total_seconds()
+        return seconds.to_numpy(), blank, ~blank & seconds.isna().to_numpy()
+    kinds = _kinds(values)
+    blank = (kinds == "blank").to_numpy()
+    mask = kinds == "number"
+    if mask.any():
+        fraction = values[mask].astype(float)
+        ok = (fraction >= 0) & (fraction < 1)
+        seconds[fraction.index[ok]] = (fraction[ok] * 86400).round()
+    for kind in ("time", "datetime"):  # Excel time cells arrive as time, or as a datetime on 1899-12-30/31
+        mask = kinds == kind
+        if mask.any():
+            seconds[mask] = values[mask].map(
+                lambda v: v.hour * 3600 + v.minute * 60 + v.second + round(v.microsecond / 1e6)
+            )
+    mask = kinds == "timedelta"
+    if mask.any():
+        span = pd.to_timedelta(pd.Series(list(values[mask]), index=values.index[mask])).dt.total_seconds()
+        seconds[span.index[(span >= 0) & (span < 86400)]] = span
+    mask = kinds == "text"
+    if mask.any():
+        text = values[mask].astype(str).str.strip()
+        parsed = _parse_text(text, _TIME_FORMATS)
+        seconds[parsed.index] = (parsed - midnight).dt.total_seconds()
+    return seconds.to_numpy(), blank, ~blank & seconds.isna().to_numpy()
+
+
+def _parse_text(text: pd.Series, formats: Sequence[str]) -> pd.Series:
+    """Parse text cells with the given formats, each vectorised, the most common format in a sample first.
+
+    Returns the parsed cells only (NaT where no format fits). Trying formats in turn on what is still
+    unparsed keeps a column that mixes two formats working, without per-cell guessing.
+    """
+    result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    if text.empty:
+        return result
+    sample = text.iloc[:: max(len(text) // 200, 1)]
+    score = {f: int(pd.to_datetime(sample, format=f, errors="coerce").notna().sum()) for f in formats}
+    remaining = text
+    for fmt in sorted(formats, key=lambda f: -score[f]):
+        if remaining.empty:
+            break
+        parsed = pd.to_datetime(remaining, format=fmt, errors="coerce")
+        ok = parsed.notna()
+        if ok.any():
+            result[ok.index[ok]] = parsed[ok].astype("datetime64[ns]")
+            remaining = remaining[~ok]
+    return result
