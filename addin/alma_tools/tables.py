@@ -253,6 +253,7 @@ def _grid_from_frame(frame: pd.DataFrame, first_row: int, source: str) -> Grid:
     return _grid_from_rows(rows, source, first_row)
 
 
+_CACHED_VALUE_RE = re.compile(rb"<v(?:\s[^>]*)?>[^<]+</v>")
 _MERGE_RE = re.compile(rb'<mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"')
 _CELL_WITH_FORMULA_RE = re.compile(
     rb'<c\s+r="([A-Z]+[0-9]+)"[^>]*>((?:(?!</c>).)*?<f[\s>/](?:(?!</c>).)*?)</c>', re.S
@@ -266,10 +267,10 @@ def _grid_from_xlsx(name: str, raw: bytes, sheet: str | None) -> Grid:
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as error:
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError):
         raise InputError(
-            f"{name} is not a readable Excel workbook ({type(error).__name__}): open it in Excel and save it "
-            "again as .xlsx, or export it from Alma again."
+            f"{name} is not a readable Excel workbook (it may be damaged, or another kind of zip file): "
+            "open it in Excel and save it again as .xlsx, or export it from Alma again."
         ) from None
     try:
         if sheet is None:
@@ -322,7 +323,7 @@ def _xlsx_notes(xml: bytes, title: str) -> list[str]:
         uncached = [
             ref.decode()
             for ref, body in _CELL_WITH_FORMULA_RE.findall(xml)
-            if b"<v>" not in body and b"<v " not in body
+            if not _CACHED_VALUE_RE.search(body)
         ]
         if uncached:
             shown = ", ".join(uncached[:5]) + (" …" if len(uncached) > 5 else "")
@@ -645,6 +646,12 @@ def find_table(
     return _build_table(grid, columns, header_position, best_found, allow_empty)
 
 
+def _and(labels: Iterable[str]) -> str:
+    """``MMS Id, Holding Id and Item Id``: column names as a sentence lists them."""
+    items = list(labels)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _raise_missing(
     grid: Grid,
     columns: Sequence[Column],
@@ -655,12 +662,13 @@ def _raise_missing(
     """Explain which column is missing, the closest header seen, and the rename that fixes it."""
     by_key = {c.key: c for c in columns}
     if position is None:
-        wanted = [c.label for c in columns if c.required]
-        for group in required_any:
-            wanted.append(" + ".join(by_key[k].label for k in group))
+        wanted = ", ".join(c.label for c in columns if c.required)
+        if required_any:
+            either = " or ".join(_and(by_key[k].label for k in group) for group in required_any)
+            wanted = f"{wanted} and {either}" if wanted else either
         raise InputError(
             f"{grid.source}: no header row found in the first {HEADER_SEARCH_ROWS} rows. The table needs "
-            f"columns named {' / '.join(wanted)}; put these names in one row above the data."
+            f"columns named {wanted}; put these names in one row above the data."
         )
     header_cells = grid.values.iloc[position].tolist()
     row_number = grid.row_numbers[position]
@@ -692,11 +700,9 @@ def _raise_missing(
                 f"no column '{column.label}': add it (or rename the column that holds it to '{column.label}')"
             )
     alternatives = ""
-    if required_any and len(required_any) > 1:
+    if len(required_any) > 1:
         alternatives = (
-            " The table needs "
-            + " or ".join("(" + ", ".join(by_key[k].label for k in g) + ")" for g in required_any)
-            + "."
+            " The table needs " + " or ".join(_and(by_key[k].label for k in g) for g in required_any) + "."
         )
     raise InputError(f"{grid.source}, header in row {row_number}: " + "; ".join(parts) + "." + alternatives)
 

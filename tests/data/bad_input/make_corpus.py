@@ -1,0 +1,272 @@
+"""Write the corpus of bad inputs next to this script (deterministic: same content on every run).
+
+Each file is one way a library's export goes wrong on its way to Alma Tools: Excel damage to ids and
+barcodes, headers misspelt, duplicated or below title rows, footers, merged cells, formulas and error values,
+other separators and encodings, files that are empty, encrypted, renamed or not a table at all.
+``CASES.md`` lists each file with the message expected; ``tests/test_tables.py`` and ``tests/test_ids.py``
+read every file and check that message. Run ``python tests/data/bad_input/make_corpus.py`` to rebuild.
+
+Every file is byte-for-byte the same on each run except ``password_protected.xlsx``, whose encryption
+uses a fresh random salt. The ids come from ``tests/data/items_to_discharge.csv`` (institution code
+3681); the damage is applied here the way Excel applies it, so the expected values are computed, not copied.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+import re
+import zipfile
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+
+HERE = Path(__file__).resolve().parent
+SAMPLE = HERE.parent / "items_to_discharge.csv"
+HEADER = ["Title", "Barcode", "MMS Id", "Holding Id", "Item Id", "Library Code", "Location Code"]
+#: a fixed moment for the workbooks' document properties, so rebuilding changes nothing that matters
+FIXED_TIME = (2026, 1, 5, 9, 0, 0)
+
+
+def sample_rows(count: int = 8) -> list[list[str]]:
+    """The first ``count`` sample items, with only the columns the corpus needs."""
+    with SAMPLE.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:count]
+    return [[row[h] for h in HEADER] for row in rows]
+
+
+def excel_number(digits: str) -> str:
+    """What Excel stores for an id typed as a number: 15 significant digits, the rest zeros."""
+    return format(Decimal(f"{float(digits):.15g}"), "f")
+
+
+def excel_scientific(digits: str) -> str:
+    """What Excel shows (and saves to CSV) for a long number in a General cell: ``9.93547E+17``."""
+    mantissa, exponent = f"{float(digits):.5E}".split("E")
+    return f"{mantissa.rstrip('0').rstrip('.')}E+{int(exponent):02d}"
+
+
+def write_csv(name: str, rows: list[list[str]], *, delimiter: str = ",", encoding: str = "utf-8") -> None:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    (HERE / name).write_bytes(buffer.getvalue().encode(encoding))
+
+
+def save_workbook(workbook: openpyxl.Workbook, name: str) -> None:
+    """Save with fixed document times and fixed zip entry times, so the bytes are the same every run."""
+    workbook.properties.created = dt.datetime(*FIXED_TIME)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    rezip(buffer.getvalue(), HERE / name)
+
+
+def rezip(
+    data: bytes, target: Path, edit: dict[str, tuple[str, Callable[[re.Match[str]], str]]] | None = None
+) -> None:
+    """Copy a zip with fixed entry times, optionally rewriting members (regex → replacement function).
+
+    openpyxl cannot store a formula together with its last result, which is what Excel saves; the
+    rewrite puts that result into the sheet XML the way Excel does.
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dest:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if edit and info.filename in edit:
+                pattern, replacement = edit[info.filename]
+                content = re.sub(pattern, replacement, content.decode()).encode()
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-01-05T09:00:00Z", content)
+            dest.writestr(zipfile.ZipInfo(info.filename, FIXED_TIME), content, zipfile.ZIP_DEFLATED)
+    target.write_bytes(out.getvalue())
+
+
+def main() -> None:
+    rows = sample_rows()
+    good = [HEADER, *rows]
+
+    # --- Excel damage to ids -------------------------------------------------------------------------
+    damaged = [HEADER, *[r[:] for r in rows]]
+    damaged[1][2] = excel_scientific(rows[0][2])  # MMS Id row 2: 9.93547E+17
+    damaged[2][2] = excel_number(rows[1][2])  # MMS Id row 3: 990636224614163000
+    damaged[3][3] = excel_number(rows[2][3])  # Holding Id row 4: 18 digits cut
+    damaged[4][2] = excel_number("9945540218783681")  # MMS Id row 5: 16-digit id cut to ...3680
+    write_csv("scientific_and_cut.csv", damaged)
+
+    decimal = [HEADER, *[r[:] for r in rows[:3]]]
+    decimal[1][4] = rows[0][4] + ".0"  # Item Id row 2
+    write_csv("decimal_point_zero.csv", decimal)
+
+    thousands = [HEADER, *[r[:] for r in rows[:3]]]
+    thousands[1][2] = f"{int(rows[0][2]):,}"  # MMS Id row 2: 993,546,848,745,263,681
+    write_csv("thousands_separators.csv", thousands)
+    thousands_eu = [HEADER, *[r[:] for r in rows[:3]]]
+    thousands_eu[2][3] = f"{int(rows[1][3]):,}".replace(",", ".")  # Holding Id row 3: 22.743.732…
+    write_csv("thousands_separators_semicolon.csv", thousands_eu, delimiter=";")
+
+    spaces = [HEADER, *[r[:] for r in rows[:4]]]
+    spaces[1][2] = "\u00a0" + rows[0][2] + " "  # row 2: NBSP and space at the ends: accepted
+    spaces[2][3] = rows[1][3][:9] + " " + rows[1][3][9:]  # Holding Id row 3: space inside
+    spaces[3][4] = rows[2][4][:9] + "\u00a0" + rows[2][4][9:]  # Item Id row 4: NBSP inside
+    write_csv("ids_with_spaces.csv", spaces)
+
+    apostrophe = [HEADER, *[r[:] for r in rows[:2]]]
+    apostrophe[2][2] = "'" + rows[1][2]  # MMS Id row 3
+    write_csv("leading_apostrophe.csv", apostrophe)
+
+    swapped = [HEADER, *[r[:] for r in rows[:3]]]
+    swapped[3][3], swapped[3][4] = rows[2][4], rows[2][3]  # row 4: holding and item ids swapped
+    write_csv("swapped_ids.csv", swapped)
+
+    errors = [HEADER, *[r[:] for r in rows[:3]]]
+    errors[2][4] = "#N/A"  # Item Id row 3: a failed VLOOKUP pasted as values
+    write_csv("excel_error_values.csv", errors)
+
+    # Barcodes: 10-digit barcodes with a leading zero, two of them lost it (and the 9-char kj ones are fine).
+    led = [row for row in sample_rows(100) if re.fullmatch(r"0\d{9}", row[1])][:6]
+    letters = [row for row in sample_rows(100) if re.fullmatch(r"\d{6}kj\d", row[1])][:2]
+    zeros = [HEADER, *led[:3], *letters, *led[3:]]
+    lost = [1, 7]  # rows 2 and 8 lose their zero; four 10-digit barcodes keep theirs
+    for i in lost:
+        zeros[i][1] = zeros[i][1].lstrip("0")
+    write_csv("barcodes_leading_zeros_lost.csv", zeros)
+
+    # --- headers ------------------------------------------------------------------------------------
+    write_csv("missing_column.csv", [[h for h in HEADER if h not in ("Item Id", "Barcode")]] + [
+        [v for h, v in zip(HEADER, r, strict=True) if h not in ("Item Id", "Barcode")] for r in rows[:2]
+    ])  # fmt: skip
+    misspelt = [["Title", "Location Code", "MMS Idd", "Holding Id", "Item Id", "Library Code"]]
+    misspelt += [[r[0], r[6], r[2], r[3], r[4], r[5]] for r in rows[:2]]
+    write_csv("misspelt_header.csv", misspelt)
+    duplicate = [[*HEADER, "MMS ID"]] + [[*r, rows[(i + 1) % len(rows)][2]] for i, r in enumerate(rows[:3])]
+    write_csv("duplicate_headers.csv", duplicate)
+    write_csv("no_header.csv", [r[:] for r in rows[:3]])
+    write_csv("header_only.csv", [HEADER])
+    (HERE / "empty.csv").write_bytes(b"")
+
+    # --- footers, blank rows, quoted line breaks --------------------------------------------------------
+    footer = [HEADER, rows[0], [""] * len(HEADER), rows[1], rows[2], [""] * len(HEADER)]
+    footer += [["Applied filters: Loan Status is equal to Active"], ["Row count: 3"]]
+    write_csv("footer_and_blank_rows.csv", footer)
+    multiline = [HEADER, [*rows[0]], [*rows[1]], [*rows[2]]]
+    multiline[1][0] = "Introduction to algorithms\nThird edition"
+    multiline[2][2] = excel_number(rows[1][2])  # CSV line 4 (the quoted title spans lines 2-3)
+    write_csv("multiline_title.csv", multiline)
+
+    # --- separators and encodings ------------------------------------------------------------------------
+    write_csv("semicolon.csv", good, delimiter=";")
+    write_csv("tab_separated.txt", good, delimiter="\t")
+    accented = [HEADER, *[r[:] for r in rows[:3]]]
+    accented[1][0], accented[2][0] = "Les Misérables", "Über die Freiheit"
+    write_csv("unicode_text_utf16.txt", accented, delimiter="\t", encoding="utf-16")
+    write_csv("windows_cp1252.csv", accented, encoding="cp1252")
+
+    # --- files that are not what they say ------------------------------------------------------------
+    write_csv("really_csv.xlsx", good)
+    (HERE / "garbage.csv").write_bytes(random.Random(20260105).randbytes(4096))
+    (HERE / "old_format.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr(zipfile.ZipInfo("notes.txt", FIXED_TIME), "not a workbook")
+    (HERE / "zip_not_workbook.xlsx").write_bytes(archive.getvalue())
+
+    # --- workbooks -------------------------------------------------------------------------------------
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Items"
+    sheet.append(["Items on loan"])
+    sheet.append(["Circulation - Loans"])
+    sheet.append([])
+    sheet.append(HEADER)
+    for row in rows[:4]:
+        sheet.append(row)
+    sheet.append(["Applied filters: Loan Status is equal to Active"])
+    save_workbook(workbook, "title_rows_and_footer.xlsx")
+    password_source = io.BytesIO()
+    workbook.save(password_source)
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Items to discharge"])
+    sheet.merge_cells("A1:G1")
+    sheet.append(HEADER)
+    for row in rows[:4]:
+        sheet.append(row)
+    sheet.merge_cells("F3:F5")  # Library Code merged over rows 3-5: only F3 holds the value
+    save_workbook(workbook, "merged_cells.xlsx")
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    for row in rows[:5]:
+        sheet.append(row)
+    sheet.row_dimensions[3].hidden = True
+    sheet.row_dimensions[4].hidden = True
+    save_workbook(workbook, "hidden_rows.xlsx")
+
+    # Ids and barcodes as number cells (what Excel makes of a paste), next to the same kinds as text cells.
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    for row in rows[:7]:
+        sheet.append(row)
+    assert rows[4][1] == "0860637459" and rows[5][1] == "39039278687782", "sample changed: update the corpus"
+    sheet["C2"] = float(rows[0][2])  # MMS Id as a number: 18 digits cannot survive (shows 993546848745264000)
+    sheet["B6"] = int(rows[4][1])  # barcode 0860637459 as a number: 860637459, its zero is gone
+    sheet["B7"] = float(rows[5][1])  # a 14-digit barcode as a number: exact, accepted
+    sheet["F5"] = 1030300  # a numeric library code as a number: read as "1030300"
+    save_workbook(workbook, "numbers_in_cells.xlsx")
+
+    # Formulas: one with a cached value, one cached error, one never calculated; error values typed in.
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    for row in rows[:4]:
+        sheet.append(row)
+    sheet["C2"] = f'="{rows[0][2]}"'
+    sheet["D3"] = "=VLOOKUP(A3,Sheet2!A:B,2,FALSE)"
+    sheet["E4"] = "=#REF!"
+    sheet["E5"] = "#N/A"
+    workbook.properties.created = dt.datetime(*FIXED_TIME)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    rezip(
+        buffer.getvalue(),
+        HERE / "formulas_and_errors.xlsx",
+        edit={
+            "xl/worksheets/sheet1.xml": (
+                r'<c r="(C2|D3)"( t="\w+")?><f>(.*?)</f><v\s*/?>(?:</v>)?',
+                lambda m: (
+                    f'<c r="{m.group(1)}" t="str"><f>{m.group(3)}</f><v>{rows[0][2]}</v>'
+                    if m.group(1) == "C2"
+                    else f'<c r="{m.group(1)}" t="e"><f>{m.group(3)}</f><v>#N/A</v>'
+                ),
+            )
+        },
+    )
+
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    password_source.seek(0)
+    encrypted = io.BytesIO()
+    OOXMLFile(password_source).encrypt("library", encrypted)
+    (HERE / "password_protected.xlsx").write_bytes(encrypted.getvalue())
+
+    # --- locations -------------------------------------------------------------------------------------
+    write_csv(
+        "locations_duplicate_and_blank_desk.csv",
+        [
+            ["Location Code", "Library Code", "Circulation Desk"],
+            ["stacks", "MAIN", "DEFAULT_CIRC_DESK"],
+            ["ref", "MAIN", ""],
+            ["stacks", "MAIN", "RESERVES_DESK"],
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
