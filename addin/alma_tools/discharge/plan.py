@@ -234,9 +234,10 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
     status = pd.Series("", index=index, dtype=object)  # the deciding message of each refused/no-desk row
     kind = pd.Series("", index=index, dtype=object)
 
-    def refuse(mask: pd.Series, column: str, messages: pd.Series, what: str = "refused") -> None:
+    def refuse(mask: pd.Series, column: str | pd.Series, messages: pd.Series, what: str = "refused") -> None:
+        columns = column if isinstance(column, pd.Series) else pd.Series(column, index=index)
         for idx in mask[mask].index:
-            problems.append(Problem(int(rows[idx]), column, str(messages[idx]), what))
+            problems.append(Problem(int(rows[idx]), str(columns[idx]), str(messages[idx]), what))
         first = mask & (kind == "")
         status[first] = messages[first]
         kind[first] = what
@@ -277,7 +278,7 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
         use_temp = temp_loc != ""
     location = temp_loc.where(use_temp, perm_loc)
     row_library = temp_library.where(use_temp & (temp_library != ""), library)
-    location_key = "temp_location_code" if options.location_type == "temp" else "location_code"
+    location_key = pd.Series("location_code", index=index).where(~use_temp, "temp_location_code")
     refuse(
         (location == "") & (kind == ""),
         location_key,
