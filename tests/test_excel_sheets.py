@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import pytest
@@ -24,7 +25,7 @@ def book():
     opened = []
 
     def make(data):
-        b = xw.Book(json=data)
+        b = xw.Book(json=copy.deepcopy(data))  # the engine edits its payload; tests replay onto the original
         opened.append(b)
         return b
 

@@ -43,19 +43,24 @@ def payload(
             "active_sheet_index": order.index(active) if active else 0,
             "selection": "A1",
         },
-        "names": [
-            {
-                "name": name,
-                "sheet_index": order.index(sheet),
-                "address": address,
-                "scope_sheet_name": None,
-                "scope_sheet_index": None,
-                "book_scope": True,
-            }
-            for name, (sheet, address) in (names or {}).items()
-        ],
+        "names": defined_names(order, names or {}),
         "sheets": [sheet_payload(name, rows) for name, rows in sheets.items()],
     }
+
+
+def defined_names(sheet_order: Sequence[str], names: dict[str, tuple[str, str]]) -> list[dict]:
+    """Workbook-scoped names for a payload: name → (sheet, address like ``B2``)."""
+    return [
+        {
+            "name": name,
+            "sheet_index": list(sheet_order).index(sheet),
+            "address": address,
+            "scope_sheet_name": None,
+            "scope_sheet_index": None,
+            "book_scope": True,
+        }
+        for name, (sheet, address) in names.items()
+    ]
 
 
 def _cell(value: Any) -> Any:

@@ -330,15 +330,14 @@ def plan_blocks(
             prev = row
             continue
         block_values = [values.get(r, known.get(r, [None, None])) for r in range(start, prev + 1)]
-        runs = _runs([r for r in marked if start <= r <= prev])
-        blocks.append(Block(start, block_values, runs))
+        blocks.append(Block(start, block_values, runs(r for r in marked if start <= r <= prev)))
         if row is not None:
             start = prev = row
     return blocks
 
 
-def _runs(rows: list[int]) -> tuple[tuple[int, int], ...]:
-    """Sorted rows as (first, last) runs of consecutive numbers."""
+def runs(rows: Iterable[int]) -> tuple[tuple[int, int], ...]:
+    """Sorted rows as (first, last) runs of consecutive numbers: one range (one write) per run."""
     runs: list[tuple[int, int]] = []
     for row in rows:
         if runs and row == runs[-1][1] + 1:
