@@ -572,6 +572,35 @@ def test_hostile_answers_do_not_kill_the_simulator(simulator):
         assert requests.get(f"{sim.base_url}/_simulator/stats", timeout=5).json()["requests"] >= 1
 
 
+@pytest.mark.slow
+def test_holds_200_requests_per_second_with_real_latency(simulator):
+    sim = simulator(latency=(0.3, 0.8), rate_limit=None)
+    items = plain_items(sim)
+    deadline = time.monotonic() + 4.0
+    answered: list[int] = []
+
+    def worker(number: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=10)
+        step = number
+        while time.monotonic() < deadline:
+            item = items[step % len(items)]
+            connection.request("GET", item_url(sim, item).removeprefix(sim.base_url) + "/loans", headers=AUTH)
+            response = connection.getresponse()
+            response.read()
+            answered.append(response.status)
+            step += 160
+        connection.close()
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(160)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    rate = len(answered) / (time.monotonic() - started)
+    assert set(answered) == {200} and rate >= 200, rate
+
+
 def test_connections_are_kept_alive(sim):
     connection = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
     for _ in range(5):
