@@ -390,8 +390,10 @@ class AlmaClient:
         redirects = 0
         what = self._describe(method, urlsplit(url).path.removeprefix(urlsplit(self.base_url).path))
         while True:
-            self._check_quota()
             self._pacer.wait()
+            # after the slot, not before: threads queue in the pacer for many slots, and the quota seen
+            # before queueing is stale by then (the floor would let every queued thread through)
+            self._check_quota()
             started = time.monotonic()
             try:
                 response = self._session.request(
