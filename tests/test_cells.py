@@ -9,7 +9,7 @@ from alma_tools.cells import is_formula_like, safe_text
 
 @pytest.mark.parametrize(
     "text",
-    ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2", "@SUM(A1)", "\t=1", "\r=1", "\r\n+cmd|' /C calc'!A0"],
+    ['=HYPERLINK("http://x","y")', "+1", "-2", "@SUM(A1)", "\t=1", "\r=1", "\r\n+cmd|' /C calc'!A0"],
 )
 def test_formula_like_text_is_prefixed(text):
     assert is_formula_like(text)
