@@ -357,6 +357,7 @@ def test_any_body_is_accepted(sim):
             "Must send at least one of the following parameters: [circ_desk,department]",
         ),
         ({"mms_id": "99ABC"}, "402204", "Input parameters mmsId 99ABC is not numeric."),
+        ({"mms_id": "9.93547E%2B17"}, "402204", "Input parameters mmsId 9.93547E+17 is not numeric."),
         (
             {"mms_id": "991111111111113681"},
             "402203",

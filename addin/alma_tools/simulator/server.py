@@ -20,6 +20,7 @@ import os
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import pandas as pd
 
@@ -141,6 +142,11 @@ class _Server(ThreadingHTTPServer):
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up is normal (timeouts, hostile-answer tests); anything else is reported."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -460,7 +466,7 @@ class Simulator:
         if match and method == "POST" and not match.group(4):
             if not writes:
                 return self._error("unauthorized", want_json)
-            mms_id, holding_id, item_pid = match.group(1, 2, 3)
+            mms_id, holding_id, item_pid = (unquote(part) for part in match.group(1, 2, 3))
             result = self.world.scan_in(mms_id, holding_id, item_pid, query)
             if result.error:
                 return self._error(result.error, want_json, **result.fields)
@@ -468,7 +474,7 @@ class Simulator:
             document = render.item_document(result.item, base, result.additional_info)
             return self._document(want_json, "item", document)
         if match and method == "GET":
-            mms_id, holding_id, item_pid = match.group(1, 2, 3)
+            mms_id, holding_id, item_pid = (unquote(part) for part in match.group(1, 2, 3))
             if not re.fullmatch(r"[0-9]+", mms_id):
                 return self._error("mms_not_numeric", want_json, mms_id=mms_id)
             if mms_id not in self.world.mms_ids:

@@ -351,7 +351,9 @@ class World:
             return ScanResult("department")  # the simulated institution has no work-order departments
         if (library, desk) not in self.desks:
             return ScanResult("desk_not_in_library", {"circ_desk": desk})
-        info = self._apply(item, library, desk, params.get("register_in_house_use", "true") != "false", at)
+        info = self._apply(
+            item, library, desk, params.get("register_in_house_use", "true").lower() != "false", at
+        )
         item.scans += 1
         return ScanResult(item=copy.deepcopy(item), additional_info=info)
 
