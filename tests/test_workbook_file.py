@@ -399,6 +399,9 @@ def test_a_module_named_unlike_its_file_is_refused(tmp_path: Path) -> None:
     extra.write_text('Attribute VB_Name = "Other"\nOption Explicit\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r'Extra.bas: the first line must be Attribute VB_Name = "Extra"'):
         build_workbook(tmp_path / "out.xlsm", sources)
+    extra.rename(sources / "vba" / "xlwings.bas")
+    with pytest.raises(ConfigError, match=r"xlwings.bas: this module is added by the build"):
+        build_workbook(tmp_path / "out.xlsm", sources)
 
 
 def test_a_character_vba_cannot_store_is_named_with_its_line(tmp_path: Path) -> None:

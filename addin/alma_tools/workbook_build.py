@@ -82,8 +82,6 @@ RIBBON_SUB = re.compile(
     r"^\s*(?:Public\s+|Private\s+)?Sub\s+(\w+)\s*\(\s*(?:ByRef\s+|ByVal\s+)?\w+\s+As\s+IRibbonControl\s*\)",
     re.IGNORECASE | re.MULTILINE,
 )
-#: a ``RunPython "import alma_tools.excel; alma_tools.excel.NAME()"`` call inside a Sub
-RUN_PYTHON = re.compile(r'RunPython\s+"import\s+([\w.]+)\s*;\s*\1\.(\w+)\(\)"')
 
 
 @dataclass(frozen=True)
@@ -173,6 +171,9 @@ def vba_modules(sources: Path = WORKBOOK_DIR) -> dict[str, str]:
         raise ConfigError(f"{folder} has no .bas files: the ribbon callbacks live there")
     modules: dict[str, str] = {}
     for path in files:
+        if path.stem in ("xlwings", UDF_VBA_MODULE):
+            raise ConfigError(f"{path}: this module is added by the build (from xlwings, or generated from "
+                              f"{UDF_MODULE}); remove the file")
         code = _lf(path.read_text(encoding="utf-8"))
         modules[_module_name(code, path)] = code
     xlwings_bas = Path(xlwings.__file__).with_name("xlwings.bas")
