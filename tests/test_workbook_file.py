@@ -8,7 +8,6 @@ compiles the VBA and shows the ribbon still needs one manual check on Windows pe
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import inspect
@@ -27,8 +26,7 @@ import xlwings
 from defusedxml import ElementTree
 from oletools.olevba import VBA_Parser
 
-from alma_tools import workbook_build
-from alma_tools.cli import build_workbook as build_command
+from alma_tools import cli, workbook_build
 from alma_tools.errors import ConfigError
 from alma_tools.workbook_build import build_workbook
 
@@ -90,14 +88,19 @@ def test_two_builds_are_byte_identical_and_the_command_reports_the_build(
     built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     second = tmp_path / "again.xlsm"
-    parser = argparse.ArgumentParser()
-    build_command.register(parser.add_subparsers())
-    args = parser.parse_args(["build-workbook", "--output", str(second)])
-    assert args.handler(args) == 0
+    assert cli.main(["build-workbook", "--output", str(second)]) == 0
     assert second.read_bytes() == built.read_bytes()
     printed = capsys.readouterr().out
     assert f"Built {second}" in printed and "xlwings_udfs" in printed and " s\n" in printed
     assert not list(tmp_path.glob("*.partial")), "the temporary file must be renamed, not left behind"
+
+
+def test_the_command_names_a_missing_output_folder_without_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["build-workbook", "--output", str(tmp_path / "nowhere" / "book.xlsm")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("alma-tools: cannot write ") and "does not exist" in error
+    assert "Traceback" not in error
 
 
 def test_the_build_leaves_no_scratch_files_behind(built: Path) -> None:
