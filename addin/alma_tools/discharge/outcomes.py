@@ -72,7 +72,7 @@ class Outcome:
 
 def daily_limit_status(remaining: int | None) -> str:
     """Status of rows left unsent because the institution's daily quota is nearly used up."""
-    left = "" if remaining is None else f" ({remaining:,} calls left)"
+    left = "" if remaining is None else f" ({remaining:,} call{'' if remaining == 1 else 's'} left)"
     return (
         f"Stopped: Alma's daily API limit is nearly used up{left}; "
         "run again after midnight (institution time)"

@@ -87,7 +87,7 @@ class _Worker:
             return self._record(prow, Outcome(prow.row, False, status, "stopped"))
         except AuthError as error:
             self.halt(f"Stopped: {alma_error_status(prow.row, error.code, error.message)}")
-            return self._record(prow, Outcome(prow.row, False, self._error_text(prow, error), "alma_error"))
+            return self._failed(prow, error)
         except Exception as error:  # a bug must not hang the run or lose the row: it is checked next run
             return self._record(
                 prow,
@@ -98,6 +98,9 @@ class _Worker:
                     "unknown",
                 ),
             )
+
+    def _failed(self, prow: PlannedRow, error: AlmaError) -> Outcome:
+        return self._record(prow, Outcome(prow.row, False, self._error_text(prow, error), "alma_error"))
 
     def _error_text(self, prow: PlannedRow, error: AlmaError) -> str:
         if isinstance(error, ThresholdError):
@@ -130,9 +133,7 @@ class _Worker:
             if confirmed is not None:
                 return self._record(prow, confirmed)
         # at most two scans per row and run, and the second only after the loans showed the first did nothing
-        for attempt in range(2):
-            if self.stop.is_set() and attempt:
-                break
+        for _ in range(2):
             try:
                 return self._record(prow, self._scan(prow, ids))
             except (DailyLimitError, AuthError):
@@ -141,10 +142,11 @@ class _Worker:
                 confirmed = self._confirm(prow, ids)
                 if confirmed is not None:
                     return self._record(prow, confirmed)
+                # the loan is still open, so that scan did nothing: sending it again is safe
+                if self.stop.is_set():
+                    return self._record(prow, Outcome(prow.row, False, STOPPED_BY_USER, "stopped"))
             except AlmaError as error:
-                return self._record(
-                    prow, Outcome(prow.row, False, self._error_text(prow, error), "alma_error")
-                )
+                return self._failed(prow, error)
         return self._record(prow, Outcome(prow.row, False, NO_ANSWER, "unknown"))
 
     def _scan(self, prow: PlannedRow, ids: tuple[str, str, str]) -> Outcome:
