@@ -182,6 +182,9 @@ def test_ribbon_tab_groups_and_buttons(built: Path) -> None:
         "Statistics": ["Concurrent checkouts"],
         "Setup": ["Set API key", "Help"],
     }
+    ids = [element.get("id") for element in tab.iter() if element.get("id")]
+    assert len(ids) == len(set(ids)) == 10, "tab, group and button ids must be unique"
+    assert all(re.fullmatch(r"[A-Za-z_][\w]*", identifier) for identifier in ids)
     for button in tab.iter(f"{CUSTOMUI}button"):
         assert button.get("imageMso") and button.get("screentip") and button.get("onAction"), button.attrib
         assert len(button.get("screentip")) <= 1024 and len(button.get("supertip", "")) <= 1024
