@@ -370,14 +370,16 @@ def test_libreoffice_opens_converts_and_imports_the_vba(built: Path, tmp_path: P
         assert completed.returncode == 0, completed.stderr
         assert (tmp_path / f"alma_tools.{target}").stat().st_size > 1000, completed.stdout + completed.stderr
     assert (tmp_path / "alma_tools.pdf").read_bytes().startswith(b"%PDF")
+    sources = {path.stem: path.read_text(encoding="utf-8") for path in (SOURCES / "vba").glob("*.bas")}
+    sources["xlwings"] = Path(xlwings.__file__).with_name("xlwings.bas").read_text(encoding="utf-8")
+    sources["xlwings_udfs"] = workbook_build.udf_wrappers()
     with zipfile.ZipFile(tmp_path / "alma_tools.ods") as ods:
-        for path in sorted((SOURCES / "vba").glob("*.bas")):
-            imported = ElementTree.fromstring(ods.read(f"Basic/VBAProject/{path.stem}.xml")).text
+        for name, source in sorted(sources.items()):
+            imported = ElementTree.fromstring(ods.read(f"Basic/VBAProject/{name}.xml")).text
             # LibreOffice drops the Attribute lines and adds two of its own at the top
             lines = imported.rstrip("\n").split("\n")
             assert lines[:2] == ["Rem Attribute VBA_ModuleType=VBAModule", "Option VBASupport 1"]
-            assert lines[2:] == code_lines(path.read_text(encoding="utf-8")), path.name
-        assert "Basic/VBAProject/xlwings.xml" in ods.namelist()
+            assert lines[2:] == code_lines(source.replace("\r\n", "\n")), name
 
 
 # --------------------------------------------------------------------------------------------- mistakes
