@@ -17,10 +17,12 @@ Byte stability: fixed document dates, ms-ovba's random fields seeded, fixed zip 
 entries in a fixed order. Two builds on one machine give identical bytes; across machines a different zlib
 may change the deflated bytes, which is why the test compares unzipped entries.
 
-ms-ovba 0.0.1 has two quirks this module works around (see ``/work/shared/docs/xlwings.md`` §5.1): its
-compressor computes the longest copy as ``0xFFFF << bitCount + 3`` instead of ``(0xFFFF >> bitCount) + 3``,
-which garbles long modules, so :func:`_patched_ms_ovba` fixes it for the duration of a build; and it writes
-scratch files into the working directory, so the project is written inside a temporary directory.
+ms-ovba 0.0.1 has three quirks this module works around: its compressor computes the longest copy as
+``0xFFFF << bitCount + 3`` instead of MS-OVBA's ``(0xFFFF >> bitCount) + 3``, which garbles long modules
+(olevba and LibreOffice then read back scrambled code), and its match search compares every earlier
+position, which took seconds for ``xlwings.bas``; :func:`_patched_ms_ovba` fixes the first and replaces the
+second with an equivalent search (same bytes) for the duration of a build. And it writes scratch files into
+the working directory, so the project is written inside a temporary directory.
 
 This is build tooling: nothing here runs in the shipped add-in, and ms-ovba is only in the ``build`` and
 ``test`` extras.
