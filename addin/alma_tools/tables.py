@@ -145,7 +145,7 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(
             f"{name} cannot be read ({error.strerror}): copy it to a local folder and retry."
         ) from None
-    if not raw.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+    if not raw[:65536].strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe") and len(raw) <= 65536:
         raise InputError(f"{name} is empty: export the report from Alma again, or choose another file.")
     return raw
 
@@ -197,7 +197,7 @@ def _decode_text(raw: bytes, name: str, *, expect_text: bool) -> str | None:
 
 def _sniff_delimiter(text: str) -> str:
     """Pick comma, semicolon or tab: the one giving most rows the same (more than one) field count."""
-    head = "\n".join(text.splitlines()[:50])
+    head = "\n".join(text[:65536].splitlines()[:50])
     best, best_score = ",", (-1, -1)
     for delimiter in _DELIMITERS:
         counts = [len(row) for row in csv.reader(io.StringIO(head, newline=""), delimiter=delimiter) if row]
@@ -215,19 +215,21 @@ def _grid_from_text(text: str, name: str) -> Grid:
     """Parse CSV text with the csv module (cells stay str) and record each record's first line number."""
     delimiter = _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    previous = 0
     try:
-        for row in reader:
-            rows.append(row)
-            numbers.append(previous + 1)  # a quoted cell may span lines: the record starts after the last one
-            previous = reader.line_num
+        rows = list(reader)
     except csv.Error as error:
         raise InputError(
-            f"{name} line {previous + 1} cannot be read as CSV ({error}): open it in Excel and save it again "
-            "as CSV UTF-8."
+            f"{name} line {reader.line_num} cannot be read as CSV ({error}): open it in Excel and save it "
+            "again as CSV UTF-8."
         ) from None
+    if reader.line_num == len(rows):  # one line per record, the usual case: no per-row bookkeeping
+        numbers = list(range(1, len(rows) + 1))
+    else:  # a quoted cell spans lines: number each record by the line it starts on
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        numbers, previous = [], 0
+        for _ in reader:
+            numbers.append(previous + 1)
+            previous = reader.line_num
     grid = _grid_from_rows(rows, name, 1, fill="")
     grid.row_numbers = numbers
     return grid
@@ -236,7 +238,7 @@ def _grid_from_text(text: str, name: str) -> Grid:
 def _grid_from_rows(rows: Sequence[Sequence[Any]], source: str, first_row: int, fill: Any = None) -> Grid:
     """Pad ragged rows and wrap them in an object frame; row i is sheet row ``first_row + i``."""
     width = max((len(r) for r in rows), default=0)
-    padded = [list(r) + [fill] * (width - len(r)) if len(r) < width else list(r) for r in rows]
+    padded = [r if len(r) == width else [*r, *[fill] * (width - len(r))] for r in rows]
     values = pd.DataFrame(padded, dtype=object) if padded else pd.DataFrame(dtype=object)
     if width == 0 or values.empty:
         raise InputError(f"{source} is empty: it has no rows to read.")
@@ -707,6 +709,53 @@ def _raise_missing(
     raise InputError(f"{grid.source}, header in row {row_number}: " + "; ".join(parts) + "." + alternatives)
 
 
+def _plain_text(value: Any) -> str:
+    """One cell as stripped text for classifying its row ("" for empty)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return value.strip(STRIP_CHARS) if isinstance(value, str) else _other_text(value)
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose cells are all empty or whitespace: strips each row's joined text once, not each cell."""
+    joined: pd.Series | None = None
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if pd.api.types.infer_dtype(column, skipna=False) != "string":
+            column = cell_text(column)[0]
+        joined = column if joined is None else joined + column
+    assert joined is not None  # a table always has at least one recognised column
+    return (joined.str.strip(STRIP_CHARS) == "").to_numpy(dtype=bool)
+
+
+def _footer_rows(values: np.ndarray, blank: np.ndarray) -> np.ndarray:
+    """Footer rows: Analytics' and people's notes below the data, found by walking up from the last row.
+
+    A row is data ("substantial") when two or more cells are filled and the first is not a known footer text;
+    everything after the last such row that is a known footer text ("Applied filters: …", "Row count: 3")
+    or a lone sentence in the first cell is a footer. A lone barcode or id is data, never a footer. In a
+    one-column table every lone cell is data, so only the known footer texts are dropped there.
+    """
+    footer = np.zeros(len(values), dtype=bool)
+    one_column = values.shape[1] == 1
+    for position in range(len(values) - 1, -1, -1):
+        if blank[position]:
+            continue
+        cells = [_plain_text(v) for v in values[position]]
+        first = cells[0]
+        keyword = bool(first) and _FOOTER_RE.match(first) is not None
+        filled = sum(1 for c in cells if c)
+        if keyword:
+            footer[position] = True
+        elif one_column:
+            continue
+        elif filled >= 2:
+            break  # the last data row: nothing above it is a footer
+        elif filled == 1 and first and isinstance(values[position][0], str) and re.search(r"[\s:]", first):
+            footer[position] = True
+    return footer
+
+
 def _build_table(
     grid: Grid,
     columns: Sequence[Column],
@@ -747,6 +796,8 @@ def _build_table(
             continue
         header = "" if cell is None else str(cell).strip()
         if not header:
+            if (cell_text(body[position])[0] == "").all():
+                continue  # trailing separators or an empty spare column: nothing to keep
             header = f"column {_column_letter(position)}"
         if header in used:
             header = f"{header} (column {_column_letter(position)})"
@@ -756,22 +807,13 @@ def _build_table(
     frame = body[keep_positions].copy()
     frame.columns = [names[p] for p in keep_positions]
 
-    # ``found`` is never empty here, so the frame has at least one column.
-    texts = [cell_text(frame.iloc[:, i])[0] for i in range(len(frame.columns))]
-    filled = sum((text != "").astype("int64") for text in texts)
-    first_cell = frame.iloc[:, 0]
-    keyword = texts[0].str.match(_FOOTER_RE).astype(bool)
-    lone_text = (filled == 1) & (texts[0] != "") & first_cell.map(lambda v: isinstance(v, str)).astype(bool)
-    substantial = (filled >= 2) & ~keyword
-    # Footers only come after the data: a lone title in the middle is a (bad) data row the user must see.
-    trailing = (
-        frame.index > substantial[substantial].index[-1] if substantial.any() else np.ones(len(frame), bool)
-    )
-    footer = trailing & (lone_text | keyword)
-    keep = (filled > 0) & ~footer
-    dropped_footer = int(footer.sum())
-    if dropped_footer:
-        notes.append(f"{dropped_footer} footer row(s) after the data were ignored.")
+    blank = _blank_rows(frame)
+    footer = _footer_rows(frame.to_numpy(dtype=object), blank)
+    keep = ~blank & ~footer
+    for row, cell in zip(numbers[footer], frame.iloc[:, 0][footer], strict=True):
+        text = _plain_text(cell)
+        shown = text if len(text) <= 60 else text[:57] + "…"
+        notes.append(f"Row {row} ('{shown}') after the data was ignored as a footer.")
     frame = frame[keep]
     numbers = numbers[keep]
     if frame.empty and not allow_empty:
