@@ -7,19 +7,33 @@ replayed onto openpyxl where the resulting sheet is easier to check than the act
 
 from __future__ import annotations
 
-import copy
 import csv
 import time
 from pathlib import Path
 
+import keyring
+import keyring.backend
 import pytest
-import xlwings as xw
 
 from alma_tools import excel, sheets
 from fixtures_simulator import TEST_KEY
-from xl_payload import actions, defined_names, fill_of, payload, payload_from_xlsx, replay, workbook_rows
+from xl_payload import (
+    actions,
+    caller_books,
+    defined_names,
+    fill_of,
+    payload,
+    payload_from_xlsx,
+    replay,
+    workbook_rows,
+)
 
 ITEMS = "items_to_discharge"
+
+
+@pytest.fixture
+def caller_book(tmp_path, monkeypatch):
+    yield from caller_books(tmp_path, monkeypatch)
 
 
 def locations_rows(data_dir: Path) -> list[list[str]]:
@@ -49,28 +63,6 @@ def items_payload(data_dir: Path, base_url: str, rate: float = 25, limit: int | 
         sheet["values"] = [*sheet["values"][: 3 + limit], sheet["values"][-1]]
     data["names"] = defined_names([s["name"] for s in data["sheets"]], SETTING_NAMES)
     return data
-
-
-@pytest.fixture
-def caller_book(tmp_path, monkeypatch):
-    """Factory: payload → a remote-engine book that is the mock caller; the journal goes to tmp_path."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ALMA_API_KEY", TEST_KEY)
-    books = []
-
-    def make(data: dict):
-        book = xw.Book(
-            json=copy.deepcopy(data)
-        )  # the engine edits its payload; tests replay onto the original
-        book.set_mock_caller()
-        books.append(book)
-        return book
-
-    yield make
-    if hasattr(xw.Book, "_mock_caller"):
-        del xw.Book._mock_caller
-    for book in books:
-        book.close()
 
 
 def result_writes(book) -> list[dict]:
@@ -230,3 +222,106 @@ def test_bad_setting_names_the_cell(caller_book, data_dir, simulator):
     assert excel.discharge() is None
     assert actions(book, "alert")[-1]["args"][0].startswith("Settings › AlmaRate is 40")
     assert sim.stats()["requests"] == 0
+
+
+def loans_payload(data_dir: Path) -> dict:
+    """The loans export pasted on the active sheet, with two titles that would run as formulas."""
+    data = payload_from_xlsx(data_dir / "loans_export.xlsx")
+    values = data["sheets"][0]["values"]
+    values[3][0] = '=HYPERLINK("http://example.org","click")'
+    values[4][0] = values[3][0]  # same volume: the title shown in the report is the dangerous one
+    return data
+
+
+def test_concurrency_adds_formatted_sheets_and_keeps_titles_as_text(caller_book, data_dir):
+    data = loans_payload(data_dir)
+    book = caller_book(data)
+    stats = excel.concurrency()
+    assert stats is not None, actions(book, "alert")
+    recorded = actions(book)
+    added = [a["args"][1] for a in recorded if a["func"] == "addSheet"]
+    assert added[:5] == ["Buy more copies", "Statistics", "Episodes", "Copies out over time", "Problems"]
+    assert len(actions(book, "addTable")) == 5
+    assert {a["args"][3] for a in actions(book, "addTable")} >= {"Statistics", "BuyMoreCopies", "Problems"}
+    kinds = {a["args"][0]["type"] for a in actions(book, "addConditionalFormat")}
+    assert kinds == {"DataBar", "ColorScale", "CellValue"}
+    assert (
+        actions(book, "addChart") and actions(book, "setChartType")[0]["args"][1] == "XYScatterLinesNoMarkers"
+    )
+    wb = replay(data, recorded)
+    ws = wb["Statistics"]
+    header_row = next(r for r in range(1, 10) if ws.cell(r, 1).value == "MMS Id")
+    assert ws.cell(header_row + 1, 1).data_type == "s"  # ids as text
+    titles = [c for c in ws["C"] if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert titles and all(c.value.startswith("'=") and c.data_type == "s" for c in titles)
+    assert not [c for row in wb["Statistics"].iter_rows() for c in row if c.data_type == "f"]
+    assert len(stats.volumes) == sum(1 for r in range(header_row + 1, ws.max_row + 1) if ws.cell(r, 1).value)
+    alert = actions(book, "alert")[-1]["args"][0]
+    assert alert.startswith("Concurrent checkouts of sheet 'Loans'")
+
+
+def test_concurrency_twice_keeps_the_first_report(caller_book, data_dir):
+    data = loans_payload(data_dir)
+    book = caller_book(data)
+    excel.concurrency(book)
+    book.sheets["Loans"].activate()  # the report's first sheet was active; the person clicks Loans again
+    assert excel.concurrency(book) is not None
+    added = [a["args"][1] for a in actions(book, "addSheet")]
+    assert "Statistics (2)" in added
+    assert "Statistics_2" in {a["args"][3] for a in actions(book, "addTable")}
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend kept in memory: this machine has no OS credential store to test against."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.passwords.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring():
+    previous = keyring.get_keyring()
+    store = MemoryKeyring()
+    keyring.set_keyring(store)
+    yield store
+    keyring.set_keyring(previous)
+
+
+def test_set_api_key_keeps_the_key_in_the_keyring_only(
+    caller_book, data_dir, simulator, memory_keyring, tmp_path
+):
+    sim = simulator()
+    data = items_payload(data_dir, sim.base_url, limit=3)
+    book = caller_book(data)
+    assert excel.set_api_key(prompt=lambda: f"  {TEST_KEY}  ") is True
+    assert memory_keyring.passwords == {("alma-tools", "api-key"): TEST_KEY}
+    text = actions(book, "alert")[-1]["args"][0]
+    assert text == "The key is saved in the system keyring and Alma accepted it."
+    assert TEST_KEY not in str(book.json())  # never in a cell, never in a message
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and TEST_KEY in p.read_text(errors="ignore")]
+
+
+def test_set_api_key_reports_a_key_alma_refuses_and_a_cancelled_prompt(
+    caller_book, data_dir, simulator, memory_keyring
+):
+    sim = simulator()
+    book = caller_book(items_payload(data_dir, sim.base_url, limit=3))
+    wrong = "not-the-key-0123456789"
+    assert excel.set_api_key(book, prompt=lambda: wrong) is True
+    text = actions(book, "alert")[-1]["args"][0]
+    assert text.startswith("The key is saved in the system keyring, but Alma did not accept it")
+    assert wrong not in text
+    assert excel.set_api_key(book, prompt=lambda: None) is False
+    assert actions(book, "alert")[-1]["args"][0] == "No key was entered; nothing changed."

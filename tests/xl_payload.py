@@ -8,12 +8,15 @@ openpyxl workbook so a test can assert on the resulting sheet instead of on acti
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 import xlwings as xw
 from openpyxl.styles import PatternFill
 from openpyxl.utils import get_column_letter, range_boundaries
@@ -84,20 +87,31 @@ def payload_from_xlsx(path: str | Path, active: str | None = None, extra: dict |
     """A payload from an .xlsx/.xlsm file (values, tables and workbook names), plus ``extra`` sheets.
 
     This is how tests open the sample exports and the built workbook itself through the remote engine.
+    Each call returns a fresh payload; the file is read once per test session (openpyxl is slow here).
     """
-    wb = openpyxl.load_workbook(path, data_only=True, keep_vba=str(path).endswith(".xlsm"))
-    sheets = {ws.title: workbook_rows(ws) for ws in wb.worksheets}
+    titles, rows, names, tables = _read_xlsx(str(path))
+    sheets = dict(zip(titles, copy.deepcopy(rows), strict=True))
     sheets.update(extra or {})
+    data = payload(sheets, active=active, names=names, book_name=Path(path).name)
+    for sheet, sheet_tables in zip(data["sheets"], tables, strict=False):
+        sheet["tables"].extend(copy.deepcopy(sheet_tables))
+    return data
+
+
+@functools.lru_cache(maxsize=8)
+def _read_xlsx(
+    path: str,
+) -> tuple[list[str], list[list[list[Any]]], dict[str, tuple[str, str]], list[list[dict]]]:
+    wb = openpyxl.load_workbook(path, data_only=True, keep_vba=path.endswith(".xlsm"))
+    titles = [ws.title for ws in wb.worksheets]
     names: dict[str, tuple[str, str]] = {}
     for name, defined in wb.defined_names.items():
         for sheet, address in defined.destinations:
-            if sheet in sheets:
+            if sheet in titles:
                 names[name] = (sheet, address.replace("$", ""))
-    data = payload(sheets, active=active, names=names, book_name=Path(path).name)
-    for ws, sheet in zip(wb.worksheets, data["sheets"], strict=False):
-        for table in ws.tables.values():
-            sheet["tables"].append(_table_payload(table))
-    return data
+    rows = [workbook_rows(ws) for ws in wb.worksheets]
+    tables = [[_table_payload(table) for table in ws.tables.values()] for ws in wb.worksheets]
+    return titles, rows, names, tables
 
 
 def _table_payload(table: Any) -> dict:
@@ -150,6 +164,11 @@ def replay(data: dict, recorded: Iterable[dict]) -> openpyxl.Workbook:
         "setRowHeight",
         "setWrapText",
         "runMacro",
+        "addConditionalFormat",
+        "addChart",
+        "setChartType",
+        "setChartName",
+        "freezePaneAtRange",
     }
     for action in recorded:
         func = action["func"]
@@ -184,3 +203,29 @@ def fill_of(cell: Any) -> str | None:
     if cell.fill is None or cell.fill.fill_type != "solid":
         return None
     return "#" + str(cell.fill.fgColor.rgb)[-6:]
+
+
+def caller_books(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict], Any]]:
+    """Body of the tests' ``caller_book`` fixture: payload → a remote-engine book, the mock caller.
+
+    The current folder is ``tmp_path`` (the remote engine's book has no folder, so the run folder goes
+    there), and the simulator's test key is in ``ALMA_API_KEY``. The book gets a copy of the payload
+    because the engine edits what it is given; tests replay the actions onto the original.
+    """
+    from fixtures_simulator import TEST_KEY
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALMA_API_KEY", TEST_KEY)
+    books = []
+
+    def make(data: dict) -> Any:
+        book = xw.Book(json=copy.deepcopy(data))
+        book.set_mock_caller()
+        books.append(book)
+        return book
+
+    yield make
+    if hasattr(xw.Book, "_mock_caller"):
+        del xw.Book._mock_caller
+    for book in books:
+        book.close()

@@ -356,3 +356,28 @@ def known_results(rows: Sequence[Sequence[Any]], columns: ResultColumns) -> dict
         status = row[columns.status - 1] if columns.status <= len(row) else None
         known[number] = [done if done not in ("", None) else None, safe_text(status) if status else None]
     return known
+
+
+def frame_values(frame: Any, blank: Any = None) -> list[list[Any]]:
+    """A DataFrame as header + rows of plain Python values for one write (or a UDF's spill).
+
+    Column by column (not cell by cell): datetimes become ``datetime``, missing values ``blank``, numpy
+    numbers Python numbers, and text passes through :func:`safe_text` so it can never run as a formula.
+    """
+    import pandas as pd
+
+    columns: list[list[Any]] = []
+    for name in frame.columns:
+        column = frame[name]
+        missing = column.isna().to_numpy()
+        if pd.api.types.is_datetime64_any_dtype(column):
+            naive = column.dt.tz_localize(None) if column.dt.tz is not None else column
+            values = list(naive.dt.to_pydatetime())
+        elif pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+            values = column.to_numpy(dtype=object).tolist()
+            values = [v.item() if hasattr(v, "item") else v for v in values]
+        else:
+            values = [safe_text(v if isinstance(v, str) else str(v)) for v in column.to_numpy(dtype=object)]
+        columns.append([blank if gone else value for value, gone in zip(values, missing, strict=True)])
+    header = [safe_text(str(name)) for name in frame.columns]
+    return [header, *(list(row) for row in zip(*columns, strict=True))]

@@ -20,13 +20,13 @@ expansion would fight with the spill.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 import xlwings as xw
 
 from alma_tools.cells import safe_text
 from alma_tools.errors import AlmaToolsError, InputError
+from alma_tools.sheets import frame_values
 
 #: Excel's day zero for serial dates (1900 date system, with its fictitious 29 Feb 1900 folded in)
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
@@ -54,18 +54,18 @@ def ALMA_CONCURRENCY(loans_range: list, as_of: Any = None) -> list:
         moment = as_of_datetime(as_of)
         stats = compute(read_loans([list(row) for row in loans_range]), as_of=moment)
     except AlmaToolsError as error:
-        return [[str(error)]]
-    return frame_rows(stats.volumes)
+        return [[safe_text(str(error))]]
+    return frame_values(stats.volumes, blank="")
 
 
-def as_of_datetime(value: Any) -> dt.datetime:
-    """Turn what a cell can hold (a date, an Excel serial number, ISO text, nothing) into the as-of moment.
+def as_of_datetime(value: Any) -> dt.datetime | None:
+    """Turn what a cell can hold (a date, an Excel serial number, ISO text) into the as-of moment.
 
     Excel hands dates to Python as ``datetime`` when the cell is formatted as a date, but as a plain serial
     number when it is not; both mean the same day to the person who typed it.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
-        return dt.datetime.now().replace(microsecond=0)
+        return None  # the statistics' own default: now
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     if isinstance(value, dt.date):
@@ -78,21 +78,3 @@ def as_of_datetime(value: Any) -> dt.datetime:
         except ValueError:
             pass
     raise InputError(f"as_of {value!r} is not a date: give a date cell, or leave it out to use today")
-
-
-def frame_rows(frame: Any) -> list[list[Any]]:
-    """A DataFrame as header + rows for a spill: blanks for missing values, text kept out of formulas."""
-    header = [safe_text(str(column)) for column in frame.columns]
-    rows = frame.astype(object).where(frame.notna(), None).values.tolist()
-    return [header] + [[_cell(value) for value in row] for row in rows]
-
-
-def _cell(value: Any) -> Any:
-    """One value as Excel should receive it (no NaN, no pandas types, no formula-like text)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if hasattr(value, "to_pydatetime"):
-        return value.to_pydatetime()
-    if hasattr(value, "item") and not isinstance(value, str):
-        return value.item()
-    return safe_text(value)
