@@ -173,7 +173,7 @@ def discharge_file(
 
 def print_report(report: RunReport, out: TextIO | None = None) -> None:
     """The summary table (count per kind) and the rows that need a person."""
-    console = Console(file=out or sys.stdout, highlight=False)
+    console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)  # paths unbroken
     table = RichTable(title=f"Discharge of {report.results_path.name if report.results_path else 'the file'}")
     table.add_column("Rows", justify="right")
     table.add_column("Outcome")

@@ -18,6 +18,7 @@ import errno
 import io
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -76,9 +77,10 @@ class ResultsFile:
     def write(self, results: dict[int, tuple[bool, str]]) -> None:
         """Write ``{row: (done, status)}`` into the file, atomically.
 
-        A read-only file is respected (the rename would replace it anyway on POSIX): PermissionError.
+        A file marked read-only is respected even where the rename would replace it anyway (POSIX, or an
+        administrator's account): PermissionError.
         """
-        if not os.access(self.path, os.W_OK):
+        if not os.access(self.path, os.W_OK) or not self.path.stat().st_mode & stat.S_IWUSR:
             raise PermissionError(errno.EACCES, "the file is read-only", str(self.path))
         data = self._excel_bytes(results) if self.is_excel else self._csv_bytes(results)
         _atomic_replace(self.path, data)

@@ -86,7 +86,7 @@ class _Worker:
             self.halt(status)
             return self._record(prow, Outcome(prow.row, False, status, "stopped"))
         except AuthError as error:
-            self.halt(f"Stopped: {alma_error_status(prow.row, error.code, error.message)}")
+            self.halt(f"Stopped: {self._error_text(prow, error)}")
             return self._failed(prow, error)
         except Exception as error:  # a bug must not hang the run or lose the row: it is checked next run
             return self._record(
@@ -108,6 +108,8 @@ class _Worker:
                 "Alma error PER_SECOND_THRESHOLD: Alma is busy with other systems' calls; "
                 "run again later to finish this row"
             )
+        if isinstance(error, AuthError) and not error.code:
+            return f"Alma refused the API key ({error.message}): check the key and run again"
         if isinstance(error, ConnectionFailed):
             return f"Could not reach Alma ({error.message}); nothing was sent: run again to finish this row"
         return alma_error_status(prow.row, error.code, error.message)

@@ -1,0 +1,299 @@
+"""``alma-tools discharge`` as a user runs it: a real process, the key in the environment, a loopback Alma."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from alma_tools.discharge.samples import make_items
+from alma_tools.simulator import Simulator
+
+DATA = Path(__file__).parent / "data"
+CANARY = "canary-KEY-cli-5ca1ab1e-do-not-log"
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def env_for(home: Path, key: str | None = CANARY) -> dict[str, str]:
+    """The user's environment: the key only in ALMA_API_KEY, a home of its own (no keyring, no config)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+    )
+    if key:
+        env["ALMA_API_KEY"] = key
+    return env
+
+
+def argv(
+    items: Path, sim: Simulator | None, *extra: str, locations: Path = DATA / "locations.csv"
+) -> list[str]:
+    where = ["--base-url", sim.base_url] if sim else []
+    return [
+        sys.executable,
+        "-m",
+        "alma_tools",
+        "discharge",
+        str(items),
+        "--locations",
+        str(locations),
+        *where,
+        "--rate",
+        "25",
+        *extra,
+    ]
+
+
+def run(
+    args: list[str], home: Path, key: str | None = CANARY, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    done = subprocess.run(args, env=env_for(home, key), capture_output=True, text=True, timeout=timeout)
+    assert TRACEBACK not in done.stderr + done.stdout
+    return done
+
+
+def writable_copy(source: Path, folder: Path, name: str | None = None) -> Path:
+    target = folder / (name or source.name)
+    target.write_bytes(source.read_bytes())
+    return target
+
+
+def write_items(folder: Path, frame: pd.DataFrame) -> Path:
+    path = folder / "items.csv"
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    return path
+
+
+def read_back(path: Path, encoding: str = "utf-8-sig") -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False).astype(object)
+
+
+def assert_no_key_anywhere(folder: Path, *texts: str) -> None:
+    for text in texts:
+        assert CANARY not in text
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+
+
+def test_discharge_writes_done_and_status_and_a_rerun_sends_nothing(simulator, tmp_path: Path) -> None:
+    frame = make_items(100, seed=11)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    items = write_items(tmp_path, frame)
+    original = items.read_bytes()
+    first = run(argv(items, sim), tmp_path / "home")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "returned, reshelve" in first.stdout and f"Results (done, status) are in {items}" in first.stdout
+    raw = items.read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)  # the input's encoding is kept
+    result = read_back(items)
+    assert list(result.columns) == [*frame.columns, "done", "status"]
+    assert result[list(frame.columns)].equals(frame)  # data untouched, ids still text
+    assert (result["done"] == "TRUE").all()
+    assert result["status"].str.startswith("Returned").all()
+    assert (tmp_path / "items.original.csv").read_bytes() == original
+    stats = sim.stats()
+    assert stats["scans"] == {item_id: 1 for item_id in frame["Item Id"]} and stats["in_house_uses"] == 0
+
+    second = run(argv(items, sim), tmp_path / "home")
+    assert second.returncode == 0
+    assert sim.stats()["requests"] == stats["requests"]  # done rows skipped: not one call
+    assert read_back(items)["status"].equals(result["status"])
+    assert (tmp_path / "items.original.csv").read_bytes() == original  # the first run's copy is kept
+    assert_no_key_anywhere(tmp_path, first.stdout, first.stderr, second.stdout, second.stderr)
+
+
+def test_dry_run_prints_the_plan_and_makes_no_call(simulator, tmp_path: Path) -> None:
+    sim = simulator(api_keys=(CANARY,))
+    items = writable_copy(DATA / "items_to_discharge.csv", tmp_path)
+    before = items.read_bytes()
+    done = run(argv(items, sim, "--dry-run"), tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    assert "300 rows: 300 to scan in." in done.stdout
+    assert "library MAIN, desk RESERVES_DESK: 24 rows" in done.stdout
+    assert "Dry run: nothing was sent to Alma." in done.stdout
+    assert sim.stats()["requests"] == 0
+    assert items.read_bytes() == before and not (tmp_path / "items_to_discharge.alma-run").exists()
+
+
+def test_damaged_export_refuses_each_damaged_row_and_discharges_the_rest(simulator, tmp_path: Path) -> None:
+    sim = simulator(api_keys=(CANARY,))
+    items = writable_copy(DATA / "items_excel_damaged.csv", tmp_path)
+    plan = run(argv(items, sim, "--dry-run"), tmp_path / "home")
+    assert (
+        plan.returncode == 1
+        and "24 rows ids damaged or missing (not sent): rows 2, 3, 5, 6, 8, …" in plan.stdout
+    )
+    done = run(argv(items, sim), tmp_path / "home")
+    assert done.returncode == 1, done.stdout  # rows failed: their status says why
+    assert "12 │ returned" in done.stdout, done.stdout
+    raw = items.read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")  # still the cp1252 Excel wrote
+    result = read_back(items, encoding="cp1252")
+    original = read_back(DATA / "items_excel_damaged.csv", encoding="cp1252")
+    assert result[list(original.columns)].equals(original)
+    data = result[result["Title"] != ""]
+    ids = data[["MMS Id", "Holding Id", "Item Id"]]
+    intact = ids.apply(lambda col: col.str.fullmatch(r"\d+") & col.str.endswith("3681")).all(axis=1)
+    assert (data.loc[intact, "done"] == "TRUE").all()
+    assert (data.loc[~intact, "done"] == "").all()
+    for index, status in data.loc[~intact, "status"].items():
+        row = index + 2
+        assert f" in row {row} " in status and status.split(" in row ")[0] in (
+            "MMS Id",
+            "Holding Id",
+            "Item Id",
+        )
+    assert (result.loc[result["Title"] == "", "status"] == "").all()  # blank rows stay blank
+    assert set(sim.stats()["scans"]) == set(data.loc[intact, "Item Id"])  # no damaged id reached Alma
+    assert "rows not done" in done.stdout and "row 2: MMS Id in row 2 was turned into a number" in done.stdout
+
+
+def test_xlsx_export_keeps_title_rows_footer_and_other_sheets(simulator, tmp_path: Path) -> None:
+    frame = make_items(30, seed=12)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    items = tmp_path / "items.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Items on loan"
+    sheet.append(["Items on loan - Analytics report"])
+    sheet.append([])
+    sheet.append(list(frame.columns))
+    for row in frame.itertuples(index=False):
+        sheet.append(list(row))
+    sheet.append(["Applied filters: Loan Status is equal to Active"])
+    book.create_sheet("Notes").append(["keep me"])
+    book.save(items)
+    done = run(argv(items, sim), tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    book = openpyxl.load_workbook(items)
+    sheet = book["Items on loan"]
+    assert sheet["A1"].value == "Items on loan - Analytics report"
+    header = [c.value for c in sheet[3]]
+    assert header[-2:] == ["done", "status"]
+    done_col, status_col = len(header) - 1, len(header)
+    for row in range(4, 34):
+        assert sheet.cell(row, done_col).value is True
+        assert sheet.cell(row, status_col).value.startswith("Returned")
+        assert sheet.cell(row, 5).data_type == "s"  # Item Id still text
+    assert sheet.cell(34, 1).value.startswith("Applied filters")
+    assert sheet.cell(34, status_col).value is None
+    assert book["Notes"]["A1"].value == "keep me"
+    assert (tmp_path / "items.original.xlsx").exists()
+
+
+def test_locked_results_file_keeps_the_run_and_a_rerun_fills_it_without_calls(
+    simulator, tmp_path: Path
+) -> None:
+    frame = make_items(20, seed=13)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    items = write_items(tmp_path, frame)
+    items.chmod(0o444)
+    first = run(argv(items, sim), tmp_path / "home")
+    assert first.returncode == 1
+    assert "Could not write the results into items.csv" in first.stdout
+    assert "run the same command again" in first.stdout
+    assert sum(sim.stats()["scans"].values()) == 20
+    items.chmod(0o644)
+    requests = sim.stats()["requests"]
+    second = run(argv(items, sim), tmp_path / "home")
+    assert second.returncode == 0
+    assert sim.stats()["requests"] == requests
+    result = read_back(items)
+    assert (result["done"] == "TRUE").all() and result["status"].str.startswith("Returned").all()
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("missing locations file", "File not found: nowhere.csv"),
+        ("rate above the limit", "Alma allows 25 per institution"),
+        ("unknown region", "region"),
+        ("no key", "key"),
+    ],
+)
+def test_bad_arguments_and_input_exit_2_with_a_message(
+    sim: Simulator, tmp_path: Path, case: str, words: str
+) -> None:
+    items = writable_copy(DATA / "items_to_discharge.csv", tmp_path)
+    key: str | None = CANARY
+    command = argv(items, sim)
+    if case == "missing locations file":
+        command = argv(items, sim, locations=Path("nowhere.csv"))
+    elif case == "rate above the limit":
+        command = argv(items, sim, "--rate", "30")
+    elif case == "unknown region":
+        command = argv(items, None, "--region", "xx")
+    else:
+        key = None
+    done = run(command, tmp_path / "home", key=key)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert words.lower() in done.stderr.lower()
+    assert sim.stats()["requests"] == 0
+
+
+@pytest.mark.slow
+def test_sigkill_at_ten_random_moments_never_scans_an_item_twice(simulator, tmp_path: Path) -> None:
+    """The issue's figure: 500 items, killed with SIGKILL 10 times, rerun until it finishes."""
+    frame = make_items(500, seed=14)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    items = write_items(tmp_path, frame)
+    rng = random.Random(14)
+    home = tmp_path / "home"
+    kills = 0
+    for _ in range(10):
+        process = subprocess.Popen(
+            argv(items, sim), env=env_for(home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(rng.uniform(0.8, 2.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+    for _ in range(5):
+        final = run(argv(items, sim), home)
+        if final.returncode == 0:
+            break
+    assert final.returncode == 0, final.stdout
+    assert kills == 10
+    stats = sim.stats()
+    assert stats["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
+    result = read_back(items)  # the file parses: every write was atomic
+    assert result[list(frame.columns)].equals(frame)
+    assert (result["done"] == "TRUE").all()
+    assert not list(tmp_path.glob(".items.csv.*.tmp"))
+
+
+@pytest.mark.slow
+def test_1000_items_at_25_per_second_with_real_latency(simulator, tmp_path: Path) -> None:
+    """The issue's figure: 1,000 items, latency 0.3-0.8 s, --rate 25: all done, once each, at most 25/s."""
+    frame = make_items(1000, seed=15)
+    sim = simulator(items=frame, api_keys=(CANARY,), latency=(0.3, 0.8))
+    items = write_items(tmp_path, frame)
+    done = run(argv(items, sim), tmp_path / "home", timeout=240)
+    assert done.returncode == 0, done.stdout
+    stats = sim.stats()
+    assert stats["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
+    assert stats["in_house_uses"] == 0
+    assert stats["max_requests_in_any_second"] <= 25
+    journal = [
+        json.loads(line) for line in (tmp_path / "items.alma-run" / "journal.jsonl").read_text().splitlines()
+    ]
+    span = journal[-1]["time"] - journal[0]["time"]
+    assert 1000 / span >= 0.95 * 25, f"{1000 / span:.2f} items/s"
+    shutil.rmtree(tmp_path / "items.alma-run")
