@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from alma_tools.concurrency.loans import PROBLEM_COLUMNS, LoansInput, problem_frame, volume_keys
+from alma_tools.concurrency.loans import (
+    PROBLEM_COLUMNS,
+    LoansInput,
+    combine_codes,
+    problem_frame,
+    volume_keys,
+)
+from alma_tools.tables import cell_text
 
 #: headers of the per-volume table, in the order the CSV contract names them; more columns follow
 CSV_COLUMNS = (
@@ -121,11 +128,17 @@ def compute(loans: LoansInput, as_of: dt.datetime | None = None) -> Stats:
     returned_at = end
     end = np.where(is_open | (end > as_of_s), as_of_s, end)
 
-    # Volume numbers in order of first appearance; the key columns come back for the output.
+    # Volume numbers in order of first appearance; the key columns come back for the output. read_loans
+    # has numbered the keys already (from the distinct cells); a frame built by hand is numbered here.
     volume_frame = frame[keys].reset_index(drop=True)
-    vol, first_row = _factorize_rows(volume_frame)
+    if "volume_code" in frame:
+        volume_code = frame["volume_code"].to_numpy(np.int64)
+        barcode_codes = frame["barcode_code"].to_numpy(np.int64)
+    else:
+        volume_code = combine_codes([pd.factorize(frame[k].to_numpy(object))[0] for k in keys])
+        barcode_codes = pd.factorize(frame["barcode"].to_numpy(object))[0].astype(np.int64)
+    vol, first_row = _first_appearance(volume_code)
     n_vol = len(first_row)
-    barcode_codes = pd.factorize(frame["barcode"].to_numpy(object))[0].astype(np.int64)
     copy_key = vol * (int(barcode_codes.max(initial=0)) + 1) + barcode_codes
 
     seg_vol, seg_start, seg_end, overlap_problems = _merge_copy_overlaps(
@@ -162,7 +175,9 @@ def compute(loans: LoansInput, as_of: dt.datetime | None = None) -> Stats:
 
     key_values = volume_frame.iloc[first_row].reset_index(drop=True)
     titles = (
-        frame["title"].to_numpy(object)[first_row] if "title" in frame else np.full(n_vol, "", dtype=object)
+        cell_text(pd.Series(frame["title"].to_numpy(object)[first_row], dtype=object))[0].to_numpy(object)
+        if "title" in frame
+        else np.full(n_vol, "", dtype=object)
     )
     table = pd.DataFrame(
         {
@@ -237,11 +252,11 @@ def _to_datetimes(seconds: np.ndarray) -> pd.Series:
     return pd.Series(seconds.astype("datetime64[s]")).astype("datetime64[s]")
 
 
-def _factorize_rows(keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Number the distinct key rows in order of first appearance; return the codes and each first row."""
-    codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy(np.int64)
-    _, first = np.unique(codes, return_index=True)
-    return codes, first
+def _first_appearance(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber codes 0..k-1 in order of first appearance; return them and each one's first row."""
+    dense = pd.factorize(codes)[0].astype(np.int64)
+    _, first = np.unique(dense, return_index=True)
+    return dense, first
 
 
 def _group_min(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -312,10 +327,10 @@ def _copies(
     missing from the items export is still a copy (it was out), and is reported so the export can be fixed.
     """
     n_vol = len(first_row)
-    loan_pairs = pd.DataFrame({"vol": vol, "barcode": frame["barcode"].to_numpy(object)})
     if loans.items is None or not len(loans.items):
-        pairs = loan_pairs.drop_duplicates()
-        return np.bincount(pairs["vol"].to_numpy(np.int64), minlength=n_vol), None
+        lent = np.unique(vol * (int(barcode_codes.max(initial=0)) + 1) + barcode_codes)
+        return np.bincount(lent // (int(barcode_codes.max(initial=0)) + 1), minlength=n_vol), None
+    loan_pairs = pd.DataFrame({"vol": vol, "barcode": frame["barcode"].to_numpy(object)})
 
     key_index = pd.MultiIndex.from_frame(volume_frame.iloc[first_row][keys])
     items = loans.items

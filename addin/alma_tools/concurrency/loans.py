@@ -12,10 +12,12 @@ Parsing is whole-column: each text format is tried on the cells that are still u
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,7 @@ import pandas as pd
 
 from alma_tools.errors import InputError
 from alma_tools.ids import check_id_column, institution_suffix
-from alma_tools.tables import Column, Table, cell_text, find_table, read_grid
+from alma_tools.tables import HEADER_SEARCH_ROWS, Column, Table, cell_text, find_table, read_grid
 
 LOAN_COLUMNS = (
     Column("title", "Title", ("Title (Complete)", "Item Title", "Title (Normalized)")),
@@ -64,6 +66,12 @@ _TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%H:%M:%S.%f")
 _DATETIME_FORMATS = tuple(d for d in _DATE_FORMATS) + tuple(
     f"{d}{sep}{t}" for d in _DATE_FORMATS for sep in (" ", "T") for t in _TIME_FORMATS
 )
+#: CSV files at least this large are read by the fast path of :func:`read_table`
+FAST_CSV_BYTES = 2_000_000
+_HEAD_BYTES = 256 * 1024
+_DELIMITERS = (",", ";", "\t")
+#: stands for the row number in a message made once per distinct id, replaced by each row's number
+_ROW_MARK = "\x00row\x00"
 #: Excel's day zero for serial dates (1900 date system)
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _ID_FIX = "Correct the cell as the message says (the row is left out until then)"
@@ -113,24 +121,106 @@ def read_loans(
     requests: Source | None = None,
 ) -> LoansInput:
     """Read a loans export (file path, DataFrame or sheet values) and, optionally, items and requests."""
-    table = find_table(read_grid(source), LOAN_COLUMNS)
+    table = read_table(source, LOAN_COLUMNS)
     _require_description(table, by_description)
     loans, problems = loans_from_table(table, by_description)
     result = LoansInput(loans=loans, problems=problems, source=table.source, by_description=by_description)
     extra = [problems]
     if items is not None:
-        item_table = find_table(read_grid(items), ITEM_COLUMNS)
+        item_table = read_table(items, ITEM_COLUMNS)
         _require_description(item_table, by_description)
         result.items, item_problems = items_from_table(item_table, by_description)
         result.items_source = item_table.source
         extra.append(item_problems)
     if requests is not None:
-        result.requests, request_problems = requests_from_table(
-            find_table(read_grid(requests), REQUEST_COLUMNS)
-        )
+        result.requests, request_problems = requests_from_table(read_table(requests, REQUEST_COLUMNS))
         extra.append(request_problems)
     result.problems = pd.concat(extra, ignore_index=True)
     return result
+
+
+def read_table(source: Source, columns: Sequence[Column]) -> Table:
+    """``find_table(read_grid(source))``, with a fast path for large CSV files.
+
+    Why a fast path: :func:`~alma_tools.tables.read_grid` parses CSV with the ``csv`` module and checks
+    every cell in Python, which is right for the odd encodings and quirks of small files but takes about a
+    minute for a million loans. A large UTF-8 CSV has its first lines read the same way, so the header is
+    found (and a missing column reported) by :func:`~alma_tools.tables.find_table` itself, and its body is
+    read by ``pd.read_csv``. Anything unusual (another encoding, a ragged or multi-line row, a repeated
+    header) falls back to the full path.
+    """
+    if isinstance(source, str | os.PathLike):
+        table = _read_large_csv(Path(source), columns)
+        if table is not None:
+            return table
+    return find_table(read_grid(source), columns)
+
+
+def _read_large_csv(path: Path, columns: Sequence[Column]) -> Table | None:
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls") or not path.is_file():
+        return None
+    if path.stat().st_size < FAST_CSV_BYTES:
+        return None
+    with open(path, "rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"\xff\xfe", b"\xfe\xff")):
+        return None
+    try:
+        text = head[: head.rfind(b"\n") + 1].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    lines = text.splitlines()[: HEADER_SEARCH_ROWS + 1]
+    delimiter = max(_DELIMITERS, key=lambda d: sum(line.count(d) for line in lines))
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    if len(rows) != len(lines):  # a quoted cell spans lines: line numbers would need the full reader
+        return None
+    head_table = find_table(read_grid(rows, name=path.name), columns, allow_empty=True)
+    header_cells = rows[head_table.header_row - 1]
+    names = list(head_table.frame.columns)
+    if len(names) != len(header_cells) or len(set(names)) != len(names):
+        return None
+    try:
+        body = pd.read_csv(
+            path,
+            sep=delimiter,
+            header=None,
+            names=names,
+            skiprows=head_table.header_row,
+            dtype=object,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            encoding="utf-8-sig",
+            index_col=False,
+        )
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError):
+        return None
+    with open(path, "rb") as handle:
+        content = handle.read()
+    line_count = content.count(b"\n") + (0 if content.endswith(b"\n") else 1)
+    if head_table.header_row + len(body) != line_count:  # multi-line cells somewhere: numbering unsure
+        return None
+    numbers = pd.Series(np.arange(len(body)) + head_table.header_row + 1, index=body.index)
+    filled = np.zeros(len(body), np.int64)
+    for name in names:  # cells of spaces count as filled here; the columns are cleaned later
+        filled += body[name].to_numpy(object) != ""
+    substantial = np.flatnonzero(filled >= 2)
+    last = substantial[-1] if len(substantial) else -1
+    # blank rows anywhere and lone cells after the data (footers: "Applied filters: ..."), as tables drops
+    keep = (filled >= 2) | ((filled == 1) & (np.arange(len(body)) < last))
+    if not keep.any():
+        raise InputError(
+            f"{path.name} has a header in row {head_table.header_row} but no data rows below it: export the "
+            "report again with data, or choose another file."
+        )
+    return Table(
+        frame=body[keep],
+        rows=numbers[keep],
+        header_row=head_table.header_row,
+        source=path.name,
+        labels=head_table.labels,
+        notes=head_table.notes,
+    )
 
 
 def _require_description(table: Table, by_description: bool) -> None:
@@ -148,20 +238,25 @@ def loans_from_table(table: Table, by_description: bool = False) -> tuple[pd.Dat
     problems: list[pd.DataFrame] = []
     bad = np.zeros(len(frame), bool)
 
-    def report(mask: np.ndarray, key: str, problem: Any, fix: str) -> None:
+    def report(mask: np.ndarray, key: str, problem: str | np.ndarray, fix: str) -> None:
         nonlocal bad
         mask = np.asarray(mask, bool) & ~bad
         if mask.any():
-            text = problem[mask] if isinstance(problem, pd.Series) else problem
+            text = problem[mask] if isinstance(problem, np.ndarray) else problem
             problems.append(problem_frame(rows[mask], label(key), text, fix, source))
             bad |= mask
 
     out = pd.DataFrame(index=frame.index)
-    was_number = {}
-    for key in (*volume_keys(by_description), "barcode", "title"):
-        out[key], was_number[key] = cell_text(frame[key]) if key in frame else ("", None)
-    for key, damage in _damaged_ids(out, was_number, table, label).items():
-        report((damage != "").to_numpy(), key, damage, _ID_FIX)
+    keys = volume_keys(by_description)
+    cells = {key: _TextColumn.of(frame[key]) for key in (*keys, "barcode")}
+    for key, column in cells.items():
+        out[key] = column.text()
+    # titles are cleaned by compute() for the one row per volume it shows
+    out["title"] = frame["title"].to_numpy(object) if "title" in frame else ""
+    out["volume_code"] = combine_codes([cells[key].text_codes() for key in keys])
+    out["barcode_code"] = cells["barcode"].text_codes()
+    for key, damage in _damaged_ids(cells, rows, label).items():
+        report(damage != "", key, damage, _ID_FIX)
     for key in ("mms_id", "barcode"):
         report((out[key] == "").to_numpy(), key, f"{label(key)} is blank", f"Fill in the {label(key)}")
 
@@ -173,17 +268,22 @@ def loans_from_table(table: Table, by_description: bool = False) -> tuple[pd.Dat
     for mask, key, problem, fix in end_problems:
         report(mask, key, problem, fix)
 
-    backwards = (end < start).to_numpy()
-    report(
-        backwards,
-        "return_date",
-        "the return ("
-        + end.dt.strftime("%Y-%m-%d %H:%M:%S")
-        + ") is before the loan ("
-        + start.dt.strftime("%Y-%m-%d %H:%M:%S")
-        + ")",
-        "Correct the return date and time (a return after midnight needs the next day's date)",
-    )
+    backwards = (end < start).to_numpy() & ~bad
+    if backwards.any():
+        message = np.full(len(frame), "", dtype=object)
+        message[backwards] = (
+            "the return ("
+            + end[backwards].dt.strftime("%Y-%m-%d %H:%M:%S")
+            + ") is before the loan ("
+            + start[backwards].dt.strftime("%Y-%m-%d %H:%M:%S")
+            + ")"
+        ).to_numpy(object)
+        report(
+            backwards,
+            "return_date",
+            message,
+            "Correct the return date and time (a return after midnight needs the next day's date)",
+        )
 
     out["start"] = start
     out["end"] = end
@@ -200,13 +300,13 @@ def items_from_table(table: Table, by_description: bool = False) -> tuple[pd.Dat
     frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
     label = _labels(table, ITEM_COLUMNS)
     out = pd.DataFrame(index=frame.index)
-    was_number = {}
-    for key in (*volume_keys(by_description), "barcode"):
-        out[key], was_number[key] = cell_text(frame[key])
+    cells = {key: _TextColumn.of(frame[key]) for key in (*volume_keys(by_description), "barcode")}
+    for key, column in cells.items():
+        out[key] = column.text()
     problems = []
     bad = np.zeros(len(out), bool)
-    for key, damage in _damaged_ids(out, was_number, table, label).items():
-        mask = (damage != "").to_numpy() & ~bad
+    for key, damage in _damaged_ids(cells, rows, label).items():
+        mask = (damage != "") & ~bad
         if mask.any():
             problems.append(problem_frame(rows[mask], label(key), damage[mask], _ID_FIX, source))
             bad |= mask
@@ -230,25 +330,24 @@ def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Requests per MMS Id: the ``Requests`` column summed, or one request per row when there is none."""
     frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
     label = _labels(table, REQUEST_COLUMNS)
-    mms = table.text("mms_id")
+    mms = pd.Series(_TextColumn.of(frame["mms_id"]).text(), index=frame.index)
+    bad = np.zeros(len(frame), bool)
+    counts = pd.Series(1.0, index=frame.index)
+    problems = []
     if "requests" in frame:
-        text = table.text("requests")
+        text = pd.Series(_TextColumn.of(frame["requests"]).text(), index=frame.index)
         counts = pd.to_numeric(text, errors="coerce")
         bad = (counts.isna() | (counts < 0)).to_numpy()
-    else:
-        counts = pd.Series(1.0, index=frame.index)
-        bad = np.zeros(len(frame), bool)
-    problems = []
-    if bad.any():
-        problems.append(
-            problem_frame(
-                rows[bad],
-                label("requests"),
-                "'" + text[bad] + "' is not a number of requests",
-                "Write a whole number (0 if none)",
-                source,
+        if bad.any():
+            problems.append(
+                problem_frame(
+                    rows[bad],
+                    label("requests"),
+                    "'" + text[bad] + "' is not a number of requests",
+                    "Write a whole number (0 if none)",
+                    source,
+                )
             )
-        )
     blank = (mms == "").to_numpy() & ~bad
     if blank.any():
         problems.append(
@@ -263,20 +362,34 @@ def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _damaged_ids(
-    out: pd.DataFrame, was_number: dict[str, pd.Series], table: Table, label: Callable[[str], str]
-) -> dict[str, pd.Series]:
+    cells: dict[str, _TextColumn], rows: np.ndarray, label: Callable[[str], str]
+) -> dict[str, np.ndarray]:
     """Messages ("" if sound) for MMS Ids and barcodes that Excel damaged; such a row would count wrongly.
 
     A cut MMS Id merges different titles into one volume, and a barcode without its leading zeros becomes
-    a second copy, so these rows are left out and listed rather than counted.
+    a second copy, so these rows are left out and listed rather than counted. Each distinct cell is
+    checked once (a loans export repeats every id many times); only damaged rows get their own message.
     """
-    suffix = institution_suffix(out["mms_id"])
-    return {
-        key: check_id_column(
-            out[key], was_number[key], label=label(key), rows=table.rows, kind=kind, suffix=suffix
-        )
-        for key, kind in (("mms_id", "mms"), ("barcode", "barcode"))
-    }
+    suffix = institution_suffix(cells["mms_id"].distinct_text)
+    result = {}
+    for key, kind in (("mms_id", "mms"), ("barcode", "barcode")):
+        column = cells[key]
+        checked = check_id_column(
+            column.distinct_text,
+            column.distinct_number,
+            label=label(key),
+            rows=pd.Series(_ROW_MARK, index=column.distinct_text.index),
+            kind=kind,
+            suffix=suffix,
+        ).to_numpy(object)
+        messages = np.full(len(column.codes), "", dtype=object)
+        damaged = np.flatnonzero(checked[column.codes] != "")
+        messages[damaged] = [
+            message.replace(_ROW_MARK, str(row))
+            for message, row in zip(checked[column.codes[damaged]], rows[damaged], strict=True)
+        ]
+        result[key] = messages
+    return result
 
 
 def _labels(table: Table, columns: Sequence[Column]) -> Callable[[str], str]:
@@ -289,30 +402,70 @@ def _labels(table: Table, columns: Sequence[Column]) -> Callable[[str], str]:
     return label
 
 
+def _uniques(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes into the distinct cells of a column (blank cells share the last one).
+
+    Every per-cell step below runs on the distinct cells only and is spread back with ``take``: a year of
+    loans has a few hundred distinct dates and a few thousand distinct times, whatever the row count.
+    """
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    distinct = pd.Series([*uniques, None], dtype=object)
+    return np.where(codes < 0, len(distinct) - 1, codes), distinct
+
+
+@dataclass
+class _TextColumn:
+    """A column as clean text, kept as codes into its distinct cells (see :func:`_uniques`)."""
+
+    codes: np.ndarray
+    distinct_text: pd.Series
+    distinct_number: pd.Series
+
+    @classmethod
+    def of(cls, values: pd.Series) -> _TextColumn:
+        codes, distinct = _uniques(values)
+        text, was_number = cell_text(distinct)
+        return cls(codes, text, was_number)
+
+    def text(self) -> np.ndarray:
+        """Clean text of every row (:func:`~alma_tools.tables.cell_text` rules)."""
+        return self.distinct_text.to_numpy(object)[self.codes]
+
+    def text_codes(self) -> np.ndarray:
+        """Codes of the clean text: cells that differ only in spaces (or 7 and "7") get the same code."""
+        return pd.factorize(self.distinct_text.to_numpy(object))[0][self.codes]
+
+
+def combine_codes(codes: Sequence[np.ndarray]) -> np.ndarray:
+    """One integer per distinct combination of the given per-column codes (all non-negative)."""
+    combined = np.zeros(len(codes[0]), np.int64) if len(codes) else np.zeros(0, np.int64)
+    for column in codes:
+        width = int(column.max(initial=0)) + 1
+        if int(combined.max(initial=0)) + 1 > np.iinfo(np.int64).max // width:
+            combined = pd.factorize(combined)[0]  # renumber densely before the product could overflow
+        combined = combined * width + column
+    return combined
+
+
 def _moments(
-    frame: pd.DataFrame, date_key: str, time_key: str, label: Any
-) -> tuple[pd.Series, list[tuple[np.ndarray, str, Any, str]]]:
+    frame: pd.DataFrame, date_key: str, time_key: str, label: Callable[[str], str]
+) -> tuple[pd.Series, list[tuple[np.ndarray, str, str | np.ndarray, str]]]:
     """Date (+ time when a time column exists) as one datetime column; NaT where blank or unusable.
 
     A time in the time column replaces the date cell's time of day; a date cell that already holds a time
     (a combined date-time column) is used as it is when the time cell is blank.
     """
     date_cells = frame[date_key]
-    date, date_blank, date_bad = _cells_to_datetime(date_cells)
-    problems: list[tuple[np.ndarray, str, Any, str]] = [
-        (
-            date_bad,
-            date_key,
-            label(date_key) + " '" + cell_text(date_cells)[0] + "' is not a date",
-            _DATE_FIX,
-        )
+    date, date_blank, date_bad = _spread(_cells_to_datetime, date_cells)
+    problems: list[tuple[np.ndarray, str, str | np.ndarray, str]] = [
+        (date_bad, date_key, _quoted(date_cells, date_bad, label(date_key), "is not a date"), _DATE_FIX)
     ]
     if time_key not in frame:
         return date, problems
     time_cells = frame[time_key]
-    seconds, time_blank, time_bad = _cells_to_seconds(time_cells)
+    seconds, time_blank, time_bad = _clock_times(time_cells)
     problems.append(
-        (time_bad, time_key, label(time_key) + " '" + cell_text(time_cells)[0] + "' is not a time", _TIME_FIX)
+        (time_bad, time_key, _quoted(time_cells, time_bad, label(time_key), "is not a time"), _TIME_FIX)
     )
     problems.append(
         (
@@ -327,6 +480,60 @@ def _moments(
     moment = date.where(~has_time, combined)
     moment = moment.where(~(date_bad | time_bad | (date_blank & ~time_blank)))
     return moment, problems
+
+
+def _spread(
+    parse: Callable[[pd.Series], tuple[Any, np.ndarray, np.ndarray]], values: pd.Series
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Run a cell parser on the distinct cells of ``values`` and spread the results back to every row."""
+    codes, distinct = _uniques(values)
+    parsed, blank, bad = parse(distinct)
+    if isinstance(parsed, pd.Series):
+        parsed = pd.Series(parsed.to_numpy()[codes], index=values.index)
+    else:
+        parsed = parsed[codes]
+    return parsed, blank[codes], bad[codes]
+
+
+def _clock_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Times of day: ``HH:MM:SS`` text read from its bytes, anything else by :func:`_cells_to_seconds`.
+
+    Why: a time column has tens of thousands of distinct values, so even parsing each distinct one costs
+    seconds on a million rows, while the digits of fixed-width ``HH:MM:SS`` text are a few numpy operations.
+    """
+    raw = values.to_numpy(dtype=object)
+    try:
+        chars = np.asarray(raw, dtype="S9").view(np.uint8).reshape(len(raw), 9).astype(np.int64)
+    except (UnicodeEncodeError, TypeError, ValueError):  # not all ASCII text: take the general path
+        return _spread(_cells_to_seconds, values)
+    digits = chars - ord("0")
+    digit_positions = [0, 1, 3, 4, 6, 7]
+    fits = (
+        (chars[:, 2] == ord(":"))
+        & (chars[:, 5] == ord(":"))
+        & (chars[:, 8] == 0)
+        & ((digits[:, digit_positions] >= 0) & (digits[:, digit_positions] <= 9)).all(axis=1)
+    )
+    hours = digits[:, 0] * 10 + digits[:, 1]
+    minutes = digits[:, 3] * 10 + digits[:, 4]
+    secs = digits[:, 6] * 10 + digits[:, 7]
+    fits &= (hours < 24) & (minutes < 60) & (secs < 60)
+    seconds = np.where(fits, hours * 3600 + minutes * 60 + secs, np.nan).astype(float)
+    blank = np.zeros(len(raw), bool)
+    bad = np.zeros(len(raw), bool)
+    rest = ~fits
+    if rest.any():
+        seconds[rest], blank[rest], bad[rest] = _spread(_cells_to_seconds, values[rest])
+    return seconds, blank, bad
+
+
+def _quoted(cells: pd.Series, mask: np.ndarray, label: str, what: str) -> np.ndarray:
+    """``<label> '<cell>' <what>`` for the masked rows (only those are built)."""
+    message = np.full(len(cells), "", dtype=object)
+    if mask.any():
+        shown = cell_text(cells[mask])[0]
+        message[mask] = (label + " '" + shown + "' " + what).to_numpy(object)
+    return message
 
 
 def _kinds(values: pd.Series) -> pd.Series:
@@ -426,9 +633,13 @@ def _parse_text(text: pd.Series, formats: Sequence[str]) -> pd.Series:
     if text.empty:
         return result
     sample = text.iloc[:: max(len(text) // 200, 1)]
-    score = {f: int(pd.to_datetime(sample, format=f, errors="coerce").notna().sum()) for f in formats}
+    score: dict[str, int] = {}
+    for fmt in formats:  # usually the first format that fits the whole sample fits the column
+        score[fmt] = int(pd.to_datetime(sample, format=fmt, errors="coerce").notna().sum())
+        if score[fmt] == len(sample):
+            break
     remaining = text
-    for fmt in sorted(formats, key=lambda f: -score[f]):
+    for fmt in sorted(formats, key=lambda f: -score.get(f, 0)):
         if remaining.empty:
             break
         parsed = pd.to_datetime(remaining, format=fmt, errors="coerce")

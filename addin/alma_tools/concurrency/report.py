@@ -13,7 +13,8 @@ the top volumes, and the data problems.
 from __future__ import annotations
 
 import os
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,11 +301,9 @@ def write_xlsx(stats: Stats, path: str | os.PathLike[str]) -> Path:
 
     target = Path(path)
     check_writable(target)
-    handle, temporary = tempfile.mkstemp(suffix=".xlsx", dir=target.parent)
-    os.close(handle)
-    try:
+    with _replacing(target) as temporary:
         workbook = xlsxwriter.Workbook(
-            temporary, {"nan_inf_to_errors": False, "remove_timezone": True, "strings_to_formulas": False}
+            str(temporary), {"remove_timezone": True, "strings_to_formulas": False}
         )
         workbook.set_properties(
             {
@@ -316,11 +315,23 @@ def write_xlsx(stats: Stats, path: str | os.PathLike[str]) -> Path:
         for spec in report_sheets(stats):
             _render(workbook, spec)
         workbook.close()
+    return target
+
+
+@contextmanager
+def _replacing(target: Path) -> Iterator[Path]:
+    """A temporary name beside ``target``, moved over it when writing succeeded.
+
+    A crash or a full disk then never leaves half a file under the name the user asked for, and an
+    earlier good file stays until the new one is complete.
+    """
+    temporary = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
+    try:
+        yield temporary
         os.replace(temporary, target)
     finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return target
+        if temporary.exists():
+            temporary.unlink()
 
 
 def _render(workbook: Any, spec: SheetSpec) -> None:
@@ -444,14 +455,8 @@ def write_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
         elif not pd.api.types.is_numeric_dtype(values):
             frame[column] = values.astype(object).map(safe_text)
     frame["As Of"] = f"{stats.as_of:%Y-%m-%d %H:%M:%S}"
-    handle, temporary = tempfile.mkstemp(suffix=".csv", dir=target.parent)
-    os.close(handle)
-    try:
+    with _replacing(target) as temporary:
         frame.to_csv(temporary, index=False, encoding="utf-8-sig", lineterminator="\r\n")
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return target
 
 
