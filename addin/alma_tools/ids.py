@@ -38,7 +38,7 @@ import pandas as pd
 
 from alma_tools.tables import cell_text
 
-Kind = Literal["mms", "holding", "item", "barcode", "id"]
+Kind = Literal["mms", "holding", "item", "barcode", "any"]
 
 #: type prefix Alma gives each kind of id
 PREFIXES: dict[str, str] = {"mms": "99", "holding": "22", "item": "23"}
@@ -83,7 +83,7 @@ _REEXPORT = (
 def _classify(text: pd.Series, was_number: pd.Series | None, kind: Kind, suffix: str | None) -> pd.Series:
     """Damage code per cell ("" when sound), in priority order; whole-column."""
     numbered = (
-        was_number.reindex(text.index).fillna(False).astype(bool)
+        was_number.reindex(text.index).astype("boolean").fillna(False).astype(bool)
         if was_number is not None
         else pd.Series(False, index=text.index)
     )
@@ -99,7 +99,7 @@ def _classify(text: pd.Series, was_number: pd.Series | None, kind: Kind, suffix:
         cut = tail_zero & ~text.str.endswith(suffix)
     else:
         cut = tail_zero & ((length > EXCEL_DIGITS + 1) | numbered)
-    if kind == "barcode":
+    if kind == "barcode":  # a long all-digit barcode may legitimately end in zeros, unless it was a number
         cut = tail_zero & numbered
     conditions: list[tuple[str, pd.Series]] = [
         ("excel_error", text.str.upper().isin(EXCEL_ERRORS)),
@@ -109,7 +109,7 @@ def _classify(text: pd.Series, was_number: pd.Series | None, kind: Kind, suffix:
         ("thousands", text.str.fullmatch(_THOUSANDS)),
         ("cut", cut),
     ]
-    if kind != "barcode":
+    if kind not in ("barcode", "any"):
         prefix = PREFIXES.get(kind)
         conditions += [
             ("space", text.str.fullmatch(_INNER_SPACE)),
@@ -118,7 +118,7 @@ def _classify(text: pd.Series, was_number: pd.Series | None, kind: Kind, suffix:
         ]
         if prefix:
             conditions.append(("prefix", ~text.str.startswith(prefix)))
-    else:
+    elif kind == "barcode":
         conditions.append(("zeros_lost", _zeros_lost(text, was_number, digits_only, length)))
     masks = [present & mask.fillna(False).astype(bool) for _, mask in conditions]
     codes = np.select([m.to_numpy() for m in masks], [code for code, _ in conditions], default="")
@@ -135,7 +135,11 @@ def _zeros_lost(
         return none
     usual = int(length[led].mode().iloc[0])
     usual_count = int((led & (length == usual)).sum())
-    maybe_number = ~was_number.reindex(text.index).eq(False) if was_number is not None else ~none
+    maybe_number = (
+        was_number.reindex(text.index).astype("boolean").fillna(True).astype(bool)
+        if was_number is not None
+        else ~none
+    )
     candidate = digits_only & ~led & (length < usual) & maybe_number
     if not candidate.any():
         return none
@@ -178,8 +182,9 @@ def check_id_column(
 ) -> pd.Series:
     """Check a column of ids (as clean text): "" for each sound or blank cell, else that row's message.
 
-    ``was_number`` says which cells held numbers (None for CSV, where nobody knows); ``rows`` are the
-    user-visible row numbers (same index); ``suffix`` the institution code from :func:`institution_suffix`.
+    ``was_number`` says which cells held numbers (None, or <NA> cells, where nobody knows: CSV); ``rows``
+    are the user-visible row numbers (same index); ``suffix`` the institution code from
+    :func:`institution_suffix`.
     Blank cells pass: whether a blank is allowed is the caller's decision (a barcode may replace the ids).
     """
     text = values.fillna("").astype(str)
@@ -281,12 +286,13 @@ def _message(
     raise ValueError(f"unknown damage code {code!r}")  # a programming error, not a user's
 
 
-def describe_damage(value: Any, kind: Kind = "id") -> str:
+def describe_damage(value: Any, kind: Kind = "any") -> str:
     """What Excel did to one cell, in one short sentence ("" when the value looks sound).
 
     For the worksheet function ``=ALMA_CHECK_ID(cell)``: the same rules as :func:`check_id_column`, on one
-    value, without the file's context (no institution code, no barcode comparison). ``kind`` "id" checks
-    any Alma id without a type prefix rule.
+    value, without the file's context (no institution code, no barcode comparison). ``kind`` "any" (for a
+    cell that may hold an id or a barcode) applies only what no sound id or barcode can show: Excel
+    errors, scientific notation, ``.0``, thousands separators, an apostrophe and the 15-digit cut.
     """
     text, was_number = cell_text(pd.Series([value], dtype=object))
     code = _classify(text, was_number, kind, None).iloc[0]

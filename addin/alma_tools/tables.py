@@ -66,6 +66,8 @@ class Grid:
     row_numbers: list[int]
     source: str
     notes: list[str] = field(default_factory=list)
+    #: False for CSV text, where no cell says whether it was a number before the file was saved
+    typed: bool = True
 
 
 def read_grid(
@@ -232,6 +234,7 @@ def _grid_from_text(text: str, name: str) -> Grid:
             previous = reader.line_num
     grid = _grid_from_rows(rows, name, 1, fill="")
     grid.row_numbers = numbers
+    grid.typed = False
     return grid
 
 
@@ -542,6 +545,8 @@ class Table:
     source: str
     labels: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    #: see :attr:`Grid.typed`
+    typed: bool = True
 
     def has(self, key: str) -> bool:
         """True when the column was found (optional columns such as a temporary location may be absent)."""
@@ -552,8 +557,14 @@ class Table:
         return cell_text(self.frame[key])[0]
 
     def was_number(self, key: str) -> pd.Series:
-        """True where column ``key`` held a number rather than text (Excel converted it, or typed so)."""
-        return cell_text(self.frame[key])[1]
+        """Whether each cell of ``key`` held a number rather than text (nullable boolean).
+
+        <NA> for a CSV file: its cells are all text, and nobody can tell which were numbers in Excel
+        before it was saved; :mod:`alma_tools.ids` then judges by the text alone.
+        """
+        if not self.typed:
+            return pd.Series(pd.NA, index=self.frame.index, dtype="boolean")
+        return cell_text(self.frame[key])[1].astype("boolean")
 
     def label(self, key: str) -> str:
         """The header as the user wrote it, for messages."""
@@ -822,5 +833,11 @@ def _build_table(
             "again with data, or choose another file."
         )
     return Table(
-        frame=frame, rows=numbers, header_row=header_row, source=grid.source, labels=labels, notes=notes
+        frame=frame,
+        rows=numbers,
+        header_row=header_row,
+        source=grid.source,
+        labels=labels,
+        notes=notes,
+        typed=grid.typed,
     )
