@@ -209,6 +209,25 @@ def test_loans_before_and_after_scan(sim):
     assert closed.loan_status == "COMPLETE" and closed.return_date
 
 
+def test_user_loans_follow_the_scan(sim):
+    item = plain_items(sim)[3]
+    user = item.loans[0].user_id
+    url = f"{sim.base_url}/almaws/v1/users/{user}/loans"
+    active = requests.get(url, headers={**AUTH, **JSON}, timeout=5).json()
+    assert active["total_record_count"] >= 1
+    assert item.item_id in {loan["item_id"] for loan in active["item_loan"]}
+    scan(sim, item)
+    after = requests.get(url, headers={**AUTH, **JSON}, timeout=5).json()
+    assert item.item_id not in {loan["item_id"] for loan in after.get("item_loan", [])}
+    history = requests.get(url, params={"loan_status": "Complete"}, headers=AUTH, timeout=5)
+    root = ElementTree.fromstring(history.content)
+    assert root.get("total_record_count") == "1" and root.findtext("item_loan/loan_status") == "COMPLETE"
+    unknown = requests.get(
+        f"{sim.base_url}/almaws/v1/users/nobody/loans", headers={**AUTH, **JSON}, timeout=5
+    )
+    assert flat_error(unknown)["errorMessage"] == "User with identifier nobody was not found."
+
+
 def test_bibs_test_checks_read_and_write(simulator):
     sim = simulator(read_only_keys=("ro-key",))
     url = f"{sim.base_url}/almaws/v1/bibs/test"

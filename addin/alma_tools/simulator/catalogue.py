@@ -80,6 +80,7 @@ ERRORS: dict[str, ErrorKind] = {
     "mms_unknown": ErrorKind(400, "402203", "Input parameters mmsId {mms_id} is not valid."),
     "item_pid": ErrorKind(400, "40166411", "The parameter item_pid is invalid. Received: {item_pid}."),
     "barcode": ErrorKind(400, "401689", "No items found for barcode {barcode}."),
+    "user": ErrorKind(400, "401861", "User with identifier {user_id} was not found."),
     "department": ErrorKind(400, "401875", "Failed to find the department."),
     "general": ErrorKind(
         400, "401652", "General Error - An error has occurred while processing the request."

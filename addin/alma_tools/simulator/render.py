@@ -105,6 +105,20 @@ def loans_document(item: Item, base: str) -> dict[str, Any]:
     return {"item_loan": active, "total_record_count": len(active)}
 
 
+def user_loans_document(
+    loans: list[tuple[Item, Loan]], base: str, status: str, limit: int, offset: int
+) -> dict[str, Any]:
+    """``GET /users/{id}/loans``: one page of the user's Active (default) or Complete loans, by loan id."""
+    wanted = sorted(
+        ((item, loan) for item, loan in loans if loan.loan_status == status.upper()),
+        key=lambda pair: pair[1].loan_id,
+    )
+    page = [loan_document(item, loan, base) for item, loan in wanted[offset : offset + limit]]
+    if not wanted:
+        return {"total_record_count": 0}
+    return {"item_loan": page, "total_record_count": len(wanted)}
+
+
 def to_json(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
 

@@ -44,6 +44,7 @@ UNLIMITED_QUOTA = 1_000_000_000
 #: request bodies above this are refused without being read (Alma's gateway has REQUEST_TOO_LARGE)
 MAX_BODY = 1_000_000
 HUGE_BODY_BYTES = 210 * 1024 * 1024
+_USER_LOANS_PATH = re.compile(r"^/almaws/v1/users/([^/]+)/loans/?$")
 _ITEM_PATH = re.compile(r"^/almaws/v1/bibs/([^/]+)/holdings/([^/]+)/items/([^/]+)(/loans)?/?$")
 _XML_BOMB = (
     '<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
@@ -373,6 +374,8 @@ class Simulator:
             return "barcode"
         if path.rstrip("/") == "/almaws/v1/bibs/test":
             return "test"
+        if _USER_LOANS_PATH.match(path):
+            return "user_loans"
         return "other"
 
     @staticmethod
@@ -463,6 +466,9 @@ class Simulator:
             )
         if path.rstrip("/") == "/almaws/v1/items" and method == "GET":
             return self._by_barcode(query, base, want_json)
+        user = _USER_LOANS_PATH.match(path)
+        if user and method == "GET":
+            return self._user_loans(unquote(user.group(1)), query, base, want_json)
         if match and method == "POST" and not match.group(4):
             if not writes:
                 return self._error("unauthorized", want_json)
@@ -488,9 +494,24 @@ class Simulator:
                     return _Answer(200, body=render.to_json(document))
                 return _Answer(200, "application/xml;charset=UTF-8", render.loans_xml(document))
             return self._document(want_json, "item", render.item_document(item, base))
-        if match or path.rstrip("/") in ("/almaws/v1/items", "/almaws/v1/bibs/test"):
+        if match or user or path.rstrip("/") in ("/almaws/v1/items", "/almaws/v1/bibs/test"):
             return self._error("method", want_json, method=method, path=path)
         return self._error("not_found", want_json, path=path)
+
+    def _user_loans(self, user_id: str, query: dict[str, str], base: str, want_json: bool) -> _Answer:
+        """A user's loans (docs §2.5): ``loan_status`` Active (default) or Complete, ``limit``, ``offset``."""
+        loans = self.world.user_loans(user_id)
+        if loans is None:
+            return self._error("user", want_json, user_id=user_id)
+        try:
+            limit = min(max(int(query.get("limit", 10)), 0), 100)
+            offset = max(int(query.get("offset", 0)), 0)
+        except ValueError:
+            return self._error("general", want_json)
+        document = render.user_loans_document(loans, base, query.get("loan_status", "Active"), limit, offset)
+        if want_json:
+            return _Answer(200, body=render.to_json(document))
+        return _Answer(200, "application/xml;charset=UTF-8", render.loans_xml(document))
 
     def _by_barcode(self, query: dict[str, str], base: str, want_json: bool) -> _Answer:
         """302 to the item's absolute URL, keeping the rest of the query string; unknown → 401689."""

@@ -437,6 +437,17 @@ class World:
                 return None
             return copy.deepcopy(item)
 
+    def user_loans(self, user_id: str) -> list[tuple[Item, Loan]] | None:
+        """Copies of every loan of a user with its item (None when no loan ever named that user)."""
+        with self.lock:
+            found = [
+                (copy.deepcopy(item), copy.deepcopy(loan))
+                for item in self.items.values()
+                for loan in item.loans
+                if loan.user_id == user_id
+            ]
+        return found or None
+
     def open_loans(self) -> int:
         with self.lock:
             return sum(item.on_loan for item in self.items.values())
