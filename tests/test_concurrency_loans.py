@@ -1,0 +1,199 @@
+"""Reading loans exports: header placement, date and time shapes, and data problems listed with their rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from alma_tools.concurrency import compute, read_loans
+from alma_tools.concurrency.loans import FAST_CSV_BYTES, LOAN_COLUMNS, read_table
+from alma_tools.errors import InputError
+from alma_tools.tables import find_table, read_grid
+
+HEADER = [
+    "Title",
+    "MMS Id",
+    "Permanent Call Number",
+    "Barcode",
+    "Loan Date",
+    "Loan Time",
+    "Return Date",
+    "Return Time",
+]
+MMS = "991234567890123681"
+OTHER = "997654321098763681"
+
+
+def moments(loans) -> list[tuple]:
+    return list(zip(loans.loans["start"], loans.loans["end"], strict=True))
+
+
+def test_header_below_title_rows_footer_and_blank_rows_ignored() -> None:
+    rows = [
+        ["Reserve loans, spring"],
+        ["Fulfillment - Loans"],
+        HEADER,
+        ["Book", MMS, "QA1", "B1", "9/5/2025", "08:00:00", "9/5/2025", "10:00:00"],
+        [None] * 8,
+        ["Book", MMS, "QA1", "B2", "2025-09-05", "09:00:00", "", ""],
+        ["Applied filters: Loan Date is after 08/25/2025"],
+    ]
+    loans = read_loans(rows)
+    assert loans.problems.empty
+    assert loans.loans["row"].tolist() == [4, 6]
+    assert loans.loans["start"].tolist() == [
+        pd.Timestamp("2025-09-05 08:00"),
+        pd.Timestamp("2025-09-05 09:00"),
+    ]
+    assert loans.loans["end"].iloc[0] == pd.Timestamp("2025-09-05 10:00")
+    assert pd.isna(loans.loans["end"].iloc[1])  # blank return: still out
+
+
+def test_headers_in_any_case_and_spacing() -> None:
+    header = ["title", "MMS_ID", "permanent  call number", "BARCODE", "loan date", "Loan time", "return_date",
+              "RETURN TIME"]  # fmt: skip
+    loans = read_loans([header, ["T", MMS, "QA1", "B1", "1/2/2026", "7:05", "1/2/2026", "8:05 PM"]])
+    assert moments(loans) == [(pd.Timestamp("2026-01-02 07:05"), pd.Timestamp("2026-01-02 20:05"))]
+
+
+def test_excel_dates_and_excel_time_cells() -> None:
+    rows = [
+        HEADER,
+        # what openpyxl/xlwings hand over: datetime dates, time cells, a time as a fraction of a day,
+        # an Excel serial date number
+        ["T", MMS, "QA1", "B1", dt.datetime(2025, 9, 5), dt.time(8, 19, 34), dt.datetime(2025, 9, 5), 0.5],
+        ["T", MMS, "QA1", "B2", 45905, "08:19:34", 45905.0, dt.datetime(1899, 12, 30, 13, 0)],
+    ]
+    loans = read_loans(rows)
+    assert loans.problems.empty
+    assert moments(loans) == [
+        (pd.Timestamp("2025-09-05 08:19:34"), pd.Timestamp("2025-09-05 12:00")),
+        (pd.Timestamp("2025-09-05 08:19:34"), pd.Timestamp("2025-09-05 13:00")),
+    ]
+
+
+def test_combined_date_time_columns() -> None:
+    header = ["Title", "MMS Id", "Permanent Call Number", "Barcode", "Loan Date", "Return Date"]
+    rows = [
+        header,
+        ["T", MMS, "QA1", "B1", dt.datetime(2025, 9, 5, 8, 30), "9/6/2025 14:15:00"],
+        ["T", MMS, "QA1", "B2", "2025-09-05 09:00", "2025-09-05T10:00:00"],
+    ]
+    loans = read_loans(rows)
+    assert loans.problems.empty
+    assert moments(loans) == [
+        (pd.Timestamp("2025-09-05 08:30"), pd.Timestamp("2025-09-06 14:15")),
+        (pd.Timestamp("2025-09-05 09:00"), pd.Timestamp("2025-09-05 10:00")),
+    ]
+
+
+def test_data_problems_name_row_column_and_fix() -> None:
+    rows = [
+        HEADER,
+        ["T", MMS, "QA1", "B1", "9/5/2025", "08:00:00", "9/5/2025", "07:00:00"],  # 2: return before loan
+        ["T", MMS, "QA1", "B1", "31/31/2025", "08:00:00", "", ""],  # 3: not a date
+        ["T", MMS, "QA1", "B1", "9/5/2025", "8 o'clock", "", ""],  # 4: not a time
+        ["T", "9.91235E+17", "QA1", "B1", "9/5/2025", "08:00:00", "", ""],  # 5: id shown by Excel
+        ["T", MMS, "QA1", "", "9/5/2025", "08:00:00", "", ""],  # 6: no barcode
+        ["T", MMS, "QA1", "B1", "", "", "", ""],  # 7: no loan date
+        ["T", MMS, "QA1", "B1", "9/5/2025", "23:00:00", "9/6/2025", "01:00:00"],  # 8: past midnight, fine
+    ]
+    loans = read_loans(rows)
+    problems = loans.problems.set_index("Row")
+    assert problems.loc[2, "Column"] == "Return Date"
+    assert "is before the loan" in problems.loc[2, "Problem"]
+    assert "next day" in problems.loc[2, "Fix"]
+    assert problems.loc[3, "Problem"] == "Loan Date '31/31/2025' is not a date"
+    assert problems.loc[4, "Column"] == "Loan Time"
+    assert problems.loc[5, "Column"] == "MMS Id"
+    assert "MMS Id in row 5" in problems.loc[5, "Problem"]
+    assert problems.loc[6, "Problem"] == "Barcode is blank"
+    assert problems.loc[7, "Problem"] == "Loan Date is blank"
+    assert sorted(problems.index) == [2, 3, 4, 5, 6, 7]
+    assert loans.loans["row"].tolist() == [8]
+    assert moments(loans) == [(pd.Timestamp("2025-09-05 23:00"), pd.Timestamp("2025-09-06 01:00"))]
+
+
+def test_blank_call_number_is_its_own_volume() -> None:
+    rows = [
+        HEADER,
+        ["T", MMS, "", "B1", "9/5/2025", "08:00:00", "9/5/2025", "10:00:00"],
+        ["T", MMS, "", "B2", "9/5/2025", "09:00:00", "9/5/2025", "11:00:00"],
+        ["T", MMS, "QA1", "B3", "9/5/2025", "09:00:00", "9/5/2025", "11:00:00"],
+    ]
+    stats = compute(read_loans(rows), as_of=dt.datetime(2025, 10, 1))
+    by_call = stats.volumes.set_index("Permanent Call Number")
+    assert by_call.loc["", "Copies"] == 2
+    assert by_call.loc["", "Hours All Out"] == 1.0
+    assert by_call.loc["QA1", "Copies"] == 1
+
+
+def test_by_description_splits_multi_volume_sets() -> None:
+    header = [*HEADER, "Description"]
+    rows = [
+        header,
+        ["T", MMS, "QA1", "B1", "9/5/2025", "08:00:00", "9/5/2025", "10:00:00", "v.1"],
+        ["T", MMS, "QA1", "B2", "9/5/2025", "09:00:00", "9/5/2025", "11:00:00", "v.2"],
+    ]
+    as_of = dt.datetime(2025, 10, 1)
+    together = compute(read_loans(rows), as_of=as_of).volumes
+    apart = compute(read_loans(rows, by_description=True), as_of=as_of).volumes
+    assert (len(together), together["Peak Out"].iloc[0]) == (1, 2)
+    assert sorted(apart["Description"]) == ["v.1", "v.2"]
+    assert apart["Peak Out"].tolist() == [1, 1]
+    with pytest.raises(InputError, match="Description column"):
+        read_loans([HEADER, rows[1][:8]], by_description=True)
+
+
+def test_missing_column_is_a_clear_error() -> None:
+    with pytest.raises(InputError, match="Return Date"):
+        read_loans([HEADER[:6], ["T", MMS, "QA1", "B1", "9/5/2025", "08:00:00"]])
+
+
+def test_items_and_requests_exports(tmp_path: Path) -> None:
+    loans = tmp_path / "loans.csv"
+    loans.write_text(
+        "\n".join(
+            [
+                ",".join(HEADER),
+                f"T,{MMS},QA1,B1,9/5/2025,08:00:00,9/5/2025,10:00:00",
+                f"T,{MMS},QA1,B2,9/5/2025,09:00:00,9/5/2025,11:00:00",
+            ]
+        ),
+        encoding="utf-8-sig",
+    )
+    items = tmp_path / "items.csv"
+    items.write_text(f"MMS Id,Permanent Call Number,Barcode\n{MMS},QA1,B1\n{MMS},QA1,B2\n{MMS},QA1,B3\n")
+    requests = tmp_path / "requests.csv"
+    requests.write_text(f"MMS Id,Requests\n{MMS},4\n{OTHER},2\n{MMS},2\n")
+    stats = compute(read_loans(loans, items=items, requests=requests), as_of=dt.datetime(2025, 10, 1))
+    row = stats.volumes.iloc[0]
+    assert (row["Copies"], row["Peak Out"], row["All Copies Out Episodes"]) == (3, 2, 0)
+    assert (row["Requests"], row["Requests per Copy"]) == (6, 2.0)
+    assert stats.items_source == "items.csv"
+
+
+def test_large_csv_fast_path_agrees_with_the_grid_path(tmp_path: Path) -> None:
+    """The read_csv path for big files gives the same table, rows and problems as find_table(read_grid())."""
+    lines = ["Loans report", "", ",".join(HEADER)]
+    for i in range(FAST_CSV_BYTES // 60 + 10):
+        day, hour = 1 + i % 28, i % 20
+        lines.append(f'"Title, {i % 7}",{MMS},QA{i % 5},B{i % 9},9/{day}/2025,{hour:02}:00:00,9/{day}/2025,'
+                     f"{hour + 2:02}:30:00")  # fmt: skip
+    lines[10] = f"T,{MMS},QA1,B1,9/99/2025,08:00:00,,"  # a bad date
+    lines.insert(20, "")  # a blank line in the middle
+    lines += ["", "Applied filters: none"]
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert path.stat().st_size >= FAST_CSV_BYTES
+
+    fast = read_table(path, LOAN_COLUMNS)
+    slow = find_table(read_grid(path), LOAN_COLUMNS)
+    assert fast.header_row == slow.header_row == 3
+    assert fast.rows.tolist() == slow.rows.tolist()
+    fast_loans, slow_loans = read_loans(path), read_loans(read_grid(path).values.values.tolist())
+    assert fast_loans.loans.drop(columns="row").equals(slow_loans.loans.drop(columns="row"))
+    assert fast_loans.problems["Row"].tolist() == slow_loans.problems["Row"].tolist() == [11]
