@@ -170,6 +170,8 @@ def test_corpus_id_messages(name: str) -> None:
         ("993 546 848 745 263 681", "mms", "thousands separators"),
         ("#REF!", "item", "holds the Excel error #REF!"),
         ("99x3546848745263681", "mms", "is not an Alma id"),
+        ("９９３５４６８４８７４５２６３６８１", "mms", "is not an Alma id"),  # full-width digits
+        ("9935 4684 8745263681", "mms", "has a space inside"),
         ("99123", "mms", "has 5 characters (99123), too few"),
         ("9" * 23, "mms", "too many"),
         ("223703886369993681", "mms", "does not start with 99 as MMS ids do: it looks like a holding id"),

@@ -55,10 +55,11 @@ EXCEL_ERRORS = frozenset(
      "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"}
 )  # fmt: skip
 
-_SCIENTIFIC = r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+"
-_DECIMAL = r"\d+[.,]0+"
-_THOUSANDS = r"\d{1,3}(?P<sep>[,.\u00a0\u202f' ])\d{3}(?:(?P=sep)\d{3})+"
-_INNER_SPACE = r"\S+[\s\u00a0\u2007\u202f]+\S+"
+# [0-9], not \d: \d also matches Arabic-Indic and full-width digits, which Alma ids never contain.
+_SCIENTIFIC = r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+"
+_DECIMAL = r"[0-9]+[.,]0+"
+_THOUSANDS = r"[0-9]{1,3}(?P<sep>[,.\u00a0\u202f' ])[0-9]{3}(?:(?P=sep)[0-9]{3})+"
+_INNER_SPACE = r"[\s\u00a0\u2007\u202f]"  # ends are already stripped: any space is inside
 
 #: short "what happened" sentences, one per kind of damage (the worksheet function shows these)
 WHAT = {
@@ -88,7 +89,7 @@ def _classify(text: pd.Series, was_number: pd.Series | None, kind: Kind, suffix:
         else pd.Series(False, index=text.index)
     )
     present = text != ""
-    digits_only = text.str.fullmatch(r"\d+").fillna(False).astype(bool)
+    digits_only = text.str.fullmatch(r"[0-9]+").fillna(False).astype(bool)
     length = text.str.len()
     tail_zero = (
         digits_only
@@ -112,7 +113,7 @@ def _classify(text: pd.Series, was_number: pd.Series | None, kind: Kind, suffix:
     if kind not in ("barcode", "any"):
         prefix = PREFIXES.get(kind)
         conditions += [
-            ("space", text.str.fullmatch(_INNER_SPACE)),
+            ("space", text.str.contains(_INNER_SPACE)),
             ("not_digits", ~digits_only),
             ("length", (length < MIN_DIGITS) | (length > MAX_DIGITS)),
         ]
@@ -158,7 +159,7 @@ def institution_suffix(*id_columns: pd.Series) -> str | None:
     if not texts:
         return None
     ids = pd.concat(texts, ignore_index=True)
-    plausible = ids[ids.str.fullmatch(r"\d{8,22}").fillna(False).astype(bool)]
+    plausible = ids[ids.str.fullmatch(r"[0-9]{8,22}").fillna(False).astype(bool)]
     cut = (plausible.str.len() > EXCEL_DIGITS) & plausible.str.slice(EXCEL_DIGITS).str.fullmatch(
         r"0+"
     ).fillna(False).astype(bool)
@@ -201,7 +202,7 @@ def check_id_column(
 
 def _barcode_context(text: pd.Series) -> tuple[int, str] | None:
     """The usual length of zero-led barcodes in the file and one example, for the "leading zeros" message."""
-    led = text[text.str.fullmatch(r"0\d+").fillna(False).astype(bool)]
+    led = text[text.str.fullmatch(r"0[0-9]+").fillna(False).astype(bool)]
     if led.empty:
         return None
     usual = int(led.str.len().mode().iloc[0])
