@@ -1,0 +1,174 @@
+"""The workbook and CSV from the command line, on the sample export and on hostile text."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from alma_tools.cli import main
+from alma_tools.concurrency import CSV_COLUMNS, compute, read_loans, report_sheets, write_csv, write_xlsx
+from alma_tools.concurrency.report import ChartSpec, ConditionalFormat
+
+HEADER = "Title,MMS Id,Permanent Call Number,Barcode,Loan Date,Loan Time,Return Date,Return Time"
+
+
+@pytest.fixture(scope="module")
+def sample_outputs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, Path, str]:
+    folder = tmp_path_factory.mktemp("concurrency")
+    xlsx, csv_path = folder / "stats.xlsx", folder / "stats.csv"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(
+            [
+                "concurrency",
+                str(data_dir / "loans_export.xlsx"),
+                "--as-of",
+                "2026-07-01 00:00",
+                "--output",
+                str(xlsx),
+                "--csv",
+                str(csv_path),
+            ]
+        )
+    assert code == 0
+    return xlsx, csv_path, printed.getvalue()
+
+
+def test_command_line_prints_as_of_counts_top_volumes_and_outputs(sample_outputs) -> None:
+    xlsx, csv_path, printed = sample_outputs
+    assert "As of 2026-07-01 00:00" in printed
+    assert "384 volumes" in printed
+    assert "Top 5 by hours with every copy out:" in printed
+    assert "data problems" in printed
+    assert f"Workbook: {xlsx}" in printed and f"CSV: {csv_path}" in printed
+
+
+def test_workbook_sheets_tables_and_first_sheet(sample_outputs) -> None:
+    xlsx, _, _ = sample_outputs
+    book = openpyxl.load_workbook(xlsx)
+    assert book.sheetnames == [
+        "Buy more copies",
+        "Statistics",
+        "Episodes",
+        "Copies out over time",
+        "Problems",
+    ]
+    first = book["Buy more copies"]
+    titles = [first.cell(row, 1).value for row in range(1, 6)]
+    assert titles[0].startswith("Buy more copies?")
+    assert "loans_export.xlsx" in titles[1]
+    assert "As of: 2026-07-01 00:00" in titles[2]
+    assert {name for sheet in book for name in sheet.tables} == {
+        "BuyMoreCopies",
+        "Statistics",
+        "Episodes",
+        "CopiesOut",
+        "Problems",
+    }
+    header_row = 7
+    assert first.freeze_panes == f"A{header_row + 1}"
+    header = [c.value for c in first[header_row]]
+    assert header[:4] == ["Rank", "Title", "MMS Id", "Permanent Call Number"]
+    hours = [
+        row[header.index("Hours All Out")]
+        for row in first.iter_rows(min_row=header_row + 1, values_only=True)
+    ]
+    assert hours and all(h > 0 for h in hours) and hours == sorted(hours, reverse=True)
+    ids = [first.cell(row, 3) for row in range(header_row + 1, header_row + 6)]
+    assert all(cell.data_type == "s" and len(cell.value) == 18 for cell in ids)  # ids are text cells
+
+
+def test_workbook_has_chart_and_conditional_formats(sample_outputs) -> None:
+    xlsx, _, _ = sample_outputs
+    with zipfile.ZipFile(xlsx) as archive:
+        names = archive.namelist()
+        charts = [n for n in names if n.startswith("xl/charts/chart")]
+        assert len(charts) == 1
+        chart = archive.read(charts[0]).decode()
+        assert "<c:scatterChart>" in chart and chart.count("<c:ser>") == 5
+        assert "'Copies out over time'!$A$" in chart
+        sheets = [archive.read(f"xl/worksheets/sheet{i}.xml").decode() for i in range(1, 6)]
+    assert "dataBar" in sheets[0] and "colorScale" in sheets[0]
+    assert "dataBar" in sheets[1] and 'operator="greaterThan"' in sheets[1]
+
+
+def test_csv_columns_ids_as_text_and_as_of(sample_outputs) -> None:
+    xlsx, csv_path, _ = sample_outputs
+    raw = csv_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8 correctly
+    with open(csv_path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert tuple(rows[0][: len(CSV_COLUMNS)]) == CSV_COLUMNS
+    assert rows[0][-1] == "As Of" and rows[1][-1] == "2026-07-01 00:00:00"
+    assert all(len(row[0]) == 18 and row[0].isdigit() for row in rows[1:])
+    book = openpyxl.load_workbook(xlsx, read_only=True)
+    assert book["Statistics"].max_row - 3 == len(rows)  # two title lines and a blank row, then the header
+
+
+def test_formula_like_text_stays_text(tmp_path: Path) -> None:
+    loans = tmp_path / "loans.csv"
+    loans.write_text(
+        "\n".join(
+            [
+                HEADER,
+                '"=HYPERLINK(""http://x"",""y"")",991111111111113681,@SUM(A1),B1,9/5/2025,08:00:00,9/5/2025,10:00:00',
+                '"=HYPERLINK(""http://x"",""y"")",991111111111113681,@SUM(A1),B2,9/5/2025,09:00:00,9/5/2025,11:00:00',
+            ]
+        ),
+        encoding="utf-8",
+    )
+    stats = compute(read_loans(loans), as_of=dt.datetime(2025, 10, 1))
+    write_xlsx(stats, tmp_path / "out.xlsx")
+    write_csv(stats, tmp_path / "out.csv")
+    sheet = openpyxl.load_workbook(tmp_path / "out.xlsx")["Buy more copies"]
+    title, call_number = sheet.cell(8, 2), sheet.cell(8, 4)
+    assert (title.data_type, title.value) == ("s", '=HYPERLINK("http://x","y")')
+    assert (call_number.data_type, call_number.value) == ("s", "@SUM(A1)")
+    text = (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
+    assert "'@SUM(A1)" in text and "'=HYPERLINK" in text
+
+
+def test_sheet_specs_are_plain_data(sample_outputs, data_dir: Path) -> None:
+    stats = compute(read_loans(data_dir / "loans_export.xlsx"), as_of=dt.datetime(2026, 7, 1))
+    specs = report_sheets(stats)
+    for spec in specs:
+        assert spec.header_row == len(spec.title_lines) + 1
+        assert all(isinstance(c, ConditionalFormat) for c in spec.conditional_formats)
+        assert set(spec.number_formats) <= set(spec.frame.columns)
+    chart = specs[3].chart
+    assert isinstance(chart, ChartSpec) and len(chart.series) == 5
+    first = chart.series[0]
+    steps = specs[3].frame[[first.x_column, first.y_column]].dropna()
+    assert len(steps) == first.points
+    assert steps[first.y_column].iloc[0] == 0 and steps[first.y_column].iloc[-1] == 0
+
+
+def test_no_output_or_bad_input_exit_2_without_traceback(tmp_path: Path, data_dir: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "alma_tools", "concurrency", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    no_output = run(str(data_dir / "loans_export.xlsx"))
+    assert no_output.returncode == 2 and "--output" in no_output.stderr
+    missing = run(str(tmp_path / "nowhere.csv"), "--csv", str(tmp_path / "x.csv"))
+    assert missing.returncode == 2 and "nowhere.csv" in missing.stderr and "Traceback" not in missing.stderr
+    wrong = run(str(data_dir / "items_to_discharge.csv"), "--csv", str(tmp_path / "x.csv"))
+    assert wrong.returncode == 2 and "Return Date" in wrong.stderr and "Traceback" not in wrong.stderr
+    bad_as_of = run(
+        str(data_dir / "loans_export.xlsx"), "--as-of", "yesterday", "--csv", str(tmp_path / "x.csv")
+    )
+    assert bad_as_of.returncode == 2 and "YYYY-MM-DD HH:MM" in bad_as_of.stderr
+    assert not (tmp_path / "x.csv").exists()
