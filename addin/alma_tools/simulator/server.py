@@ -220,6 +220,7 @@ class Simulator:
         if self._server is not None:
             return self
         self._stopping.clear()
+        self.world.open_log()
         try:
             self._server = _Server((self.config.host, self.config.port), self)
         except OSError as error:

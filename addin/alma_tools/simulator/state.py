@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -209,10 +210,9 @@ class World:
         self._load_locations(locations)
         self._load_items(items, random.Random(seed), request_share)
         self._state_path = Path(state_file) if state_file else None
-        self._log = None
-        if self._state_path:
-            self._replay()
-            self._log = open(self._state_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._log: TextIO | None = None
+        self._replay()
+        self.open_log()
 
     # -- building the starting world ----------
 
@@ -414,6 +414,12 @@ class World:
                     self._scan(
                         record["mms_id"], record["holding_id"], record["item_pid"], record["params"], at
                     )
+
+    def open_log(self) -> None:
+        """Append applied scans to the state file from now on (again after :meth:`close`)."""
+        with self.lock:
+            if self._state_path and self._log is None:
+                self._log = open(self._state_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
 
     def close(self) -> None:
         with self.lock:
