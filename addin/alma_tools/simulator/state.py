@@ -73,6 +73,8 @@ _FIRST_NAMES = (
     "Yusuf",
 )
 _DIGITS = re.compile(r"[0-9]+")
+#: scan-in parameters the state machine reads, and so the only ones the state file keeps
+_LOGGED_PARAMS = ("op", "library", "circ_desk", "department", "register_in_house_use")
 
 
 #: internal field → accepted headers (``tables`` keys and export labels, folded by ``normalise_header``)
@@ -280,7 +282,7 @@ class World:
             loan_day += timedelta(hours=9, minutes=rng.randrange(600))
             item.loans.append(
                 Loan(
-                    loan_id=f"{7000000000000 + number}3681",
+                    loan_id=f"{7000000000000 + number}{item.item_id[-4:]}",
                     user_id=f"U{rng.randrange(10**7):07d}",
                     library=item.current_library,
                     circ_desk=DEFAULT_DESK,
@@ -292,7 +294,7 @@ class World:
                 others = [library for library in libraries if library != item.current_library]
                 pickup = rng.choice(others) if others and rng.random() < 0.5 else item.current_library
                 item.request = HoldRequest(
-                    request_id=f"{8000000000000 + number}3681",
+                    request_id=f"{8000000000000 + number}{item.item_id[-4:]}",
                     requester_name=f"{rng.choice(_LAST_NAMES)}, {rng.choice(_FIRST_NAMES)}",
                     requester_id=f"P{rng.randrange(10**6):06d}",
                     pickup_library=pickup,
@@ -315,7 +317,8 @@ class World:
                     "mms_id": mms_id,
                     "holding_id": holding_id,
                     "item_pid": item_pid,
-                    "params": params,
+                    # only what the state machine reads: never the key a client put in the query string
+                    "params": {name: params[name] for name in _LOGGED_PARAMS if name in params},
                     "at": at.isoformat(),
                 }
                 self._log.write(json.dumps(record) + "\n")
