@@ -13,11 +13,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from alma_tools.concurrency import compute, read_loans
 from alma_tools.udfs import ALMA_CHECK_ID, ALMA_CONCURRENCY, as_of_datetime
+from xl_payload import xlsx_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,8 +35,7 @@ def test_check_id_is_empty_for_a_sound_id_and_explains_damage():
 @pytest.fixture(scope="module")
 def loans_rows(data_dir: Path) -> list[list]:
     """The loans export as Excel hands a range to a UDF: dates as datetime, empty cells as None."""
-    wb = openpyxl.load_workbook(data_dir / "loans_export.xlsx", data_only=True)
-    return [list(row) for row in wb.worksheets[0].iter_rows(values_only=True)]
+    return xlsx_rows(data_dir / "loans_export.xlsx")
 
 
 def test_concurrency_spills_the_same_table_as_the_command_line(data_dir, loans_rows):

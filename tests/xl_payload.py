@@ -9,6 +9,7 @@ openpyxl workbook so a test can assert on the resulting sheet instead of on acti
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -78,6 +79,12 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def locations_rows(data_dir: Path) -> list[list[str]]:
+    """The sample locations table (Location Code, Library Code, Circulation Desk) as sheet rows."""
+    with (data_dir / "locations.csv").open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
 def workbook_rows(ws: Any) -> list[list[Any]]:
     """An openpyxl worksheet's values from A1, as the Excel client would send them."""
     return [list(row) for row in ws.iter_rows(values_only=True)]
@@ -96,6 +103,11 @@ def payload_from_xlsx(path: str | Path, active: str | None = None, extra: dict |
     for sheet, sheet_tables in zip(data["sheets"], tables, strict=False):
         sheet["tables"].extend(copy.deepcopy(sheet_tables))
     return data
+
+
+def xlsx_rows(path: str | Path, sheet: int = 0) -> list[list[Any]]:
+    """One sheet's values as openpyxl reads them (dates as datetime, as Excel hands a range to a UDF)."""
+    return copy.deepcopy(_read_xlsx(str(path))[1][sheet])
 
 
 @functools.lru_cache(maxsize=8)
