@@ -1,0 +1,55 @@
+"""``alma-tools demo``: the sample discharged against the built-in simulator, with no key and no network."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.slow
+def test_demo_discharges_the_sample_afresh_without_a_key(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    run_folder = out / "items_to_discharge.alma-run"
+    run_folder.mkdir(parents=True)
+    # what an earlier demo left: a journal saying every item is done, which must not be trusted by a new demo
+    sample = pd.read_csv(DATA / "items_to_discharge.csv", dtype=str, encoding="utf-8-sig")
+    old = [
+        {"event": "outcome", "key": i, "row": 2, "done": True, "status": "old", "kind": "returned"}
+        for i in sample["Item Id"]
+    ]
+    (run_folder / "journal.jsonl").write_text("".join(json.dumps(line) + "\n" for line in old))
+    (out / "my notes.txt").write_text("not the demo's")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
+    env.update(HOME=str(tmp_path / "home"), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
+    done = subprocess.run(
+        [sys.executable, "-m", "alma_tools", "demo", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    items = out / "items_to_discharge.csv"
+    assert f"Results (done, status) are in {items}" in done.stdout
+    assert "rows need a person" in done.stdout
+    result = pd.read_csv(items, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    assert len(result) == 300 and (result["done"] == "TRUE").all()
+    assert not result["status"].eq("old").any()  # discharged by this demo, not skipped from the old journal
+    set_aside = result["status"].str.endswith("— set aside")
+    assert set_aside.any() and result.loc[~set_aside, "status"].str.startswith("Returned; reshelve to ").all()
+    assert (out / "my notes.txt").read_text() == "not the demo's"  # only the demo's own files are replaced
+    assert (out / "items_to_discharge.original.csv").read_bytes() == (
+        DATA / "items_to_discharge.csv"
+    ).read_bytes()
+    journal = (run_folder / "journal.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["event"] == "sent" for line in journal) == 300
