@@ -362,6 +362,18 @@ def test_any_body_is_accepted(sim):
         timeout=5,
     )
     assert with_xml.status_code == 200
+    streamed = requests.post(
+        item_url(sim, second),
+        params=query,
+        data=(part for part in [b"<item>", b"</item>"]),  # sent chunked
+        headers={**AUTH, **JSON},
+        timeout=5,
+    )
+    assert streamed.status_code == 200 and streamed.json()["item_data"]["pid"] == second.item_id
+    too_large = requests.post(
+        item_url(sim, first), data=b"x" * 1_000_001, headers={**AUTH, **JSON}, timeout=5
+    )
+    assert too_large.status_code == 403 and wrapped_error(too_large)["errorCode"] == "REQUEST_TOO_LARGE"
 
 
 @pytest.mark.parametrize(

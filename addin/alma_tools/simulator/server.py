@@ -531,15 +531,19 @@ class Simulator:
     # -- sending ----------
 
     def _drain_body(self, handler: _Handler) -> bool:
-        """Read and discard the request body (any body is accepted); refuse one too large to read."""
+        """Read and discard the request body, as Alma accepts any; refuse one too large to read.
+
+        The body must be read to its end even though it is ignored: on a keep-alive connection whatever is
+        left unread would be parsed as the next request.
+        """
         try:
+            if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+                return self._drain_chunked(handler)
             length = int(handler.headers.get("Content-Length") or 0)
         except ValueError:
             length = 0
         if length > MAX_BODY:
-            handler.close_connection = True
-            self._send(handler, self._error("too_large", True, limit=str(MAX_BODY)), count=False)
-            return False
+            return self._refuse_body(handler)
         try:
             while length > 0:
                 chunk = handler.rfile.read(min(length, 65536))
@@ -549,6 +553,29 @@ class Simulator:
         except OSError:
             return False
         return True
+
+    def _drain_chunked(self, handler: _Handler) -> bool:
+        """Discard a chunked body (size line, data, CRLF … a zero size, trailers, blank line)."""
+        total = 0
+        try:
+            while True:
+                size = int(handler.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+                total += size
+                if total > MAX_BODY:
+                    return self._refuse_body(handler)
+                if size == 0:
+                    while handler.rfile.readline(1024).strip():
+                        pass
+                    return True
+                handler.rfile.read(size + 2)
+        except (OSError, ValueError):
+            handler.close_connection = True
+            return False
+
+    def _refuse_body(self, handler: _Handler) -> bool:
+        handler.close_connection = True
+        self._send(handler, self._error("too_large", True, limit=str(MAX_BODY)), count=False)
+        return False
 
     def _headers(self, handler: _Handler, answer: _Answer, length: int, count: bool) -> None:
         handler.send_response(answer.status)
