@@ -146,7 +146,8 @@ loan_strategy = st.tuples(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=250, deadline=None)
 @given(st.lists(loan_strategy, min_size=1, max_size=40), st.integers(20, 70).map(lambda m: m * MINUTE))
 def test_fast_sweep_equals_brute_force(raw: list, as_of: int) -> None:
     loans = [(v, b, s, None if d is None else s + d) for v, b, s, d in raw]

@@ -152,6 +152,7 @@ def test_sheet_specs_are_plain_data(sample_outputs, data_dir: Path) -> None:
     assert steps[first.y_column].iloc[0] == 0 and steps[first.y_column].iloc[-1] == 0
 
 
+@pytest.mark.slow
 def test_no_output_or_bad_input_exit_2_without_traceback(tmp_path: Path, data_dir: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
