@@ -174,7 +174,6 @@ class ErrorAnswer:
     status: int
     content_type: str
     body: bytes
-    code: str
 
 
 def render_error(name: str, want_json: bool, tracking_id: str, **fields: str) -> ErrorAnswer:
@@ -182,7 +181,7 @@ def render_error(name: str, want_json: bool, tracking_id: str, **fields: str) ->
     kind = ERRORS[name]
     message = kind.template.format(**fields) if fields else kind.template
     if kind.shape == TEXT:
-        return ErrorAnswer(kind.status, "text/plain;charset=UTF-8", message.encode(), kind.code)
+        return ErrorAnswer(kind.status, "text/plain;charset=UTF-8", message.encode())
     error = {"errorCode": kind.code, "errorMessage": message, "trackingId": tracking_id}
     if not want_json:
         body = (
@@ -191,11 +190,9 @@ def render_error(name: str, want_json: bool, tracking_id: str, **fields: str) ->
             f"<errorCode>{escape(kind.code)}</errorCode><errorMessage>{escape(message)}</errorMessage>"
             f"<trackingId>{tracking_id}</trackingId></error></errorList></web_service_result>"
         )
-        return ErrorAnswer(kind.status, "application/xml;charset=UTF-8", body.encode(), kind.code)
+        return ErrorAnswer(kind.status, "application/xml;charset=UTF-8", body.encode())
     if kind.shape == WRAPPED:
         document: dict = {"web_service_result": {"errorsExist": True, "errorList": {"error": error}}}
     else:
         document = {"errorsExist": True, "errorList": {"error": [error]}, "result": None}
-    return ErrorAnswer(
-        kind.status, "application/json;charset=UTF-8", json.dumps(document).encode(), kind.code
-    )
+    return ErrorAnswer(kind.status, "application/json;charset=UTF-8", json.dumps(document).encode())
