@@ -130,6 +130,25 @@ def test_rerun_skips_done_rows_and_scans_nothing_again(caller_book, data_dir, si
     assert rerun.counts["skipped_done"] == scans
 
 
+def test_after_excel_crashed_unsaved_the_journal_fills_the_sheet_without_scanning_again(
+    caller_book, data_dir, simulator
+):
+    sim = simulator()
+    data = items_payload(data_dir, sim.base_url, limit=20)
+    run = excel.discharge(caller_book(data))
+    assert run.wait(timeout=60)
+    scans = sum(sim.stats()["scans"].values())
+    # Excel crashed before the workbook was saved: the sheet is as pasted, without done or status
+    reopened = caller_book(data)
+    rerun = excel.discharge(reopened)
+    assert rerun.wait(timeout=60)
+    assert sum(sim.stats()["scans"].values()) == scans  # nothing scanned twice
+    ws = replay(data, actions(reopened))[ITEMS]
+    done_again = [r for r in range(4, 24) if ws.cell(r, 11).value is True]
+    assert len(done_again) == scans == rerun.counts["skipped_done"]
+    assert all(ws.cell(r, 12).value for r in range(4, 24))
+
+
 def test_busy_excel_delays_the_writes_but_loses_none(caller_book, data_dir, simulator, monkeypatch):
     sim = simulator()
     data = items_payload(data_dir, sim.base_url, limit=30)
