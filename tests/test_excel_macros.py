@@ -370,3 +370,22 @@ def test_writes_per_thousand_rows_at_alma_pace(caller_book, data_dir, simulator)
         f"\n1,000 rows in {elapsed:.0f} s: {len(result)} done/status writes, {run.writes} Excel writes "
         f"in all (with {len(run.needs_person)} highlighted rows and 2 headers)"
     )
+
+
+def test_an_unexpected_failure_is_one_line_with_the_details_in_a_log(
+    caller_book, data_dir, monkeypatch, tmp_path
+):
+    book = caller_book(items_payload(data_dir, "http://127.0.0.1:9", limit=3))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"plan exploded\nsecond line with {TEST_KEY}")
+
+    monkeypatch.setattr(excel, "make_plan", broken)  # a bug, not a user mistake
+    assert excel.check() is None
+    text = actions(book, "alert")[-1]["args"][0]
+    log = tmp_path / "items_to_discharge.alma-run" / excel.ERROR_LOG
+    where = log.relative_to(tmp_path)
+    assert text == f"Alma Tools hit an unexpected problem: plan exploded. Details are in {where}"
+    details = log.read_text(encoding="utf-8")
+    assert "Traceback" in details and "RuntimeError: plan exploded" in details
+    assert TEST_KEY not in details  # the key the process knows is redacted from the log

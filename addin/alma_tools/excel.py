@@ -124,7 +124,12 @@ def report_unexpected(book: Any, error: BaseException) -> Path:
 
 
 def _log_error(path: Path, error: BaseException) -> None:
-    """Append the traceback of ``error`` to ``path``, with every known API key removed."""
+    """Append the traceback of ``error`` to ``path``, with the API key removed.
+
+    Looking the key up first registers it with :func:`redact`, so it is removed even when the failure came
+    before any Alma client was made (a key pasted into a cell by mistake could otherwise reach the log).
+    """
+    describe_key_source()
     details = redact("".join(traceback.format_exception(error)))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
