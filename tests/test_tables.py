@@ -322,6 +322,12 @@ def test_formulas_cached_uncached_and_errors() -> None:
     assert any("formulas with no saved result (E4)" in note for note in table.notes)
 
 
+def test_uncalculated_formula_named_by_its_own_cell() -> None:
+    xml = b'<row r="1"><c r="A1" s="1"/><c r="B1"><f>1+1</f><v></v></c><c r="C1"><f>2</f><v>2</v></c></row>'
+    (note,) = tables._xlsx_notes(xml, "Items")
+    assert "no saved result (B1)" in note
+
+
 def test_numbers_in_cells_are_text_as_excel_shows_them() -> None:
     table = items(BAD / "numbers_in_cells.xlsx")
     assert table.text("mms_id").iloc[0] == "993546848745264000"

@@ -221,8 +221,11 @@ def check_id_column(
     if flagged.empty:
         return messages
     context = _barcode_context(text) if kind == "barcode" else None
-    for index, code in flagged.items():
-        messages[index] = _message(code, text[index], label, rows[index], kind, suffix, context)
+    values_at, rows_at = text[flagged.index], rows.reindex(flagged.index)
+    messages[flagged.index] = [
+        _message(code, value, label, row, kind, suffix, context)
+        for code, value, row in zip(flagged, values_at, rows_at, strict=True)
+    ]
     return messages
 
 
@@ -263,7 +266,7 @@ def _message(
             f"{_REEXPORT}"
         )
     if code == "cut":
-        ending = f" (the ids of this file end in {suffix})" if suffix else ""
+        ending = f" (the ids of this file end in {suffix})" if suffix and kind != "barcode" else ""
         return (
             f"{where} was turned into a number by Excel and lost its last digits ({shown}){ending}: "
             f"{_REEXPORT}"

@@ -24,6 +24,7 @@ import difflib
 import io
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -261,12 +262,23 @@ def _grid_from_frame(frame: pd.DataFrame, first_row: int, source: str) -> Grid:
 _CACHED_VALUE_RE = re.compile(rb"<v(?:\s[^>]*)?>[^<]+</v>")
 _MERGE_RE = re.compile(rb'<mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"')
 _CELL_WITH_FORMULA_RE = re.compile(
-    rb'<c\s+r="([A-Z]+[0-9]+)"[^>]*>((?:(?!</c>).)*?<f[\s>/](?:(?!</c>).)*?)</c>', re.S
+    rb'<c\s+r="([A-Z]+[0-9]+)"[^>]*(?<!/)>((?:(?!</c>).)*?<f[\s>/](?:(?!</c>).)*?)</c>', re.S
 )
 
 
 def _grid_from_xlsx(name: str, raw: bytes, sheet: str | None) -> Grid:
-    """Read one worksheet with openpyxl in read-only mode (fast, low memory) using cached formula values."""
+    """Read one worksheet with openpyxl in read-only mode (fast, low memory) using cached formula values.
+
+    openpyxl warns about harmless things (no default style, unknown extensions, data validation); those
+    warnings would reach library staff on the command line, and they are not theirs to act on.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _read_worksheet(name, raw, sheet)
+
+
+def _read_worksheet(name: str, raw: bytes, sheet: str | None) -> Grid:
+    """The body of :func:`_grid_from_xlsx` (openpyxl is imported here: only workbooks need it)."""
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
