@@ -389,3 +389,11 @@ def test_an_unexpected_failure_is_one_line_with_the_details_in_a_log(
     details = log.read_text(encoding="utf-8")
     assert "Traceback" in details and "RuntimeError: plan exploded" in details
     assert TEST_KEY not in details  # the key the process knows is redacted from the log
+
+
+def test_set_api_key_when_alma_cannot_be_reached(caller_book, data_dir, memory_keyring, free_port):
+    book = caller_book(items_payload(data_dir, f"http://127.0.0.1:{free_port}", limit=3))
+    assert excel.set_api_key(book, prompt=lambda: TEST_KEY) is True
+    text = actions(book, "alert")[-1]["args"][0]
+    assert text.startswith("The key is saved in the system keyring, but it could not be checked with Alma")
+    assert memory_keyring.passwords[("alma-tools", "api-key")] == TEST_KEY

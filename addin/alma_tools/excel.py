@@ -59,11 +59,11 @@ from typing import Any, TypeVar
 import xlwings as xw
 
 from alma_tools import sheets
-from alma_tools.alma import AlmaClient, describe_key_source, redact, store_api_key
+from alma_tools.alma import AlmaClient, AuthError, describe_key_source, redact, store_api_key
 from alma_tools.cells import safe_text
 from alma_tools.discharge import DischargeOptions, Journal, Outcome, Plan, make_plan, run_plan
 from alma_tools.discharge.journal import run_folder_for
-from alma_tools.errors import AlmaToolsError, ConfigError, InputError
+from alma_tools.errors import AlmaToolsError, InputError
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, Table, find_table, read_grid
 
 log = logging.getLogger("alma_tools.excel")
@@ -717,20 +717,23 @@ def set_api_key(book: Any = None, prompt: Callable[[], str | None] | None = None
         alert(book, "No key was entered; nothing changed.")
         return False
     where = store_api_key(key)
-    settings = read_settings(book)
     try:
+        settings = read_settings(book)
         client = AlmaClient(
             base_url=settings.base_url or None,
             region=None if settings.base_url else settings.region,
             api_key=key,
         )
-    except ConfigError as error:
-        alert(book, f"The key is saved in {where}, but the Alma address is not usable: {error}")
+    except AlmaToolsError as error:
+        alert(book, f"The key is saved in {where}, but it could not be checked: {error}")
         return True
     try:
         client.test_key()
-    except AlmaToolsError as error:
+    except AuthError as error:
         alert(book, f"The key is saved in {where}, but Alma did not accept it: {error}")
+        return True
+    except AlmaToolsError as error:
+        alert(book, f"The key is saved in {where}, but it could not be checked with Alma now: {error}")
         return True
     finally:
         client.close()
