@@ -27,6 +27,7 @@ from xl_payload import (
     payload,
     payload_from_xlsx,
     replay,
+    sheet_payload,
     workbook_rows,
 )
 
@@ -397,3 +398,24 @@ def test_set_api_key_when_alma_cannot_be_reached(caller_book, data_dir, memory_k
     text = actions(book, "alert")[-1]["args"][0]
     assert text.startswith("The key is saved in the system keyring, but it could not be checked with Alma")
     assert memory_keyring.passwords[("alma-tools", "api-key")] == TEST_KEY
+
+
+def test_concurrency_counts_copies_from_an_items_sheet(caller_book, data_dir):
+    data = loans_payload(data_dir)
+    loans = data["sheets"][0]["values"]
+    header = loans[2]
+    mms, call, barcode = (header.index(c) for c in ("MMS Id", "Permanent Call Number", "Barcode"))
+    copies = {(row[mms], row[call], row[barcode]) for row in loans[3:] if row[barcode]}
+    volume = (loans[3][mms], loans[3][call])
+    never_lent = (*volume, "NEVERLENT0001")
+    items = [["MMS Id", "Permanent Call Number", "Barcode"], *sorted(copies), list(never_lent)]
+    data["sheets"].append(sheet_payload("Items", items))
+    book = caller_book(data)
+    stats = excel.concurrency(book)
+    assert stats is not None, actions(book, "alert")
+    row = stats.volumes[
+        (stats.volumes["MMS Id"] == volume[0]) & (stats.volumes["Permanent Call Number"] == volume[1])
+    ]
+    lent = len({c for c in copies if c[:2] == volume})
+    assert int(row["Copies"].iloc[0]) == lent + 1
+    assert "Items export: sheet 'Items'" in str(replay(data, actions(book))["Buy more copies"]["A2"].value)
