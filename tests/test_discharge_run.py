@@ -267,3 +267,23 @@ def test_a_key_without_write_permission_stops_the_run(simulator, tmp_path: Path)
     assert all(o.status.startswith("Stopped: Alma error UNAUTHORIZED") for o in stopped)
     assert sim.stats()["requests"] < 40  # not one refused call per row
     assert sim.stats()["open_loans"] == 40
+
+
+def test_a_journal_that_cannot_be_written_stops_the_run_before_any_blind_scan(
+    simulator, tmp_path: Path
+) -> None:
+    frame = make_items(30, seed=10)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    items = write_items(tmp_path, frame)
+    folder = tmp_path / "items.alma-run"
+    folder.mkdir()
+    (folder / "journal.jsonl").symlink_to("/dev/full")  # every write fails with "No space left on device"
+    outcomes = by_row(discharge(sim, items))
+    assert sorted(outcomes) == list(range(2, 32))
+    assert all(o.kind == "stopped" and not o.done for o in outcomes.values())
+    assert all("cannot be written (No space left on device)" in o.status for o in outcomes.values())
+    assert sim.stats()["requests"] == 0  # the sent line could not be kept, so no scan went out
+    (folder / "journal.jsonl").unlink()
+    again = by_row(discharge(sim, items))
+    assert all(o.done for o in again.values())
+    assert sim.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}

@@ -15,6 +15,7 @@ Items are identified by their Item Id (or barcode), never by row number: people 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -24,10 +25,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from alma_tools.discharge.outcomes import Outcome
-from alma_tools.errors import InputError
+from alma_tools.errors import AlmaToolsError, InputError
 
 JOURNAL_NAME = "journal.jsonl"
 ANSWERS_NAME = "answers.jsonl"
+
+
+class JournalError(AlmaToolsError):
+    """The journal cannot be written (disk full, folder made read-only): no scan may be sent without it."""
 
 
 def run_folder_for(input_path: str | os.PathLike[str]) -> Path:
@@ -46,8 +51,8 @@ class PastItem:
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:
     """Read a JSON-lines file, ignoring a last line torn by a kill mid-write."""
-    if not path.exists():
-        return []
+    if not path.is_file():
+        return []  # nothing yet (a device or a folder under that name holds no journal: never read those)
     records = []
     with path.open("rb") as handle:
         for raw in handle:
@@ -74,6 +79,7 @@ class Journal:
             ) from None
         self._lock = threading.Lock()
         self._answers_lock = threading.Lock()
+        self.answers_lost = 0
         self._past = self._load()
 
     @classmethod
@@ -115,9 +121,16 @@ class Journal:
     def _write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
         with self._lock:
-            self._journal.write(line)
-            self._journal.flush()
-            os.fsync(self._journal.fileno())
+            try:
+                self._journal.write(line)
+                self._journal.flush()
+                os.fsync(self._journal.fileno())
+            except (OSError, ValueError) as error:  # ValueError: written after close
+                reason = getattr(error, "strerror", None) or str(error)
+                raise JournalError(
+                    f"Stopped: the run folder {self.folder} cannot be written ({reason}); free some disk "
+                    "space (or make the folder writable) and run again"
+                ) from None
 
     def sent(self, key: str, row: int) -> None:
         """Record, durably, that a scan-in for ``key`` is about to be sent. Call before the request."""
@@ -139,14 +152,23 @@ class Journal:
         }
         data = json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n"
         with self._answers_lock:
-            self._answers.write(data)
-            self._answers.flush()
+            try:
+                self._answers.write(data)
+                self._answers.flush()
+            except (OSError, ValueError):
+                # the answers are for troubleshooting only: a full disk must not fail the request that
+                # brought them (the journal, which the run needs, stops the run on its own next write)
+                self.answers_lost += 1
 
     def close(self) -> None:
         for handle in (self._journal, self._answers):
-            if not handle.closed:
+            if handle.closed:
+                continue
+            # a failure here was reported when the write failed; the lines before it are safe on disk
+            with contextlib.suppress(OSError):
                 handle.flush()
                 os.fsync(handle.fileno())
+            with contextlib.suppress(OSError):
                 handle.close()
 
     def __enter__(self) -> Journal:

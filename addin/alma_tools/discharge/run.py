@@ -28,7 +28,7 @@ from alma_tools.alma.exceptions import (
     ServerError,
     ThresholdError,
 )
-from alma_tools.discharge.journal import Journal
+from alma_tools.discharge.journal import Journal, JournalError
 from alma_tools.discharge.outcomes import (
     DONE_EARLIER,
     NO_ANSWER,
@@ -68,8 +68,15 @@ class _Worker:
                 self.halt_status = status
 
     def _record(self, prow: PlannedRow, outcome: Outcome) -> Outcome:
+        """Journal an outcome; if the journal cannot be written, keep the outcome and stop the run.
+
+        The row's ``sent`` line is on disk, so the next run reads the item's loans before anything else.
+        """
         if self.journal is not None:
-            self.journal.outcome(prow.key, outcome)
+            try:
+                self.journal.outcome(prow.key, outcome)
+            except JournalError as error:
+                self.halt(str(error))
         return outcome
 
     def process(self, prow: PlannedRow, verify_first: bool) -> Outcome:
@@ -80,6 +87,9 @@ class _Worker:
             return Outcome(prow.row, False, self.halt_status, "stopped")
         try:
             return self._process(prow, verify_first)
+        except JournalError as error:  # the sent line could not be written, so nothing was sent
+            self.halt(str(error))
+            return Outcome(prow.row, False, str(error), "stopped")
         except DailyLimitError as error:
             # refused before Alma acted (quota floor, DAILY_THRESHOLD): close the sent line, resend next time
             status = daily_limit_status(error.remaining)
@@ -221,10 +231,13 @@ def run_plan(
     abandon = threading.Event()
 
     def task(prow: PlannedRow, verify: bool) -> None:
-        if abandon.is_set():
-            results.put(Outcome(prow.row, False, STOPPED_BY_USER, "stopped"))
-            return
-        results.put(worker.process(prow, verify))
+        outcome = Outcome(prow.row, False, STOPPED_BY_USER, "stopped")
+        try:
+            if not abandon.is_set():
+                outcome = Outcome(prow.row, False, NO_ANSWER, "unknown")  # if process() itself dies
+                outcome = worker.process(prow, verify)
+        finally:
+            results.put(outcome)  # every row reaches the consumer, whatever happens, so it never hangs
 
     pool = ThreadPoolExecutor(max_workers=options.worker_count(), thread_name_prefix="alma-discharge")
     try:
