@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,6 +158,7 @@ class SimulatorProcess:
         self.log_dir = log_dir
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
+        self._all: list[subprocess.Popen[bytes]] = []  # every process started, so none outlives the test
         self.starts = 0
 
     @property
@@ -175,6 +177,7 @@ class SimulatorProcess:
             with log.open("wb") as out:
                 self.proc = subprocess.Popen(self.spec.argv(self.port), stdout=out, stderr=subprocess.STDOUT,
                                              env=product_env(self.log_dir / "home", api_key=None))
+            self._all.append(self.proc)
             while time.monotonic() < deadline:
                 match = _BANNER.search(log.read_text(errors="replace"))
                 if match:
@@ -212,12 +215,15 @@ class SimulatorProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        """SIGTERM (the simulator's clean stop), SIGKILL if it does not end; also any earlier instance."""
+        for proc in self._all:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
 
     def restart(self, spec: SimulatorSpec | None = None) -> None:
         self.kill()
@@ -282,17 +288,28 @@ def _cmdlines(pid: int) -> list[str]:
     return lines
 
 
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process and everything it started (a wrapper's child must not outlive a failed test)."""
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+    proc.kill()
+    proc.wait()
+
+
 def run_cli(args: Sequence[str], *, env: dict[str, str], log_dir: Path, timeout: float = 180.0,
             interrupt: Interrupt | None = None, grace: float = 30.0,
-            on_poll: Callable[[], None] | None = None) -> CliRun:
+            on_poll: Callable[[], None] | None = None, wrap: Sequence[str] = ()) -> CliRun:
     """Run ``alma-tools ARGS`` to its end (or until ``interrupt`` fires and it exits), sampling its cmdline.
 
     Output goes to files (in ``log_dir``, which the key search covers) rather than pipes, so a chatty run can
     never block on a full pipe. ``grace`` bounds how long a run may take to stop after a signal: Ctrl-C must
-    end a run promptly, with the work done so far saved.
+    end a run promptly, with the work done so far saved. ``wrap`` is a command that runs the CLI for us
+    (:func:`full_disk_wrapper`).
     """
     log_dir.mkdir(parents=True, exist_ok=True)
-    argv = alma_tools_argv(*args)
+    argv = [*wrap, *alma_tools_argv(*args)]
     n = len(list(log_dir.glob("run-*.out")))
     out_path, err_path = log_dir / f"run-{n + 1}.out", log_dir / f"run-{n + 1}.err"
     started = time.monotonic()
@@ -309,8 +326,7 @@ def run_cli(args: Sequence[str], *, env: dict[str, str], log_dir: Path, timeout:
             if on_poll is not None:
                 on_poll()
             if time.monotonic() > limit:
-                proc.kill()
-                proc.wait()
+                _kill_tree(proc)
                 late = "the grace time after a signal" if interrupt and interrupt.sent_at else f"{timeout} s"
                 raise AssertionError(
                     f"alma-tools {' '.join(args[:1])} did not end within {late}"
@@ -320,6 +336,32 @@ def run_cli(args: Sequence[str], *, env: dict[str, str], log_dir: Path, timeout:
                   stderr=err_path.read_text(errors="replace"), cmdlines=sorted(cmdlines),
                   elapsed=time.monotonic() - started,
                   interrupted=interrupt is not None and interrupt.sent_at is not None)
+
+
+@contextlib.contextmanager
+def full_disk(folder: Path, size: str = "32k") -> Iterator[list[str]]:
+    """A wrapper command under which ``folder`` is a tiny disk that fills up part-way through a run.
+
+    The command runs the CLI in its own user and mount namespace (``unshare -rm``, no privileges needed)
+    with a ``size``-byte tmpfs mounted on ``folder``, so writes there fail with ENOSPC once it is full, as on
+    a real full disk, while every other file is unaffected. When the CLI ends, what it managed to write is
+    copied out, and on leaving the context it is put back in ``folder``: the disk was cleared, the data kept.
+    """
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        import pytest
+
+        pytest.skip(f"cannot make a small disk here: unshare -rm fails ({probe.stderr.strip()})")
+    saved = folder.with_name(folder.name + ".saved")
+    folder.mkdir(parents=True, exist_ok=True)
+    saved.mkdir()
+    script = (f'mount -t tmpfs -o size={size} tmpfs "$0" || exit 99; "$@"; rc=$?; '
+              'cp -a "$0"/. "$0.saved"/; exit $rc')
+    try:
+        yield ["unshare", "-rm", "sh", "-c", script, str(folder)]
+    finally:
+        shutil.copytree(saved, folder, dirs_exist_ok=True)
+        shutil.rmtree(saved)
 
 
 def discharge_args(items: Path, locations: Path, base_url: str, *, rate: float = 20,

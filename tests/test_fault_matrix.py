@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ from harness import (
     check_scans,
     discharge_args,
     files_containing,
+    full_disk,
     immutable,
     make_items_csv,
     make_items_xlsx,
@@ -50,6 +51,8 @@ RESTART_AFTER = 10
 #: outcomes journaled before the client is interrupted
 INTERRUPT_AFTER = 25
 MAX_RERUNS = 4
+#: the run folder's disk in the "disk_full" cells: room for the answers and journal lines of a few items
+FULL_DISK_SIZE = "32k"
 #: the client's default quota floor: it stops when X-Exl-Api-Remaining falls below this
 QUOTA_FLOOR = 1000
 
@@ -92,24 +95,19 @@ def _outcomes(items: Path) -> int:
 
 
 @contextmanager
-def _interruption(kind: str, items: Path) -> Iterator[Interrupt | None]:
-    """Set up the interruption for the first run, and undo it afterwards (normal conditions restored)."""
+def _interruption(kind: str, items: Path) -> Iterator[tuple[Interrupt | None, list[str]]]:
+    """Set up the interruption for the first run (a signal, or a wrapper command), undo it afterwards."""
     if kind in ("sigkill", "sigint"):
         sig = signal.SIGKILL if kind == "sigkill" else signal.SIGINT
-        yield Interrupt(sig, when=lambda: _outcomes(items) >= INTERRUPT_AFTER)
+        yield Interrupt(sig, when=lambda: _outcomes(items) >= INTERRUPT_AFTER), []
     elif kind == "disk_full":
-        journal = _journal(items)
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        journal.symlink_to("/dev/full")  # every write to it fails with ENOSPC
-        try:
-            yield None
-        finally:
-            journal.unlink()
+        with full_disk(_journal(items).parent, size=FULL_DISK_SIZE) as wrap:
+            yield None, wrap
     elif kind == "read_only":
         with immutable(items):
-            yield None
+            yield None, []
     else:
-        yield None
+        yield None, []
 
 
 @dataclass
@@ -127,16 +125,22 @@ class Cell:
         make = make_items_xlsx if self.fmt == "xlsx" else make_items_csv
         self.items = make(self.work / f"items.{self.fmt}", N_ITEMS)
         self.original = read_results(self.items)
-        spec = SimulatorSpec(items=make_items_csv(self.sim_dir / "items.csv", N_ITEMS),
-                             locations=DATA / "locations.csv", state_file=self.sim_dir / "state.json",
-                             **self.fault.sim)
+        spec = SimulatorSpec(
+            items=make_items_csv(self.sim_dir / "items.csv", N_ITEMS),
+            locations=DATA / "locations.csv",
+            state_file=self.sim_dir / "state.json",
+            **self.fault.sim,
+        )
         self.sim = SimulatorProcess(spec, self.sim_dir)
         self.env = product_env(self.work / "home", **self.fault.env)
 
-    def run(self, interrupt: Interrupt | None = None, on_poll: Callable[[], None] | None = None) -> CliRun:
-        args = discharge_args(self.items, DATA / "locations.csv", self.sim.base_url, rate=CLIENT_RATE,
-                              extra=self.fault.cli)
-        run = run_cli(args, env=self.env, log_dir=self.work / "logs", interrupt=interrupt, on_poll=on_poll)
+    def run(self, interrupt: Interrupt | None = None, on_poll: Callable[[], None] | None = None,
+            wrap: Sequence[str] = ()) -> CliRun:
+        args = discharge_args(
+            self.items, DATA / "locations.csv", self.sim.base_url, rate=CLIENT_RATE, extra=self.fault.cli
+        )
+        run = run_cli(args, env=self.env, log_dir=self.work / "logs", interrupt=interrupt, on_poll=on_poll,
+                      wrap=wrap)
         self.runs.append(run)
         run.check_clean()
         return run
@@ -169,15 +173,15 @@ def run_matrix_cell(tmp_path: Path, fault_name: str, interruption: str, fmt: str
     cell = Cell(tmp_path, FAULTS[fault_name], fmt)
     with cell.sim.start():
         hook = _restart_hook(cell) if cell.fault.restart_mid_run else None
-        with _interruption(interruption, cell.items) as interrupt:
-            first = cell.run(interrupt, on_poll=hook)
+        with _interruption(interruption, cell.items) as (interrupt, wrap):
+            first = cell.run(interrupt, on_poll=hook, wrap=wrap)
             if interruption == "sigkill" and first.interrupted:
                 assert first.returncode == -signal.SIGKILL
             if interruption == "sigint" and first.interrupted:
                 assert first.returncode > 0, f"Ctrl-C must end the run with a message\n{first.describe()}"
             if interruption in ("disk_full", "read_only"):
                 assert first.returncode != 0, f"a run that could not save claims success\n{first.describe()}"
-                assert first.stderr.strip(), "the run failed without saying why"
+                assert (first.stdout + first.stderr).strip(), "the run failed without saying why"
             cell.check(first, may_be_unwritten=interruption in ("sigkill", "disk_full", "read_only"))
         cell.sim.restart(cell.sim.spec.normal())  # normal conditions, same state
         for _ in range(MAX_RERUNS):
@@ -196,16 +200,18 @@ _SLOW_FAULTS = {"429_storm", "late"}
 
 
 @pytest.mark.parametrize("interruption", INTERRUPTIONS)
-@pytest.mark.parametrize("fault_name", [
-    pytest.param(name, marks=pytest.mark.slow) if name in _SLOW_FAULTS else name for name in FAULTS
-])
+@pytest.mark.parametrize(
+    "fault_name",
+    [pytest.param(name, marks=pytest.mark.slow) if name in _SLOW_FAULTS else name for name in FAULTS],
+)
 def test_fault_matrix(tmp_path: Path, fault_name: str, interruption: str) -> None:
     """Every fault × every interruption: nothing scanned twice, nothing corrupted, a rerun finishes."""
     run_matrix_cell(tmp_path, fault_name, interruption)
 
 
-@pytest.mark.parametrize(("fault_name", "interruption"),
-                         [("sim_restart", "sigkill"), ("dropped", "read_only")])
+@pytest.mark.parametrize(
+    ("fault_name", "interruption"), [("sim_restart", "sigkill"), ("dropped", "read_only")]
+)
 def test_fault_matrix_xlsx(tmp_path: Path, fault_name: str, interruption: str) -> None:
     """The same promises when the items file is an XLSX (rewritten through openpyxl, not as text)."""
     run_matrix_cell(tmp_path, fault_name, interruption, fmt="xlsx")
