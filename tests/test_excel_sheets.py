@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import threading
 
+import numpy as np
+import pandas as pd
 import pytest
 import xlwings as xw
 
@@ -174,3 +177,20 @@ def test_status_bar_is_skipped_where_the_engine_has_none(book):
     sheets.set_status_bar(
         b.app, "Alma Tools: 1 of 2 scanned in"
     )  # remote engine: NotImplementedError, ignored
+
+
+def test_frame_values_keep_types_and_text_out_of_formulas():
+    frame = pd.DataFrame(
+        {
+            "n": [1.5, np.nan, 3.0],
+            "t": pd.to_datetime(["2024-01-01", None, "2024-02-01"]),
+            "s": pd.array(["=x", None, "+1"], dtype="string"),
+            "mixed": pd.Series([np.int64(5), "@y", pd.Timestamp("2024-01-02")], dtype=object),
+        }
+    )
+    rows = sheets.frame_values(frame, blank="")
+    assert rows[0] == ["n", "t", "s", "mixed"]
+    assert rows[1] == [1.5, dt.datetime(2024, 1, 1), "'=x", 5]
+    assert rows[2] == ["", "", "", "'@y"]
+    assert rows[3] == [3.0, dt.datetime(2024, 2, 1), "'+1", dt.datetime(2024, 1, 2)]
+    assert type(rows[3][3]) is dt.datetime and type(rows[1][3]) is int

@@ -17,6 +17,7 @@ make a 5,000-row run slow and would fight the person using Excel for the UI thre
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -377,7 +378,20 @@ def frame_values(frame: Any, blank: Any = None) -> list[list[Any]]:
             values = column.to_numpy(dtype=object).tolist()
             values = [v.item() if hasattr(v, "item") else v for v in values]
         else:
-            values = [safe_text(v if isinstance(v, str) else str(v)) for v in column.to_numpy(dtype=object)]
+            values = [_plain(v) for v in column.to_numpy(dtype=object)]
         columns.append([blank if gone else value for value, gone in zip(values, missing, strict=True)])
     header = [safe_text(str(name)) for name in frame.columns]
     return [header, *(list(row) for row in zip(*columns, strict=True))]
+
+
+def _plain(value: Any) -> Any:
+    """One value of a text/mixed column as a cell takes it: text kept out of formulas, other types kept."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp (a datetime subclass xlwings may not expect)
+        return value.to_pydatetime()
+    if isinstance(value, (bool, int, float, dt.datetime, dt.date, dt.time)) or value is None:
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return safe_text(str(value))
