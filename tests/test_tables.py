@@ -202,6 +202,13 @@ def test_lone_barcodes_at_the_end_are_data() -> None:
     assert table.text("barcode").tolist() == ["0447203478", "303011kj0"]
 
 
+def test_repeated_header_rows_are_not_data() -> None:
+    rows = [["Barcode", "Title"], ["1", "A"], ["Barcode", "Title"], ["2", "B"]]
+    table = find_table(read_grid(rows), ITEM_COLUMNS)
+    assert table.rows.tolist() == [2, 4]
+    assert "Row(s) 3 repeat the header and were ignored." in table.notes
+
+
 def test_whitespace_only_rows_are_blank() -> None:
     rows = [["Barcode", "Title"], [" ", "\u00a0"], ["1", "A"], ["\t", ""]]
     assert find_table(read_grid(rows), ITEM_COLUMNS).rows.tolist() == [3]

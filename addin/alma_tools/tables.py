@@ -832,7 +832,14 @@ def _build_table(
 
     blank = _blank_rows(frame)
     footer = _footer_rows(frame.to_numpy(dtype=object), blank)
-    keep = ~blank & ~footer
+    # Two exports pasted one under the other repeat the header: that row is not data.
+    repeated = np.ones(len(frame), dtype=bool)
+    for key in found:
+        repeated &= (frame[key] == labels[key]).to_numpy(dtype=bool)
+    if repeated.any():
+        shown = ", ".join(str(n) for n in numbers[repeated].iloc[:5]) + (" …" if repeated.sum() > 5 else "")
+        notes.append(f"Row(s) {shown} repeat the header and were ignored.")
+    keep = ~blank & ~footer & ~repeated
     for row, cell in zip(numbers[footer], frame.iloc[:, 0][footer], strict=True):
         text = _plain_text(cell)
         shown = text if len(text) <= 60 else text[:57] + "…"
