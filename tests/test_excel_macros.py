@@ -180,6 +180,10 @@ def test_stop_ends_the_run_within_seconds_with_everything_written(caller_book, d
     data = items_payload(data_dir, sim.base_url, rate=5)
     book = caller_book(data)
     run = excel.discharge()
+    assert excel.discharge() is None  # one run per workbook at a time
+    assert actions(book, "alert")[-1]["args"][0].startswith("A discharge is already running in this workbook")
+    assert excel.check() is None  # Check would write into the same columns
+    assert actions(book, "alert")[-1]["args"][0].startswith("A discharge is running in this workbook")
     time.sleep(2.0)
     assert excel.stop() is run
     stopped_at = time.monotonic()

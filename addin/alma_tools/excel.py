@@ -286,7 +286,7 @@ def check(book: Any = None) -> Any:
     data = read_discharge_input(book)
     sheet = book.sheets[data.sheet_name]
     columns = data.columns
-    target = sheets.SheetWriter(sheet, columns, fill=sheets.PROBLEM_FILL)
+    target = sheets.SheetWriter(sheet, columns)
     target.write_headers()
     known = sheets.known_results(data.rows, columns)
     writer = sheets.BatchWriter(target, known)
@@ -508,12 +508,13 @@ def make_client(settings: Settings, options: DischargeOptions, journal: Journal)
 def discharge(book: Any = None) -> DischargeRun | None:
     """Scan in every row of the active sheet in the background; returns the run (``wait()`` for the end)."""
     key = book.fullname
-    with _RUNS_LOCK:
-        running = _RUNS.get(key)
-        if running is not None and not running.done:
-            raise InputError(
-                "A discharge is already running in this workbook: wait for it, or press Stop first"
-            )
+    if running_in(book) is not None:
+        raise InputError("A discharge is already running in this workbook: wait for it, or press Stop first")
+    if not Path(key).is_absolute() and book.app.engine.name != "remote":
+        raise InputError(
+            "Save this workbook first (File › Save As, in a folder of your own): the record of every scan "
+            "is kept in a folder beside it, so that nothing is lost or scanned twice"
+        )
     data = read_discharge_input(book)
     ensure_log_sheet(book)
     journal = Journal.for_input(key)

@@ -180,10 +180,9 @@ class SheetWriter:
     background thread builds it from *its own* book object (xlwings objects never cross threads).
     """
 
-    def __init__(self, sheet: Any, columns: ResultColumns, fill: str = NEEDS_PERSON_FILL) -> None:
+    def __init__(self, sheet: Any, columns: ResultColumns) -> None:
         self.sheet = sheet
         self.columns = columns
-        self.fill = fill
         self.writes = 0
 
     def write_headers(self) -> None:
@@ -205,7 +204,7 @@ class SheetWriter:
             self.sheet.range((block.first_row, status_col)).value = [[row[1]] for row in block.values]
             self.writes += 2
         for first, last in block.highlight:
-            self.sheet.range((first, self.columns.first), (last, self.columns.last)).color = self.fill
+            self.sheet.range((first, self.columns.first), (last, self.columns.last)).color = NEEDS_PERSON_FILL
             self.writes += 1
 
 
