@@ -586,7 +586,7 @@ def concurrency(book: Any = None, as_of: dt.datetime | None = None) -> Any:
         loans.items_source = f"sheet '{ITEMS_SHEET}'"
     stats = compute(loans, as_of=as_of)
     added = []
-    after = book.sheets[len(book.sheets) - 1]
+    after = sheet  # the report sits next to the loans it was made from
     for spec in report_sheets(stats):
         after = render_sheet(book, spec, after)
         added.append(after.name)
