@@ -93,7 +93,8 @@ def test_every_row_gets_one_outcome_and_every_item_is_scanned_once(simulator, tm
         assert events == ["sent", "outcome"]
     answers = (folder / "answers.jsonl").read_text().splitlines()
     assert len(answers) == stats["requests"]
-    assert all(json.loads(a)["status"] == 200 for a in answers)
+    statuses = [json.loads(a)["status"] for a in answers]
+    assert statuses.count(200) == 80 and set(statuses) <= {200, 429}  # a 429 on a busy machine is retried
     for path in folder.iterdir():
         assert CANARY not in path.read_text()
     # a rerun sends nothing: the journal says every item is done
