@@ -1,0 +1,249 @@
+"""Every measured figure of Alma Tools in one table, from one command.
+
+Each figure comes from the benchmark module that owns it (``measure(...)`` of ``discharge_bench``,
+``client_rate``, ``concurrency_bench``, ``build_bench``; ``hammer`` of ``simulator_capacity``), run here
+in one process so the table is one consistent run on one machine: ratios are what compare across machines,
+absolute seconds only within a run. The Excel face's writes per 1,000 rows are measured here, the way its
+tests drive it: a ribbon-macro discharge through xlwings' remote engine (the real object model, no Excel),
+counting the ``setValues`` actions that write ``done``/``status``.
+
+    python3 benchmarks/run_all.py            # full: 5,000 items at 20 and 25/s, 10k/100k/1M loans (~25 min)
+    python3 benchmarks/run_all.py --quick    # small sizes, same code paths: a smoke run (about a minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("XLWINGS_LICENSE_KEY", "noncommercial")  # remote engine, as in tests/conftest.py
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(ROOT / "tests")]
+
+#: Alma's answer times, as measured by the field notes: every rate figure is taken at this latency
+ALMA_LATENCY = (0.3, 0.8)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each measurement is: the full figures, or a quick smoke run through the same code."""
+
+    discharge_items: int
+    rates: tuple[float, ...]
+    client_requests: int
+    excel_rows: int
+    loans: tuple[int, ...]
+    capacity_threads: int
+    capacity_seconds: float
+    quick_build: bool
+
+
+FULL = Sizes(discharge_items=5000, rates=(20.0, 25.0), client_requests=500, excel_rows=1000,
+             loans=(10_000, 100_000, 1_000_000), capacity_threads=192, capacity_seconds=10.0,
+             quick_build=False)
+QUICK = Sizes(discharge_items=100, rates=(20.0, 25.0), client_requests=100, excel_rows=100,
+              loans=(10_000,), capacity_threads=64, capacity_seconds=3.0, quick_build=True)
+
+Row = tuple[str, str, str]  # area, figure, value
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def discharge_rows(sizes: Sizes) -> list[Row]:
+    """The command line's discharge at Alma's latency: rate kept, limit respected, CPU per 1,000 items."""
+    import discharge_bench
+
+    rows: list[Row] = []
+    for rate in sizes.rates:
+        r = discharge_bench.measure(sizes.discharge_items, rate, latency=ALMA_LATENCY)
+        area = f"discharge {r['items']:,} items @ {rate:g}/s"
+        rows += [
+            (area, "achieved rate / configured",
+             f"{r['achieved_rate']:.2f}/s = {_ratio(r['achieved_over_configured'])}"),
+            (area, "most requests in any second", str(r["max_requests_in_any_second"])),
+            (area, "429s received", str(r["http_429"])),
+            (area, "client CPU s per 1,000 items", f"{r['cpu_s_per_1000_items']:.2f}"),
+            (area, "every item scanned once, every row done",
+             f"{r['every_item_scanned_once']} / {r['every_row_done']} (exit {r['exit_code']})"),
+        ]
+    return rows
+
+
+def client_rows(sizes: Sizes) -> list[Row]:
+    """The Alma client alone (no CLI, no journal): the pacer's achieved rate and its sliding-second peak."""
+    import client_rate
+
+    rows: list[Row] = []
+    for rate in sizes.rates:
+        r = client_rate.measure(rate, sizes.client_requests, latency=ALMA_LATENCY)
+        area = f"client {r['requests']:,} scans @ {rate:g}/s"
+        rows += [
+            (area, "achieved rate / configured", f"{r['achieved_rate']:.2f}/s = {_ratio(r['ratio'])}"),
+            (area, "steady-state ratio", _ratio(r["steady_ratio"])),
+            (area, "most requests in any second", str(r["max_in_any_second"])),
+            (area, "429s received", str(r["http_429"])),
+        ]
+    return rows
+
+
+def excel_rows(sizes: Sizes) -> list[Row]:
+    """Writes to the sheet per 1,000 rows: the ribbon's Discharge through the remote engine at 25/s."""
+    import pytest
+    import xlwings as xw
+
+    from alma_tools import excel
+    from alma_tools.discharge.samples import make_items
+    from alma_tools.simulator import Simulator, SimulatorConfig
+    from xl_payload import actions, locations_rows, payload
+
+    key = "bench-key"
+    n = sizes.excel_rows
+    items = make_items(n, seed=7)
+    config = SimulatorConfig(items=items, locations=ROOT / "tests" / "data" / "locations.csv",
+                             api_keys=(key,), latency=ALMA_LATENCY)
+    with Simulator(config) as sim, tempfile.TemporaryDirectory() as folder, \
+            pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.setenv("ALMA_API_KEY", key)
+        data = payload(
+            {"Items": [list(items.columns), *items.to_numpy().tolist()],
+             "Locations": locations_rows(ROOT / "tests" / "data"),
+             "Settings": [["Setting", "Value"], ["AlmaBaseUrl", sim.base_url], ["AlmaRate", 25],
+                          ["LocationType", "auto"]]},
+            names={"AlmaBaseUrl": ("Settings", "B2"), "AlmaRate": ("Settings", "B3"),
+                   "LocationType": ("Settings", "B4")},
+        )
+        book = xw.Book(json=data)
+        book.set_mock_caller()
+        try:
+            started = time.monotonic()
+            run = excel.discharge()
+            if run is None or not run.wait(timeout=n / 25 * 3 + 60):
+                raise RuntimeError("the Excel face's discharge did not finish")
+            elapsed = time.monotonic() - started
+            result = [a for a in actions(book, "setValues")
+                      if a["sheet_position"] == 0 and a["start_row"] > 0]
+            covered = {a["start_row"] + i for a in result for i in range(a["row_count"])}
+        finally:
+            del xw.Book._mock_caller
+            book.close()
+    area = f"Excel face {n:,} rows @ 25/s"
+    return [
+        (area, "done/status writes per 1,000 rows", f"{len(result) * 1000 / n:.1f}"),
+        (area, "all Excel writes per 1,000 rows", f"{run.writes * 1000 / n:.1f}"),
+        (area, "rows written / rows", f"{len(covered):,} / {n:,} in {elapsed:.0f} s"),
+    ]
+
+
+def statistics_rows(sizes: Sizes) -> list[Row]:
+    """Concurrent-checkout statistics: time and peak memory, against reading the file and brute force."""
+    import concurrency_bench
+
+    rows: list[Row] = []
+    for r in concurrency_bench.measure(sizes.loans):
+        area = f"statistics {r['loans']:,} loans"
+        rows += [
+            (area, "time, peak memory", f"{r['ours_s']:.2f} s, {r['ours_mb']:.0f} MB"),
+            (area, "time / reading the CSV alone", _ratio(r["ours_over_read_only"])),
+        ]
+        if r["ours_over_brute"] is not None:
+            rows.append((area, "time / brute force (same answer)",
+                         f"{_ratio(r['ours_over_brute'])} ({r['same_answer']})"))
+        else:
+            rows.append((area, "time / brute force", "brute force not run at this size"))
+    return rows
+
+
+def build_rows(sizes: Sizes) -> list[Row]:
+    """Building workbook/alma_tools.xlsm from its text sources."""
+    import build_bench
+
+    r = build_bench.measure(quick=sizes.quick_build)
+    return [
+        ("workbook build", "median build time", f"{r['build_seconds_median']:.2f} s ({r['builds']} builds)"),
+        ("workbook build", "identical rebuilds", str(r["identical_rebuilds"])),
+    ]
+
+
+def capacity_rows(sizes: Sizes) -> list[Row]:
+    """The simulator's own capacity at Alma's latency (it must never be what limits a measured rate)."""
+    import simulator_capacity
+
+    from alma_tools.simulator import Simulator, SimulatorConfig
+
+    config = SimulatorConfig(items=ROOT / "tests" / "data" / "items_to_discharge.csv",
+                             locations=ROOT / "tests" / "data" / "locations.csv",
+                             api_keys=(simulator_capacity.KEY,), rate_limit=None, latency=ALMA_LATENCY)
+    with Simulator(config) as sim:
+        count, _statuses, _times, elapsed = simulator_capacity.hammer(sim, sizes.capacity_threads,
+                                                                      sizes.capacity_seconds)
+    figure = f"requests/s held ({sizes.capacity_threads} connections)"
+    return [("simulator", figure, f"{count / elapsed:.0f}")]
+
+
+SECTIONS: dict[str, Callable[[Sizes], list[Row]]] = {
+    "discharge": discharge_rows,
+    "client": client_rows,
+    "excel": excel_rows,
+    "statistics": statistics_rows,
+    "build": build_rows,
+    "simulator": capacity_rows,
+}
+
+
+def format_table(rows: list[Row]) -> str:
+    """A plain-text table (also valid Markdown) that reads well in a terminal and pastes into the README."""
+    header = ("Area", "Figure", "Value")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(3)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+              for r in rows]
+    return "\n".join(lines)
+
+
+def run(sizes: Sizes, only: list[str]) -> tuple[list[Row], list[str]]:
+    """Run the chosen sections; a section that fails is reported as failed, the others still run."""
+    rows: list[Row] = []
+    failures: list[str] = []
+    for name in only:
+        started = time.monotonic()
+        print(f"[run_all] {name} ...", file=sys.stderr, flush=True)
+        try:
+            rows += SECTIONS[name](sizes)
+        except Exception as error:  # one broken benchmark must not hide the other figures
+            failures.append(f"{name}: {type(error).__name__}: {error}")
+            rows.append((name, "FAILED", f"{type(error).__name__}: {error}"))
+        print(f"[run_all] {name} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return rows, failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every benchmark")
+    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
+                        help="run only these sections")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    started = time.monotonic()
+    rows, failures = run(sizes, args.only)
+    print(format_table(rows))
+    print(f"\n{'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s; "
+          f"latency {ALMA_LATENCY[0]}-{ALMA_LATENCY[1]} s where a rate is measured")
+    for failure in failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
