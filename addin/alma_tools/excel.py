@@ -421,11 +421,7 @@ class DischargeRun:
             # details go to the error log; the journal holds every result that was reached
             _log_error(run_folder_for(self.key) / ERROR_LOG, error)
         finally:
-            self.client.close()
-            self.journal.close()
-            with _RUNS_LOCK:
-                if _RUNS.get(self.key) is self:
-                    del _RUNS[self.key]
+            self._release()
 
     def _run(self, book: Any) -> None:
         data = self.data
@@ -458,7 +454,16 @@ class DischargeRun:
             sheets.set_status_bar(book.app, False)
         self.summary = self._summary(complete)
         append_log(book, self.summary.splitlines())
+        self._release()  # the summary box waits for OK; a new run may start meanwhile
         alert(book, self.summary)
+
+    def _release(self) -> None:
+        """Close the client and the journal and leave the registry (safe to call twice)."""
+        self.client.close()
+        self.journal.close()
+        with _RUNS_LOCK:
+            if _RUNS.get(self.key) is self:
+                del _RUNS[self.key]
 
     def _count(self, outcome: Outcome) -> None:
         self.counts[outcome.kind] += 1
