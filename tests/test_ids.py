@@ -286,6 +286,24 @@ def test_sound_ids_always_pass_and_their_excel_forms_never_do(items: list[tuple[
         assert all(check(shown, kind, csv_text=True)), shown
 
 
+_CELL = st.one_of(st.text(max_size=25), st.floats(), st.integers(), st.none(), st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(_CELL, min_size=1, max_size=8),
+    kind=st.sampled_from(["mms", "holding", "item", "barcode", "any"]),
+    suffix=st.one_of(st.none(), st.from_regex(r"[0-9]{4}", fullmatch=True)),
+)
+def test_any_cells_get_a_message_or_nothing(values: list[object], kind: str, suffix: str | None) -> None:
+    result = check(values, kind, suffix=suffix)
+    assert len(result) == len(values)
+    assert all(isinstance(m, str) and (not m or m.startswith("MMS Id in row ")) for m in result)
+    for value in values:
+        assert isinstance(ids.describe_damage(value, kind), str)  # type: ignore[arg-type]
+    ids.institution_suffix(pd.Series(values, dtype=object))
+
+
 def test_hundred_thousand_ids_checked_fast() -> None:
     values = pd.Series([f"99{i:012d}3681" for i in range(100_000)], dtype=object)
     values[::1000] = "9.93547E+17"

@@ -349,6 +349,42 @@ def test_locations_duplicate_and_blank_desk_are_read_as_they_are() -> None:
     assert table.text("circ_desk").tolist() == ["DEFAULT_CIRC_DESK", "", "RESERVES_DESK"]
 
 
+def test_every_file_gives_a_table_or_an_input_error(data_dir: Path) -> None:
+    """Nothing a user can hand over raises anything but InputError, whichever column set is asked for."""
+    paths = [*sorted(BAD.iterdir()), *sorted(p for p in data_dir.iterdir() if p.is_file())]
+    for path in paths:
+        for columns in (ITEM_COLUMNS, LOCATION_COLUMNS):
+            try:
+                table = find_table(read_grid(path), columns)
+            except InputError as error:
+                assert str(error) and "Traceback" not in str(error)
+                continue
+            for key in table.frame.columns:
+                table.text(key)
+                table.was_number(key)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=3000),
+        st.binary(max_size=200).map(lambda b: b"PK\x03\x04" + b),
+        st.binary(max_size=200).map(lambda b: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b),
+        st.text(max_size=400).map(lambda t: t.encode("utf-8")),
+    ),
+    suffix=st.sampled_from([".csv", ".xlsx", ".txt", ".xlsm"]),
+)
+def test_any_bytes_give_a_grid_or_an_input_error(data: bytes, suffix: str) -> None:
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"alma_tables_fuzz_{os.getpid()}{suffix}"
+    path.write_bytes(data)
+    try:
+        find_table(read_grid(path), ITEM_COLUMNS)
+    except InputError:
+        pass
+    finally:
+        path.unlink()
+
+
 # --- files the system will not give us --------------------------------------------------------------
 
 

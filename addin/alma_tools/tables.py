@@ -438,10 +438,9 @@ ITEM_COLUMNS = ColumnSet(
         Column("item_id", "Item Id", ("Item Id", "Item PID", "item_id", "item_pid", "Physical Item Id")),
         Column("barcode", "Barcode", ("Barcode", "Item Barcode", "barcode")),
         Column("library_code", "Library Code", ("Library Code", "library_code", "Library")),
+        # Not "Permanent Location" or "Location": in Analytics those name the location's description.
         Column(
-            "location_code",
-            "Location Code",
-            ("Location Code", "location_code", "Permanent Location Code", "Permanent Location"),
+            "location_code", "Location Code", ("Location Code", "location_code", "Permanent Location Code")
         ),
         Column(
             "temp_location_code",
@@ -462,9 +461,7 @@ ITEM_COLUMNS = ColumnSet(
 
 LOCATION_COLUMNS = ColumnSet(
     (
-        Column(
-            "location_code", "Location Code", ("Location Code", "location_code", "Location"), required=True
-        ),
+        Column("location_code", "Location Code", ("Location Code", "location_code"), required=True),
         Column("library_code", "Library Code", ("Library Code", "library_code", "Library")),
         Column(
             "circ_desk",
