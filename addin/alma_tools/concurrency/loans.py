@@ -201,9 +201,14 @@ def _read_large_csv(path: Path, columns: Sequence[Column]) -> Table | None:
     if head_table.header_row + len(body) != line_count:  # multi-line cells somewhere: numbering unsure
         return None
     numbers = pd.Series(np.arange(len(body)) + head_table.header_row + 1, index=body.index)
-    filled = np.zeros(len(body), np.int64)
-    for name in names:  # cells of spaces count as filled here; the columns are cleaned later
-        filled += body[name].to_numpy(object) != ""
+    # Cells of spaces count as filled here (the columns are cleaned later). A row with an MMS Id and a
+    # barcode is data; only the others need every cell counted.
+    filled = np.full(len(body), 2, np.int64)
+    unsure = np.flatnonzero(
+        (body["mms_id"].to_numpy(object) == "") | (body["barcode"].to_numpy(object) == "")
+    )
+    if len(unsure):
+        filled[unsure] = (body.iloc[unsure].to_numpy(object) != "").sum(axis=1)
     substantial = np.flatnonzero(filled >= 2)
     last = substantial[-1] if len(substantial) else -1
     # blank rows anywhere and lone cells after the data (footers: "Applied filters: ..."), as tables drops
@@ -213,9 +218,10 @@ def _read_large_csv(path: Path, columns: Sequence[Column]) -> Table | None:
             f"{path.name} has a header in row {head_table.header_row} but no data rows below it: export the "
             "report again with data, or choose another file."
         )
+    whole = keep.all()  # the usual case: no copy of a million rows
     return Table(
-        frame=body[keep],
-        rows=numbers[keep],
+        frame=body if whole else body[keep],
+        rows=numbers if whole else numbers[keep],
         header_row=head_table.header_row,
         source=path.name,
         labels=head_table.labels,
@@ -503,22 +509,18 @@ def _clock_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """
     raw = values.to_numpy(dtype=object)
     try:
-        chars = np.asarray(raw, dtype="S9").view(np.uint8).reshape(len(raw), 9).astype(np.int64)
+        chars = np.asarray(raw, dtype="S9").view(np.uint8).reshape(len(raw), 9)
     except (UnicodeEncodeError, TypeError, ValueError):  # not all ASCII text: take the general path
         return _spread(_cells_to_seconds, values)
-    digits = chars - ord("0")
-    digit_positions = [0, 1, 3, 4, 6, 7]
-    fits = (
-        (chars[:, 2] == ord(":"))
-        & (chars[:, 5] == ord(":"))
-        & (chars[:, 8] == 0)
-        & ((digits[:, digit_positions] >= 0) & (digits[:, digit_positions] <= 9)).all(axis=1)
-    )
-    hours = digits[:, 0] * 10 + digits[:, 1]
-    minutes = digits[:, 3] * 10 + digits[:, 4]
-    secs = digits[:, 6] * 10 + digits[:, 7]
+    fits = (chars[:, 2] == ord(":")) & (chars[:, 5] == ord(":")) & (chars[:, 8] == 0)
+    pairs = []
+    for tens, ones in ((0, 1), (3, 4), (6, 7)):
+        high, low = chars[:, tens] - np.uint8(ord("0")), chars[:, ones] - np.uint8(ord("0"))
+        fits &= (high <= 9) & (low <= 9)  # uint8: characters below "0" wrap round to large numbers
+        pairs.append(high.astype(np.int32) * 10 + low)
+    hours, minutes, secs = pairs
     fits &= (hours < 24) & (minutes < 60) & (secs < 60)
-    seconds = np.where(fits, hours * 3600 + minutes * 60 + secs, np.nan).astype(float)
+    seconds = np.where(fits, hours * 3600 + minutes * 60 + secs, np.nan)
     blank = np.zeros(len(raw), bool)
     bad = np.zeros(len(raw), bool)
     rest = ~fits
