@@ -182,6 +182,8 @@ def print_report(report: RunReport, out: TextIO | None = None) -> None:
             table.add_row(f"{report.counts[kind]:,}", words)
     console.print(table)
     console.print(f"{sum(report.counts.values()):,} rows in {report.elapsed:.0f} s.")
+    report.needs_person.sort(key=lambda o: o.row)
+    report.failed.sort(key=lambda o: o.row)
     if report.needs_person:
         console.print(
             f"{len(report.needs_person):,} rows need a person (filter the status column on 'set aside'):"
