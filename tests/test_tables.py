@@ -388,6 +388,13 @@ def test_any_bytes_give_a_grid_or_an_input_error(data: bytes, suffix: str) -> No
 # --- files the system will not give us --------------------------------------------------------------
 
 
+def test_password_protected_recognised_without_msoffcrypto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """msoffcrypto-tool is only a test dependency: the product finds the encryption stream by its name."""
+    monkeypatch.setitem(sys.modules, "msoffcrypto", None)  # makes "import msoffcrypto" fail
+    with pytest.raises(InputError, match="protected with a password"):
+        read_grid(BAD / "password_protected.xlsx")
+
+
 def test_missing_file_and_folder(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"File not found: .*Check the folder and the file name"):
         read_grid(tmp_path / "nope.csv")

@@ -156,7 +156,7 @@ def _read_bytes(path: Path) -> bytes:
 def _is_encrypted_office(raw: bytes) -> bool:
     """True when an OLE compound file is an encrypted Office document (a password-protected xlsx)."""
     try:
-        import msoffcrypto  # optional: only used to give the better message
+        import msoffcrypto  # not a product dependency: without it, look for the encryption stream's name
 
         return bool(msoffcrypto.OfficeFile(io.BytesIO(raw)).is_encrypted())
     except ImportError:
@@ -183,8 +183,8 @@ def _decode_text(raw: bytes, name: str, *, expect_text: bool) -> str | None:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            # Excel's "CSV (Comma delimited)" on Windows writes the ANSI code page; bytes cp1252 leaves
-            # undefined are kept as their Latin-1 character rather than failing the whole file.
+            # Excel's "CSV (Comma delimited)" on Windows writes the ANSI code page; the five bytes cp1252
+            # leaves undefined become U+FFFD rather than failing the whole file.
             text = raw.decode("cp1252", errors="replace")
     sample = text[:20000]
     controls = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\r\n") or ch == "\ufffd")
