@@ -638,9 +638,10 @@ def find_table(
 
     The header is the first of the top :data:`HEADER_SEARCH_ROWS` rows holding every required column (and
     one full group of ``required_any``, which defaults to the column set's own); title rows above it are
-    ignored. Blank rows are dropped everywhere; footer rows (Analytics' "Applied filters: …", "Total",
-    "Row count", or a lone text in the first column) are dropped after the last data row. A header-only
-    table is an error unless ``allow_empty``.
+    ignored. Blank rows and rows repeating the header are dropped everywhere; footer rows (Analytics'
+    "Applied filters: …", "Total", "Row count", or a lone sentence in the first column, never a lone
+    barcode) after the last data row, each named in :attr:`Table.notes`. Two headers naming one column
+    with different values, or a header-only table (unless ``allow_empty``), are errors.
     """
     if required_any is None:
         required_any = getattr(columns, "required_any", ())
