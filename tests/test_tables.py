@@ -424,6 +424,8 @@ def test_locked_file_says_close_it_in_excel(tmp_path: Path) -> None:
         drop = "-dac_override,-dac_read_search"
         command = [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}", *command]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if done.stderr.startswith("setpriv:"):  # a container without CAP_SETPCAP cannot drop capabilities
+        pytest.skip(f"cannot drop capabilities here: {done.stderr.strip()}")
     assert done.returncode == 0, done.stderr
     assert (
         "items.csv cannot be opened: it is locked, probably open in Excel. Close it in Excel first"
