@@ -336,6 +336,7 @@ def _replacing(target: Path) -> Iterator[Path]:
 
 def _render(workbook: Any, spec: SheetSpec) -> None:
     sheet = workbook.add_worksheet(spec.name)
+    sheet.hide_gridlines(2)  # the tables carry their own banding; gridlines only add noise around the titles
     title = workbook.add_format({"bold": True, "font_size": 14, "font_color": "#1F3864"})
     note = workbook.add_format({"italic": True, "font_color": "#595959"})
     for number, line in enumerate(spec.title_lines):
