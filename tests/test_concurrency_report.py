@@ -98,6 +98,9 @@ def test_workbook_has_chart_and_conditional_formats(sample_outputs) -> None:
         assert "'Copies out over time'!$A$" in chart
         sheets = [archive.read(f"xl/worksheets/sheet{i}.xml").decode() for i in range(1, 6)]
     assert "dataBar" in sheets[0] and "colorScale" in sheets[0]
+    timeline = openpyxl.load_workbook(xlsx)["Copies out over time"]
+    first_time = timeline.cell(9, 1)  # five series names under the title, a blank row, the header in row 8
+    assert first_time.is_date and first_time.number_format == "yyyy-mm-dd hh:mm"
     assert "dataBar" in sheets[1] and 'operator="greaterThan"' in sheets[1]
 
 

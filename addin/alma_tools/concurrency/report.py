@@ -274,6 +274,7 @@ def _chart_sheet(stats: Stats) -> SheetSpec:
     titles += [s.name for s in series] or ["No volume had two or more copies out at once."]
     spec = _table_sheet("Copies out over time", titles, frame, "CopiesOut")
     spec.widths = {c: (17 if c.endswith("Time") else 10) for c in frame.columns}
+    spec.number_formats = {c: (DATE_TIME if c.endswith("Time") else WHOLE) for c in frame.columns}
     if series:
         spec.chart = ChartSpec(
             title="Copies out over time", x_title="Time", y_title="Copies out", series=series
