@@ -44,7 +44,7 @@ from alma_tools.alma.exceptions import (
     register_secret,
 )
 from alma_tools.alma.keys import resolve_api_key
-from alma_tools.alma.pacing import DEFAULT_RATE, Pacer
+from alma_tools.alma.pacing import DEFAULT_RATE, RAMP_SLOTS, Pacer
 from alma_tools.alma.regions import resolve_base_url
 from alma_tools.alma.responses import (
     Item,
@@ -150,7 +150,7 @@ class AlmaClient:
         self._key = key
         if not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"The number of worker threads must be a whole number from 1, not {workers!r}.")
-        self._pacer = Pacer(rate, ramp_slots=workers)
+        self._pacer = Pacer(rate, ramp_slots=min(workers, RAMP_SLOTS))
         self.workers = workers
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
