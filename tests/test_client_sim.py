@@ -27,6 +27,7 @@ from alma_tools.alma import (
     ServerError,
     ThresholdError,
 )
+from alma_tools.errors import ConfigError
 from alma_tools.simulator import Simulator
 from fixtures_simulator import TEST_KEY
 
@@ -106,6 +107,9 @@ def test_key_problems_are_auth_errors(simulator: StartSim) -> None:
     sim = simulator(read_only_keys=("read-only-key-1234",))
     with client_for(sim) as client:
         client.test_key()
+        client.test_key(write=True)
+    with pytest.raises(ConfigError, match="spaces or line breaks"):
+        client_for(sim, api_key="two\nlines-key")
     with (
         client_for(sim, api_key="not-a-known-key-5678") as client,
         pytest.raises(AuthError, match="Invalid API Key"),
@@ -113,6 +117,8 @@ def test_key_problems_are_auth_errors(simulator: StartSim) -> None:
         client.test_key()
     with client_for(sim, api_key="read-only-key-1234") as client:
         client.test_key()  # reading is allowed
+        with pytest.raises(AuthError, match="UNAUTHORIZED"):
+            client.test_key(write=True)
         with pytest.raises(AuthError, match="UNAUTHORIZED") as caught:
             scan(client, 0)
         assert "Bibs read/write" in str(caught.value)

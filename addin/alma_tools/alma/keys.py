@@ -44,7 +44,7 @@ def config_path() -> Path:
     return root / "alma-tools" / "config.yaml"
 
 
-def _clean(key: object) -> str | None:
+def clean_key(key: object) -> str | None:
     """Return the key stripped of surrounding blanks, or None when there is none.
 
     A key with a blank or control character inside it cannot be valid and would break the HTTP header, so it
@@ -57,7 +57,7 @@ def _clean(key: object) -> str | None:
         return None
     if any(ch.isspace() or ord(ch) < 32 for ch in text):
         raise ConfigError(
-            "The stored Alma API key contains spaces or line breaks inside it; copy it again from the "
+            "The Alma API key contains spaces or line breaks inside it; copy it again from the "
             "Developer Network and set it anew."
         )
     return text
@@ -66,7 +66,7 @@ def _clean(key: object) -> str | None:
 def _from_keyring() -> str | None:
     """The key in the OS keyring, or None when there is no key or no usable keyring on this machine."""
     try:
-        return _clean(keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME))
+        return clean_key(keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME))
     except keyring.errors.KeyringError as exc:
         log.debug("No usable keyring for the API key: %s", type(exc).__name__)
         return None
@@ -93,12 +93,12 @@ def _from_config_file() -> str | None:
         return None
     if not isinstance(data, dict):
         raise ConfigError(f"The settings file {path} should contain a line like 'api_key: <your key>'.")
-    return _clean(data.get("api_key"))
+    return clean_key(data.get("api_key"))
 
 
 def _lookup() -> tuple[str | None, str]:
     """(key, where it came from) following the documented order."""
-    key = _clean(os.environ.get(ENV_VAR))
+    key = clean_key(os.environ.get(ENV_VAR))
     if key:
         return key, f"the {ENV_VAR} environment variable"
     key = _from_keyring()
@@ -134,7 +134,7 @@ def store_api_key(key: str) -> str:
     Without a usable keyring the key is not written to a file silently: the user is told to use the
     environment variable or the settings file, whose protection they then choose themselves.
     """
-    cleaned = _clean(key)
+    cleaned = clean_key(key)
     if not cleaned:
         raise ConfigError("The API key is empty; paste the key from the Ex Libris Developer Network.")
     register_secret(cleaned)

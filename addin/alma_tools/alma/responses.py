@@ -306,7 +306,7 @@ def parse_error(status: int, content_type: str, text: str) -> AlmaError:
         )
     if upper_code == "GENERAL_ERROR" and "apikey" in lower_message:
         return AuthError(message, hint="No API key reached Alma.", **kwargs)
-    if status >= 500:
+    if is_retry_later(status, code, message):
         return ServerError(message, hint="Alma had a fault; try again later.", **kwargs)
     return AlmaError(message, **kwargs)
 

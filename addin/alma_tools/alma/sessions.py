@@ -43,7 +43,7 @@ from alma_tools.alma.exceptions import (
     redact,
     register_secret,
 )
-from alma_tools.alma.keys import resolve_api_key
+from alma_tools.alma.keys import clean_key, resolve_api_key
 from alma_tools.alma.pacing import DEFAULT_RATE, RAMP_SLOTS, Pacer
 from alma_tools.alma.regions import resolve_base_url
 from alma_tools.alma.responses import (
@@ -143,7 +143,7 @@ class AlmaClient:
         deadline: float = DEADLINE_SECONDS,
     ) -> None:
         self.base_url = resolve_base_url(base_url, region)
-        key = api_key.strip() if api_key is not None else resolve_api_key()
+        key = clean_key(api_key) if api_key is not None else resolve_api_key()
         if not key:
             raise ConfigError("The API key given is empty.")
         register_secret(key)
@@ -283,9 +283,13 @@ class AlmaClient:
         )
         return loans_from_dict(self._call("GET", path, []))
 
-    def test_key(self) -> None:
-        """Check the key and the server with Alma's own test call; raises the matching AlmaError if not."""
-        self._call("GET", "/bibs/test", [])
+    def test_key(self, write: bool = False) -> None:
+        """Check the key and the server with Alma's own test call; raises the matching AlmaError if not.
+
+        ``write=True`` uses ``POST /bibs/test``, which Alma answers only for a key with Bibs read/write: the
+        check to make before a discharge, so that a read-only key is found before the first row, not on it.
+        """
+        self._call("POST" if write else "GET", "/bibs/test", [])
 
     # ------------------------------------------------------------------------------------- machinery
     def _call(self, method: str, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
@@ -413,7 +417,7 @@ class AlmaClient:
                     hint="Check the server address; if your network inspects HTTPS, ask IT to install its "
                     "certificate for Python.",
                 ) from None
-            except (requests.exceptions.RequestException, _NoAnswer) as exc:
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, _NoAnswer) as exc:
                 sent = not (isinstance(exc, requests.exceptions.RequestException) and _nothing_sent(exc))
                 reason = exc.reason if isinstance(exc, _NoAnswer) else self._reason(exc)
                 status = exc.status if isinstance(exc, _NoAnswer) else None
@@ -465,7 +469,7 @@ class AlmaClient:
             raise error
 
     @staticmethod
-    def _reason(exc: requests.exceptions.RequestException) -> str:
+    def _reason(exc: requests.exceptions.ConnectionError | requests.exceptions.Timeout) -> str:
         """A short plain-words reason for a transport failure (the exception text holds URLs and noise)."""
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return "the connection timed out"
