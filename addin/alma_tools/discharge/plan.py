@@ -323,30 +323,41 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
     first_row = first_of.groupby(key.where(candidates)).transform("min")
     duplicate = candidates & (first_row != rows)
 
-    plan_rows: list[PlannedRow] = []
-    for idx in index:
-        row = int(rows[idx])
-        decided: Outcome | None = None
-        if done_before[idx]:
-            decided = Outcome(row, True, old_status[idx] or DONE_EARLIER, "skipped_done")
-        elif kind[idx]:
-            decided = Outcome(row, False, str(status[idx]), str(kind[idx]))
-        elif duplicate[idx]:
-            decided = Outcome(row, False, f"Same item as row {int(first_row[idx])}", "duplicate")
-        plan_rows.append(
-            PlannedRow(
-                row=row,
-                key=str(key[idx]),
-                mms_id=str(mms[idx]),
-                holding_id=str(holding[idx]),
-                item_id=str(item[idx]),
-                barcode=str(barcode[idx]),
-                library=str(send_library[idx]),
-                circ_desk=str(desk[idx]),
-                location=str(location[idx]),
-                decided=decided,
-            )
+    # the deciding outcome of each row, whole-column: done earlier, then refused/no desk, then duplicate
+    final_kind = kind.mask(duplicate & (kind == ""), "duplicate").mask(done_before, "skipped_done")
+    duplicate_of = "Same item as row " + first_row.fillna(0).astype(int).astype(str)
+    final_status = status.mask(final_kind == "duplicate", duplicate_of)
+    final_status = final_status.mask(done_before, old_status.where(old_status != "", DONE_EARLIER))
+    columns = zip(
+        rows.tolist(),
+        key.tolist(),
+        mms.tolist(),
+        holding.tolist(),
+        item.tolist(),
+        barcode.tolist(),
+        send_library.tolist(),
+        desk.tolist(),
+        location.tolist(),
+        final_kind.tolist(),
+        final_status.tolist(),
+        done_before.tolist(),
+        strict=True,
+    )
+    plan_rows = [
+        PlannedRow(
+            int(row),
+            str(k),
+            str(m),
+            str(h),
+            str(i),
+            str(b),
+            str(lib),
+            str(d),
+            str(loc),
+            Outcome(int(row), bool(done), str(text), str(what)) if what else None,
         )
+        for row, k, m, h, i, b, lib, d, loc, what, text, done in columns
+    ]
     done_rows = set(rows[done_before].tolist())
     problems = [p for p in problems if p.row not in done_rows]  # a row done earlier needs no fixing
     return Plan(rows=plan_rows, problems=problems, source=items.source)
