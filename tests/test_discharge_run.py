@@ -288,3 +288,21 @@ def test_a_journal_that_cannot_be_written_stops_the_run_before_any_blind_scan(
     again = by_row(discharge(sim, items))
     assert all(o.done for o in again.values())
     assert sim.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
+
+
+def test_quota_spent_while_checking_an_interrupted_scan_keeps_it_pending(simulator, tmp_path: Path) -> None:
+    frame = make_items(5, seed=16)
+    sim = simulator(items=frame, api_keys=(CANARY,), daily_quota=0)  # every call: 429 DAILY_THRESHOLD
+    items = write_items(tmp_path, frame)
+    pending = frame["Item Id"][0]
+    with Journal.for_input(items) as journal:
+        journal.sent(pending, 2)
+    outcomes = by_row(discharge(sim, items))
+    assert outcomes[2].kind == "unknown" and "checked (not re-sent) on the next run" in outcomes[2].status
+    assert all(
+        outcomes[row].kind == "stopped" and "daily API limit" in outcomes[row].status for row in range(3, 7)
+    )
+    with Journal.for_input(items) as journal:
+        assert journal.past(pending).outcome.kind == "unknown"  # so the next run reads its loans first
+        assert all(not journal.past(key).pending for key in frame["Item Id"][1:])
+    assert sim.stats()["scans"] == {}

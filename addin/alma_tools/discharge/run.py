@@ -179,17 +179,20 @@ class _Worker:
     def _confirm(self, prow: PlannedRow, ids: tuple[str, str, str]) -> Outcome | None:
         """After an uncertain scan: the row's outcome if the loan is closed, None if it is still open.
 
-        A failure to read (Alma still not answering) ends the row as ``unknown``: the journal keeps it
-        pending, so the next run checks again instead of scanning blind.
+        A failure to read (Alma still not answering, the quota spent) ends the row as ``unknown``, never as
+        "stopped": the journal must keep it pending, so the next run checks again instead of scanning blind.
         """
         try:
             if _loan_open(self.client.item_loans(*ids)):
                 return None
             return outcome_from_item(prow.row, self.client.get_item(*ids), confirmed=True)
-        except (DailyLimitError, AuthError):
-            raise
+        except DailyLimitError as error:
+            self.halt(daily_limit_status(error.remaining))
+        except AuthError as error:
+            self.halt(f"Stopped: {self._error_text(prow, error)}")
         except AlmaError:
-            return Outcome(prow.row, False, NO_ANSWER, "unknown")
+            pass
+        return Outcome(prow.row, False, NO_ANSWER, "unknown")
 
 
 def run_plan(
