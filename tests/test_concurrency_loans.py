@@ -100,6 +100,7 @@ def test_data_problems_name_row_column_and_fix() -> None:
         ["T", MMS, "QA1", "", "9/5/2025", "08:00:00", "", ""],  # 6: no barcode
         ["T", MMS, "QA1", "B1", "", "", "", ""],  # 7: no loan date
         ["T", MMS, "QA1", "B1", "9/5/2025", "23:00:00", "9/6/2025", "01:00:00"],  # 8: past midnight, fine
+        ["T", MMS, "QA1", "B2", "9/5/2025", "", "9/6/2025", "01:00:00"],  # 9: no loan time: kept, noted
     ]
     loans = read_loans(rows)
     problems = loans.problems.set_index("Row")
@@ -112,9 +113,13 @@ def test_data_problems_name_row_column_and_fix() -> None:
     assert "MMS Id in row 5" in problems.loc[5, "Problem"]
     assert problems.loc[6, "Problem"] == "Barcode is blank"
     assert problems.loc[7, "Problem"] == "Loan Date is blank"
-    assert sorted(problems.index) == [2, 3, 4, 5, 6, 7]
-    assert loans.loans["row"].tolist() == [8]
-    assert moments(loans) == [(pd.Timestamp("2025-09-05 23:00"), pd.Timestamp("2025-09-06 01:00"))]
+    assert problems.loc[9, "Problem"] == "Loan Time is blank: midnight is used"
+    assert sorted(problems.index) == [2, 3, 4, 5, 6, 7, 9]
+    assert loans.loans["row"].tolist() == [8, 9]
+    assert moments(loans) == [
+        (pd.Timestamp("2025-09-05 23:00"), pd.Timestamp("2025-09-06 01:00")),
+        (pd.Timestamp("2025-09-05 00:00"), pd.Timestamp("2025-09-06 01:00")),
+    ]
 
 
 def test_blank_call_number_is_its_own_volume() -> None:

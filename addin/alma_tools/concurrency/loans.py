@@ -266,13 +266,25 @@ def loans_from_table(table: Table, by_description: bool = False) -> tuple[pd.Dat
     for key in ("mms_id", "barcode"):
         report((out[key] == "").to_numpy(), key, f"{label(key)} is blank", f"Fill in the {label(key)}")
 
-    start, start_problems = _moments(frame, "loan_date", "loan_time", label)
+    start, start_problems, start_midnight = _moments(frame, "loan_date", "loan_time", label)
     for mask, key, problem, fix in start_problems:
         report(mask, key, problem, fix)
     report(start.isna().to_numpy(), "loan_date", f"{label('loan_date')} is blank", "Fill in the loan date")
-    end, end_problems = _moments(frame, "return_date", "return_time", label)
+    end, end_problems, end_midnight = _moments(frame, "return_date", "return_time", label)
     for mask, key, problem, fix in end_problems:
         report(mask, key, problem, fix)
+    for midnight, key in ((start_midnight, "loan_time"), (end_midnight, "return_time")):
+        noted = midnight & ~bad  # the row is counted; the list says what was assumed
+        if noted.any():
+            problems.append(
+                problem_frame(
+                    rows[noted],
+                    label(key),
+                    f"{label(key)} is blank: midnight is used",
+                    f"Fill in the {label(key)} for exact figures",
+                    source,
+                )
+            )
 
     backwards = (end < start).to_numpy() & ~bad
     if backwards.any():
@@ -455,11 +467,12 @@ def combine_codes(codes: Sequence[np.ndarray]) -> np.ndarray:
 
 def _moments(
     frame: pd.DataFrame, date_key: str, time_key: str, label: Callable[[str], str]
-) -> tuple[pd.Series, list[tuple[np.ndarray, str, str | np.ndarray, str]]]:
+) -> tuple[pd.Series, list[tuple[np.ndarray, str, str | np.ndarray, str]], np.ndarray]:
     """Date (+ time when a time column exists) as one datetime column; NaT where blank or unusable.
 
     A time in the time column replaces the date cell's time of day; a date cell that already holds a time
-    (a combined date-time column) is used as it is when the time cell is blank.
+    (a combined date-time column) is used as it is when the time cell is blank. Returns the moments, the
+    problems of unusable rows, and where a blank time made the moment midnight (kept, but worth saying).
     """
     date_cells = frame[date_key]
     date, date_blank, date_bad = _spread(_cells_to_datetime, date_cells)
@@ -467,7 +480,7 @@ def _moments(
         (date_bad, date_key, _quoted(date_cells, date_bad, label(date_key), "is not a date"), _DATE_FIX)
     ]
     if time_key not in frame:
-        return date, problems
+        return date, problems, np.zeros(len(frame), bool)
     time_cells = frame[time_key]
     seconds, time_blank, time_bad = _clock_times(time_cells)
     problems.append(
@@ -485,7 +498,8 @@ def _moments(
     combined = date.dt.normalize() + pd.to_timedelta(seconds, unit="s")
     moment = date.where(~has_time, combined)
     moment = moment.where(~(date_bad | time_bad | (date_blank & ~time_blank)))
-    return moment, problems
+    midnight = time_blank & ~date_blank & ~date_bad & (date == date.dt.normalize()).to_numpy()
+    return moment, problems, midnight
 
 
 def _spread(
