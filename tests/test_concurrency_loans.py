@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from alma_tools.concurrency import compute, read_loans
-from alma_tools.concurrency.loans import FAST_CSV_BYTES, LOAN_COLUMNS, read_table
+from alma_tools.concurrency import loans as loans_module
+from alma_tools.concurrency.loans import LOAN_COLUMNS
 from alma_tools.errors import InputError
 from alma_tools.tables import find_table, read_grid
 
@@ -181,24 +182,47 @@ def test_items_and_requests_exports(tmp_path: Path) -> None:
     assert stats.items_source == "items.csv"
 
 
-def test_large_csv_fast_path_agrees_with_the_grid_path(tmp_path: Path) -> None:
-    """The read_csv path for big files gives the same table, rows and problems as find_table(read_grid())."""
+def big_csv(path: Path, rows: int = 600, encoding: str = "utf-8", title: str = "Title") -> Path:
+    """A loans CSV with title rows, a bad date (line 11), a blank line (21) and a footer."""
     lines = ["Loans report", "", ",".join(HEADER)]
-    for i in range(FAST_CSV_BYTES // 60 + 10):
+    for i in range(rows):
         day, hour = 1 + i % 28, i % 20
-        lines.append(f'"Title, {i % 7}",{MMS},QA{i % 5},B{i % 9},9/{day}/2025,{hour:02}:00:00,9/{day}/2025,'
+        lines.append(f'"{title}, {i % 7}",{MMS},QA{i % 5},B{i % 9},9/{day}/2025,{hour:02}:00:00,9/{day}/2025,'
                      f"{hour + 2:02}:30:00")  # fmt: skip
-    lines[10] = f"T,{MMS},QA1,B1,9/99/2025,08:00:00,,"  # a bad date
-    lines.insert(20, "")  # a blank line in the middle
+    lines[10] = f"T,{MMS},QA1,B1,9/99/2025,08:00:00,,"
+    lines.insert(20, "")
     lines += ["", "Applied filters: none"]
-    path = tmp_path / "big.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert path.stat().st_size >= FAST_CSV_BYTES
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    return path
 
-    fast = read_table(path, LOAN_COLUMNS)
+
+def test_large_csv_fast_path_agrees_with_the_grid_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read_csv path for big files gives the same table, rows and problems as find_table(read_grid())."""
+    monkeypatch.setattr(loans_module, "FAST_CSV_BYTES", 0)  # every file counts as big here
+    path = big_csv(tmp_path / "big.csv")
+    fast = loans_module._read_large_csv(path, LOAN_COLUMNS)
+    assert fast is not None  # the fast path was taken, not the fallback
     slow = find_table(read_grid(path), LOAN_COLUMNS)
     assert fast.header_row == slow.header_row == 3
     assert fast.rows.tolist() == slow.rows.tolist()
     fast_loans, slow_loans = read_loans(path), read_loans(read_grid(path).values.values.tolist())
     assert fast_loans.loans.drop(columns="row").equals(slow_loans.loans.drop(columns="row"))
     assert fast_loans.problems["Row"].tolist() == slow_loans.problems["Row"].tolist() == [11]
+
+
+@pytest.mark.parametrize("case", ["cp1252", "multi-line cell"])
+def test_large_csv_falls_back_to_the_grid_path(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files the fast path cannot number or decode exactly are read by the full path, with the same rows."""
+    monkeypatch.setattr(loans_module, "FAST_CSV_BYTES", 0)
+    if case == "cp1252":
+        path = big_csv(tmp_path / "big.csv", encoding="cp1252", title="Les Misérables")
+    else:
+        path = big_csv(tmp_path / "big.csv", title="Two\nlines")
+    assert loans_module._read_large_csv(path, LOAN_COLUMNS) is None
+    loans = read_loans(path)
+    assert loans.problems["Row"].tolist() == [find_table(read_grid(path), LOAN_COLUMNS).rows.iloc[7]]
+    assert loans.loans["title"].iloc[0].startswith("Les Misérables" if case == "cp1252" else "Two\nlines")
