@@ -120,17 +120,19 @@ class Journal:
 
     def _write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
-        with self._lock:
-            try:
+        try:
+            with self._lock:
                 self._journal.write(line)
                 self._journal.flush()
-                os.fsync(self._journal.fileno())
-            except (OSError, ValueError) as error:  # ValueError: written after close
-                reason = getattr(error, "strerror", None) or str(error)
-                raise JournalError(
-                    f"Stopped: the run folder {self.folder} cannot be written ({reason}); free some disk "
-                    "space (or make the folder writable) and run again"
-                ) from None
+            # outside the lock: the line is in the file, and this returns once it (and any line written
+            # before it) is on disk; threads fsync side by side instead of queueing 5-20 ms each for the lock
+            os.fsync(self._journal.fileno())
+        except (OSError, ValueError) as error:  # ValueError: written after close
+            reason = getattr(error, "strerror", None) or str(error)
+            raise JournalError(
+                f"Stopped: the run folder {self.folder} cannot be written ({reason}); free some disk "
+                "space (or make the folder writable) and run again"
+            ) from None
 
     def sent(self, key: str, row: int) -> None:
         """Record, durably, that a scan-in for ``key`` is about to be sent. Call before the request."""
