@@ -67,7 +67,9 @@ REMAINING_HEADER = "X-Exl-Api-Remaining"
 #: Alma's answers are a few KB (an item) to a few hundred KB (100 loans); anything far larger is not Alma.
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 #: Longest one request may take from sending to the last byte of its answer, however slowly it trickles in.
-DEADLINE_SECONDS = 60.0
+#: Alma's answers are small: once the first bytes came (within the 30 s read timeout) the rest follows,
+#: so an answer still arriving after 40 s is a broken or hostile server, and is not waited for again.
+DEADLINE_SECONDS = 40.0
 _MAX_REDIRECTS = 3
 _READ_CHUNK = 64 * 1024
 _NOT_SENT = (
@@ -81,11 +83,12 @@ _NOT_SENT = (
 class _NoAnswer(Exception):
     """The request went out but its answer did not come back whole (timeout, drop, too large, too slow)."""
 
-    def __init__(self, reason: str, status: int | None = None, too_large: bool = False) -> None:
+    def __init__(self, reason: str, status: int | None = None, final_code: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
-        self.too_large = too_large
+        #: set when the same request would meet the same fate (too large, too slow): it is not retried
+        self.final_code = final_code
 
 
 def _nothing_sent(exc: BaseException) -> bool:
@@ -342,7 +345,11 @@ class AlmaClient:
         try:
             while True:
                 if time.monotonic() - started > self.deadline:
-                    raise _NoAnswer(f"the answer took longer than {self.deadline:g} s", response.status_code)
+                    raise _NoAnswer(
+                        f"the answer took longer than {self.deadline:g} s",
+                        response.status_code,
+                        final_code="ANSWER_TOO_SLOW",
+                    )
                 chunk = response.raw.read1(_READ_CHUNK)
                 if not chunk:
                     break
@@ -351,7 +358,7 @@ class AlmaClient:
                     raise _NoAnswer(
                         f"the answer was larger than {self.max_answer_bytes // 1024} KB",
                         response.status_code,
-                        too_large=True,
+                        final_code="ANSWER_TOO_LARGE",
                     )
                 chunks.append(chunk)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -427,10 +434,9 @@ class AlmaClient:
                         status=status,
                         hint="Re-read the item's loans before doing anything else with it.",
                     ) from None
-                if isinstance(exc, _NoAnswer) and exc.too_large:
-                    raise AlmaError(
-                        f"answer too large: {reason}", status=status, code="ANSWER_TOO_LARGE"
-                    ) from None
+                if isinstance(exc, _NoAnswer) and exc.final_code:
+                    words = "answer too large" if exc.final_code == "ANSWER_TOO_LARGE" else "answer too slow"
+                    raise AlmaError(f"{words}: {reason}", status=status, code=exc.final_code) from None
                 if sent:
                     failure: AlmaError = ServerError(f"{what}: {reason}", status=status)
                 else:
