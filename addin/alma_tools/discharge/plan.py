@@ -308,11 +308,14 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
             wanted.reset_index().merge(desks.drop_duplicates("loc"), on="loc", how="left").set_index("index")
         )
         desk = by_loc["desk"].fillna("").astype(object)
-    desk_name = "Locations table"
     refuse(
         (desk == "") & (location != "") & (kind == ""),
         location_key,
-        "No desk for location '" + location + "' (library " + row_library + f"): add it to the {desk_name}",
+        "No desk for location '"
+        + location
+        + "' (library "
+        + row_library
+        + "): add it to the Locations table",
         "no_desk",
     )
 
