@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -62,6 +62,7 @@ from alma_tools.alma.retry import Kind, RetryPolicy
 from alma_tools.errors import ConfigError, InputError
 
 log = logging.getLogger("alma_tools.alma")
+T = TypeVar("T")
 
 REMAINING_HEADER = "X-Exl-Api-Remaining"
 #: Alma's answers are a few KB (an item) to a few hundred KB (100 loans); anything far larger is not Alma.
@@ -261,14 +262,14 @@ class AlmaClient:
             if flag is not None:
                 params.append((name, _bool(flag)))
         params.append(("register_in_house_use", _bool(register_in_house_use)))
-        return item_from_dict(self._call("POST", path, params))
+        return self._call("POST", path, params, item_from_dict)
 
     def item_by_barcode(self, barcode: str) -> Item:
         """The item with this barcode (Alma answers with a redirect to the item, which is followed)."""
         text = "" if barcode is None else str(barcode).strip()
         if not text:
             raise InputError("The barcode is empty.")
-        return item_from_dict(self._call("GET", "/items", [("item_barcode", text)]))
+        return self._call("GET", "/items", [("item_barcode", text)], item_from_dict)
 
     def get_item(self, mms_id: str, holding_id: str, item_id: str) -> Item:
         """The item as Alma has it now (no ``additional_info``: that comes only from a scan-in)."""
@@ -276,7 +277,7 @@ class AlmaClient:
             f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
             f"/items/{_segment('item id', item_id)}"
         )
-        return item_from_dict(self._call("GET", path, []))
+        return self._call("GET", path, [], item_from_dict)
 
     def item_loans(self, mms_id: str, holding_id: str, item_id: str) -> list[Loan]:
         """The item's loans (empty when it is not on loan): the cheap check that a discharge worked."""
@@ -284,7 +285,7 @@ class AlmaClient:
             f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
             f"/items/{_segment('item id', item_id)}/loans"
         )
-        return loans_from_dict(self._call("GET", path, []))
+        return self._call("GET", path, [], loans_from_dict)
 
     def test_key(self, write: bool = False) -> None:
         """Check the key and the server with Alma's own test call; raises the matching AlmaError if not.
@@ -292,21 +293,27 @@ class AlmaClient:
         ``write=True`` uses ``POST /bibs/test``, which Alma answers only for a key with Bibs read/write: the
         check to make before a discharge, so that a read-only key is found before the first row, not on it.
         """
-        self._call("POST" if write else "GET", "/bibs/test", [])
+        self._call("POST" if write else "GET", "/bibs/test", [], lambda _answer: None)
 
     # ------------------------------------------------------------------------------------- machinery
-    def _call(self, method: str, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        """Send one operation (with its retries and redirects) and return the parsed answer."""
+    def _call(
+        self, method: str, path: str, params: list[tuple[str, str]], build: Callable[[dict[str, Any]], T]
+    ) -> T:
+        """Send one operation (with its retries and redirects) and build the result from the answer.
+
+        A POST that Alma accepted (2xx) but whose answer cannot be read was nonetheless carried out, or may
+        have been: that is :class:`OutcomeUnknown`, so the caller re-reads the item instead of guessing.
+        """
         content_type, text = self._exchange(method, self.base_url + path, params)
-        if method == "POST":
-            try:
-                return parse_body(content_type, text)
-            except AlmaError as exc:
-                raise OutcomeUnknown(
-                    f"Alma accepted the {self._describe(method, path)} but its answer could not be read "
-                    f"({exc.message}); the item may have been changed",
-                ) from None
-        return parse_body(content_type, text)
+        try:
+            return build(parse_body(content_type, text))
+        except AlmaError as exc:
+            if method != "POST":
+                raise
+            raise OutcomeUnknown(
+                f"Alma accepted the {self._describe(method, path)} but its answer could not be read "
+                f"({exc.message}); the item may have been changed",
+            ) from None
 
     @staticmethod
     def _describe(method: str, path: str) -> str:
