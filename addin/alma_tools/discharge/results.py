@@ -128,7 +128,8 @@ class ResultsFile:
             record[status_col] = safe_text(status)
         out = io.StringIO(newline="")
         writer = csv.writer(out, delimiter=delimiter, quoting=quoting, lineterminator=newline)
-        writer.writerows(records)
+        for record in records:  # row by row, not writerows: a Python loop lets the pacer's threads run
+            writer.writerow(record)
         errors = "strict" if encoding.startswith("utf") else "replace"
         return out.getvalue().encode(encoding, errors=errors)
 
