@@ -50,7 +50,6 @@ from alma_tools.alma.responses import (
     Item,
     Loan,
     ResponseRecord,
-    error_fields,
     is_retry_later,
     item_from_dict,
     loans_from_dict,
@@ -468,7 +467,6 @@ class AlmaClient:
                     raise AlmaError(f"{what}: Alma redirected too many times", status=status)
                 url, params = urljoin(response.url, location), []
                 continue
-            code, message, _tracking = error_fields(content_type, text)
             error = parse_error(status, content_type, text)
             if isinstance(error, DailyLimitError):
                 error.remaining = remaining
@@ -476,7 +474,7 @@ class AlmaClient:
             if status == 429 and isinstance(error, ThresholdError):
                 self._retry_or_raise("throttle", tries, error, what)
                 continue
-            if is_retry_later(status, code, message) and not isinstance(error, AuthError):
+            if is_retry_later(status, error.code, error.message) and not isinstance(error, AuthError):
                 self._retry_or_raise("server", tries, error, what)
                 continue
             raise error
