@@ -150,12 +150,17 @@ def test_pacing_holds_on_the_server_side(simulator: StartSim, rate: float, worke
 
 
 # ------------------------------------------------------------------------------------------- throttling
-def test_429_storm_pauses_everyone_and_every_request_succeeds(simulator: StartSim) -> None:
+def test_429_storm_pauses_everyone_and_every_request_succeeds(
+    simulator: StartSim, caplog: pytest.LogCaptureFixture
+) -> None:
     sim = simulator(rate_limit=6)
+    caplog.set_level(logging.INFO, logger="alma_tools.alma")
     with client_for(sim, rate=20, workers=8) as client:
         items = run_threads(client, 8, 24, lambda cl, n: cl.get_item(*ids(n)))
         assert client.pacer.paused_for < 1.0
     assert len(items) == 24
+    pauses = [r.getMessage() for r in caplog.records if "all requests pause" in r.getMessage()]
+    assert pauses and all("too many calls per second" in line for line in pauses)
     stats = sim.stats()
     assert stats["throttled"] > 0
     assert stats["http_status_counts"]["200"] == 24
