@@ -17,7 +17,9 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pandas as pd
@@ -504,3 +506,56 @@ def test_statistics_never_hold_a_formula(tmp_path: Path) -> None:
     with (tmp_path / "stats.csv").open(encoding="utf-8-sig", newline="") as handle:
         texts = [cell for row in csv.reader(handle) for cell in row]
     assert not [text for text in texts if is_formula_like(text)], "formula-like text in the statistics CSV"
+
+
+def test_excel_face_never_writes_a_formula(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, simulator: Callable[..., Any]
+) -> None:
+    """The ribbon's Discharge writes Alma's and the input's texts into the sheet as text only.
+
+    Driven through xlwings' remote engine (the real object model, no Excel): no value of any recorded
+    ``setValues`` action may be one a spreadsheet would run as a formula.
+    """
+    from alma_tools import excel
+    from alma_tools.discharge.samples import make_items
+    from fixtures_simulator import TEST_KEY
+    from xl_payload import actions, caller_books, locations_rows, payload
+
+    items = make_items(len(PAYLOADS), seed=3)
+    items["Title"] = PAYLOADS
+    sim = simulator(items=items)
+    settings = [
+        ["Setting", "Value"],
+        ["AlmaBaseUrl", sim.base_url],
+        ["AlmaRate", 25],
+        ["LocationType", "auto"],
+    ]
+    data = payload(
+        {
+            "Items": [list(items.columns), *items.to_numpy().tolist()],
+            "Locations": locations_rows(DATA),
+            "Settings": settings,
+        },
+        names={
+            "AlmaBaseUrl": ("Settings", "B2"),
+            "AlmaRate": ("Settings", "B3"),
+            "LocationType": ("Settings", "B4"),
+        },
+    )
+    books = caller_books(tmp_path, monkeypatch)
+    book = next(books)(data)
+    try:
+        run = excel.discharge()
+        assert run is not None and run.wait(timeout=60), actions(book, "alert")
+        written = [
+            value
+            for action in actions(book, "setValues")
+            for row in action["values"]
+            for value in row
+        ]
+        assert len(sim.stats()["scans"]) == len(PAYLOADS), sim.stats()
+        assert written, "the discharge wrote nothing"
+        assert not [v for v in written if is_formula_like(v)], written
+        assert TEST_KEY not in str(written)
+    finally:
+        next(books, None)
