@@ -20,10 +20,20 @@ Figures per rate:
 - ``client_max_in_any_second``: the same counted on the client's start times;
 - ``http_429``: PER_SECOND_THRESHOLD answers received (target 0); ``in_house_uses`` (must be 0).
 
-    python benchmarks/client_rate.py                   # 1,000 requests at 20 and at 25 calls/s
-    python benchmarks/client_rate.py --requests 1000 --rates 25
+The reference is the design card's ``ratelimit`` package in the role the foundation issue describes for it:
+one permit per slot (``sleep_and_retry(limits(calls=1, period=1/rate))``) in place of the client's
+:class:`~alma_tools.alma.pacing.Pacer`, same client, same threads, same simulator. ``--pacer ratelimit``
+measures it alone; ``run_all.py`` prints ours / reference from one run. ``--load N`` keeps N other
+processes spinning on the CPU during the run, as on a staff PC where Excel and a browser compete with the
+discharge: a thread that wakes late for its permit is what separates the two pacers.
+(``limits(calls=25, period=1)``, the other way to use it, is not measured: a fixed window lets 25 go at the
+end of one window and 25 at the start of the next, 42-50 in one sliding second as the field notes measured.)
 
-``measure(rate, n, workers)`` returns one row as a dict, for a combined benchmark table.
+    python benchmarks/client_rate.py                   # 1,000 requests at 20 and at 25 calls/s
+    python benchmarks/client_rate.py --requests 1000 --rates 25 --pacer ratelimit
+    python benchmarks/client_rate.py --requests 1000 --rates 25 --load 2
+
+``measure(rate, n, workers, pacer=...)`` returns one row as a dict, for a combined benchmark table.
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addin"))  # a chec
 
 import pandas as pd
 import requests
+from ratelimit import limits, sleep_and_retry
 
 from alma_tools import tables
 from alma_tools.alma import AlmaClient, ResponseRecord
@@ -52,6 +63,22 @@ from alma_tools.alma.pacing import RAMP_SLOTS
 KEY = "benchmark-key-0000"  # a simulator key, not a real one: it may be a process argument
 LATENCY = (0.3, 0.8)
 SAMPLE = Path(__file__).resolve().parents[1] / "addin" / "alma_tools" / "data" / "items_to_discharge.csv"
+
+
+class RatelimitPacer:
+    """The reference pacer: ``ratelimit`` as one permit per slot, with the interface the client calls.
+
+    ``ratelimit`` has no shared pause, so after a 429 only the thread that met it waits, as it would in a
+    client built on that package.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.wait = sleep_and_retry(limits(calls=1, period=1 / rate)(lambda: None))
+
+    def pause(self, seconds: float, jitter: float = 0.2) -> float:
+        time.sleep(seconds)
+        return seconds
 
 
 def max_in_any_second(moments: list[float]) -> int:
@@ -106,9 +133,18 @@ def _start_simulator(latency: tuple[float, float]) -> tuple[subprocess.Popen[byt
 
 
 def measure(
-    rate: float, n: int = 500, workers: int | None = None, latency: tuple[float, float] = LATENCY
+    rate: float,
+    n: int = 500,
+    workers: int | None = None,
+    latency: tuple[float, float] = LATENCY,
+    pacer: str = "ours",
+    load: int = 0,
 ) -> dict[str, Any]:
-    """Scan *n* items in at *rate* from *workers* threads against a fresh simulator; the figures as a dict."""
+    """Scan *n* items in at *rate* from *workers* threads against a fresh simulator; the figures as a dict.
+
+    *pacer* is ``"ours"`` (the client as shipped) or ``"ratelimit"`` (the reference, see the module text);
+    *load* other processes keep the CPU busy meanwhile.
+    """
     workers = workers or default_workers(rate, latency)
     items = sample_items()
     starts: list[float] = []
@@ -121,8 +157,11 @@ def measure(
             statuses.append(record.status)
 
     process, base = _start_simulator(latency)
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
     try:
         client = AlmaClient(base_url=base, api_key=KEY, rate=rate, workers=workers, on_response=note)
+        if pacer == "ratelimit":
+            client._pacer = RatelimitPacer(rate)  # type: ignore[assignment]  # the reference, same client
         with client:
 
             def scan(number: int) -> None:
@@ -135,6 +174,9 @@ def measure(
             wall = time.monotonic() - began
         stats = requests.get(f"{base}/_simulator/stats", timeout=10).json()
     finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
         process.terminate()
         process.wait(timeout=30)
     starts.sort()
@@ -142,6 +184,8 @@ def measure(
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
     steady_rate = (len(steady) - 1) / (steady[-1] - steady[0])
     return {
+        "pacer": pacer,
+        "cpu_load": load,
         "rate": rate,
         "workers": workers,
         "requests": n,
@@ -162,8 +206,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rates", type=float, nargs="+", default=[20.0, 25.0])
     parser.add_argument("--workers", type=int, default=None, help="default: mean latency x rate x 1.5")
+    parser.add_argument("--pacer", choices=["ours", "ratelimit", "both"], default="both")
+    parser.add_argument("--load", type=int, default=0, help="processes spinning on the CPU during the run")
     args = parser.parse_args()
-    rows = [measure(rate, args.requests, args.workers) for rate in args.rates]
+    pacers = ["ours", "ratelimit"] if args.pacer == "both" else [args.pacer]
+    rows = [
+        measure(rate, args.requests, args.workers, pacer=p, load=args.load)
+        for rate in args.rates
+        for p in pacers
+    ]
     print(pd.DataFrame(rows).T.to_string(header=False))
 
 

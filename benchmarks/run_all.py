@@ -1,11 +1,12 @@
 """Every measured figure of Alma Tools in one table, from one command.
 
 Each figure comes from the benchmark module that owns it (``measure(...)`` of ``discharge_bench``,
-``client_rate``, ``concurrency_bench``, ``build_bench``; ``hammer`` of ``simulator_capacity``), run here
-in one process so the table is one consistent run on one machine: ratios are what compare across machines,
-absolute seconds only within a run. The Excel face's writes per 1,000 rows are measured here, the way its
-tests drive it: a ribbon-macro discharge through xlwings' remote engine (the real object model, no Excel),
-counting the ``setValues`` actions that write ``done``/``status``.
+``client_rate`` with its ``ratelimit`` reference, ``concurrency_bench``, ``build_bench``; ``hammer`` of
+``simulator_capacity``), run here in one process so the table is one consistent run on one machine:
+ratios are what compare across machines, absolute seconds only within a run. The Excel face's writes per
+1,000 rows are measured here, the way its tests drive it: a ribbon-macro discharge through xlwings'
+remote engine (the real object model, no Excel), counting the ``setValues`` actions that write
+``done``/``status``.
 
     python3 benchmarks/run_all.py            # full: 5,000 items at 20 and 25/s, 10k/100k/1M loans (~25 min)
     python3 benchmarks/run_all.py --quick    # small sizes, same code paths: a smoke run (about a minute)
@@ -80,7 +81,9 @@ def discharge_rows(sizes: Sizes) -> list[Row]:
 
 
 def client_rows(sizes: Sizes) -> list[Row]:
-    """The Alma client alone (no CLI, no journal): the pacer's achieved rate and its sliding-second peak."""
+    """The Alma client alone (no CLI, no journal): the pacer's achieved rate and its sliding-second peak,
+    beside the same client paced by the ``ratelimit`` package (one permit per slot) as the reference, on an
+    idle machine and with two other processes spinning on its two cores."""
     import client_rate
 
     rows: list[Row] = []
@@ -93,6 +96,19 @@ def client_rows(sizes: Sizes) -> list[Row]:
             (area, "most requests in any second", str(r["max_in_any_second"])),
             (area, "429s received", str(r["http_429"])),
         ]
+        for load in (0, 2):
+            ours = r if load == 0 else client_rate.measure(
+                rate, sizes.client_requests, latency=ALMA_LATENCY, load=load)
+            ref = client_rate.measure(
+                rate, sizes.client_requests, latency=ALMA_LATENCY, pacer="ratelimit", load=load)
+            where = "idle CPU" if load == 0 else f"{load} CPU hogs"
+            rows += [
+                (area, f"{where}: ours vs ratelimit (ratio; most in a second; 429s)",
+                 f"{_ratio(ours['ratio'])} vs {_ratio(ref['ratio'])}; {ours['max_in_any_second']} vs "
+                 f"{ref['max_in_any_second']}; {ours['http_429']} vs {ref['http_429']}"),
+                (area, f"{where}: achieved rate, ours / ratelimit",
+                 _ratio(ours["achieved_rate"] / ref["achieved_rate"])),
+            ]
     return rows
 
 
