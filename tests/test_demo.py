@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -15,7 +16,7 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.mark.slow
-def test_demo_discharges_the_sample_afresh_without_a_key(tmp_path: Path) -> None:
+def test_demo_discharges_the_sample_afresh_and_computes_the_statistics_without_a_key(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     run_folder = out / "items_to_discharge.alma-run"
     run_folder.mkdir(parents=True)
@@ -27,6 +28,7 @@ def test_demo_discharges_the_sample_afresh_without_a_key(tmp_path: Path) -> None
     ]
     (run_folder / "journal.jsonl").write_text("".join(json.dumps(line) + "\n" for line in old))
     (out / "my notes.txt").write_text("not the demo's")
+    (out / "concurrent_checkouts.csv").write_text("an earlier demo's statistics")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
     env.update(HOME=str(tmp_path / "home"), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
     done = subprocess.run(
@@ -53,3 +55,19 @@ def test_demo_discharges_the_sample_afresh_without_a_key(tmp_path: Path) -> None
     ).read_bytes()
     journal = (run_folder / "journal.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["event"] == "sent" for line in journal) == 300
+
+    # the statistics of the packaged loans export, as alma-tools concurrency computes them, at a fixed as-of
+    assert "As of 2026-06-30 23:59" in done.stdout
+    assert f"Workbook: {out / 'concurrent_checkouts.xlsx'}" in done.stdout
+    stats = pd.read_csv(
+        out / "concurrent_checkouts.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False
+    )
+    assert list(stats.columns[:10]) == [
+        "MMS Id", "Permanent Call Number", "Title", "Copies", "Loans", "Peak Out", "Concurrent Episodes",
+        "Hours 2+ Out", "All Copies Out Episodes", "Hours All Out",
+    ]
+    assert len(stats) > 300 and stats["MMS Id"].str.fullmatch(r"99\d+3681").all()
+    hours_all_out = stats["Hours All Out"].astype(float)
+    assert (hours_all_out > 0).any() and hours_all_out.is_monotonic_decreasing  # ranked for the buyer
+    workbook = openpyxl.load_workbook(out / "concurrent_checkouts.xlsx", read_only=True)
+    assert workbook.sheetnames[0] == "Buy more copies"  # Excel allows no "?" in a name

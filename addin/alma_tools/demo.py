@@ -6,29 +6,36 @@ exists only in memory is handed to the client directly (never through the enviro
 the sample is discharged through :func:`alma_tools.cli.discharge.discharge_file`, the same function the
 ``discharge`` command uses. Each demo starts afresh: a new simulator, and the previous demo's files removed.
 
-Hook for the statistics part: when :mod:`alma_tools.concurrency` offers ``demo(out_dir: Path) -> list[str]``,
-the demo calls it after the discharge and prints the lines it returns (where its report is, a short summary).
+Then the packaged loans export goes through the statistics core, as ``alma-tools concurrency`` would take it,
+into a workbook and a CSV beside the discharge results. Its as-of is fixed at the end of the export's period
+(:data:`DEMO_AS_OF`), so the demo shows the same figures whatever day it runs.
 """
 
 from __future__ import annotations
 
-import importlib
+import datetime as dt
 import importlib.resources
 import secrets
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alma_tools.alma import AlmaClient
 from alma_tools.cli.discharge import RunReport, discharge_file
+from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
+from alma_tools.concurrency.report import describe
 from alma_tools.discharge import DischargeOptions, run_folder_for
 from alma_tools.discharge.results import original_copy_path
 from alma_tools.simulator import Simulator, SimulatorConfig
 
 ITEMS_NAME = "items_to_discharge.csv"
 LOCATIONS_NAME = "locations.csv"
+LOANS_NAME = "loans_export.xlsx"
+STATS_XLSX = "concurrent_checkouts.xlsx"
+STATS_CSV = "concurrent_checkouts.csv"
+#: the end of the sample loans export's period (its footer: "Loan Date is between 08/25/2025 and 06/30/2026")
+DEMO_AS_OF = dt.datetime(2026, 6, 30, 23, 59)
 DEFAULT_OUT = Path("alma-tools-demo")
 #: Alma's real latency is 0.3-0.8 s; shorter here so the 300 sample rows take about 20 s at 20 calls/s
 DEMO_LATENCY = (0.05, 0.2)
@@ -37,11 +44,11 @@ DEMO_RATE = 20.0
 
 @dataclass
 class DemoResult:
-    """Where the demo's files are, the discharge report, and the statistics part's lines (if any)."""
+    """Where the demo's files are, the discharge report, and what the statistics part has to say."""
 
     items: Path
     report: RunReport
-    extra_lines: list[str] = field(default_factory=list)
+    statistics: list[str]
 
 
 def _packaged(name: str) -> Any:
@@ -52,23 +59,25 @@ def _fresh_copy(out: Path) -> Path:
     """Put the sample files in ``out``, removing what an earlier demo left there (and only that)."""
     out.mkdir(parents=True, exist_ok=True)
     items = out / ITEMS_NAME
-    for old in (items, original_copy_path(items), out / LOCATIONS_NAME):
+    for old in (items, original_copy_path(items), out / STATS_XLSX, out / STATS_CSV):
         old.unlink(missing_ok=True)
     shutil.rmtree(run_folder_for(items), ignore_errors=True)
-    for name in (ITEMS_NAME, LOCATIONS_NAME):
+    for name in (ITEMS_NAME, LOCATIONS_NAME, LOANS_NAME):
         # copy the bytes only: the packaged files may be read-only, the user's copy must be writable
         (out / name).write_bytes(_packaged(name).read_bytes())
     return items
 
 
-def _statistics_hook() -> Callable[[Path], list[str]] | None:
-    """The statistics part's demo function, when it has one."""
-    try:
-        module = importlib.import_module("alma_tools.concurrency")
-    except ImportError:
-        return None
-    hook = getattr(module, "demo", None)
-    return hook if callable(hook) else None
+def _statistics(out: Path) -> list[str]:
+    """The sample loans export through the statistics core into a workbook and a CSV; lines to print."""
+    stats = compute(read_loans(out / LOANS_NAME), as_of=DEMO_AS_OF)
+    return [
+        "",
+        f"Concurrent-checkout statistics of the sample {LOANS_NAME}:",
+        *describe(stats),
+        f"Workbook: {write_xlsx(stats, out / STATS_XLSX)}",
+        f"CSV: {write_csv(stats, out / STATS_CSV)}",
+    ]
 
 
 def run_demo(
@@ -78,7 +87,8 @@ def run_demo(
     rate: float = DEMO_RATE,
     progress: bool = False,
 ) -> DemoResult:
-    """Discharge the packaged sample against a fresh in-process simulator; results land in ``out``."""
+    """Discharge the packaged sample against a fresh in-process simulator, then compute the statistics of
+    the packaged loans export; every result lands in ``out``."""
     items = _fresh_copy(out)
     key = secrets.token_urlsafe(32)  # exists only in this process: no environment, file or argument
     options = DischargeOptions(rate=rate)
@@ -97,6 +107,4 @@ def run_demo(
             ),
             progress=progress,
         )
-    hook = _statistics_hook()
-    extra = list(hook(out)) if hook else []
-    return DemoResult(items=items, report=report, extra_lines=extra)
+    return DemoResult(items=items, report=report, statistics=_statistics(out))

@@ -14,8 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="Run the whole product on built-in sample data against the simulator",
         description=(
-            "Start the built-in Alma simulator, discharge the sample items export into a folder and print "
-            "where the results are. Needs no API key and no network."
+            "Start the built-in Alma simulator, discharge the sample items export into a folder, compute the "
+            "concurrent-checkout statistics of the sample loans export beside it, and print where the "
+            "results are. Needs no API key and no network."
         ),
     )
     parser.add_argument(
@@ -33,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"Discharging the sample items into {args.out} against the built-in Alma simulator …", flush=True)
     result = run_demo(args.out, progress=sys.stderr.isatty())
     print_report(result.report)
-    for line in result.extra_lines:
+    for line in result.statistics:
         print(line)
     return result.report.exit_code
