@@ -28,6 +28,7 @@ from alma_tools.alma import (
 )
 from alma_tools.alma.exceptions import redact, register_secret
 from alma_tools.alma.keys import config_path
+from alma_tools.alma.pacing import HEADROOM
 from alma_tools.alma.responses import (
     destination_of,
     error_fields,
@@ -102,6 +103,20 @@ def test_late_wake_ups_never_put_more_than_the_rate_in_a_second() -> None:
         for hog in hogs:
             hog.join()
     assert max_in_any_second(starts) <= 25
+
+
+def test_catching_up_after_a_stall_keeps_the_headroom() -> None:
+    """Threads held up together (here: the pacer's lock held 150 ms, as the interpreter lock is held by a
+    busy thread) catch up afterwards; any ``floor(rate) + 1`` starts must still span ``1 + HEADROOM`` s, so
+    that the few milliseconds between a start and its arrival at Alma cannot crowd them into one second."""
+    pacer = Pacer(25)
+    timer = threading.Timer(1.5, lambda: (pacer._lock.acquire(), time.sleep(0.15), pacer._lock.release()))
+    timer.start()
+    starts = sorted(run_paced(pacer, threads=16, calls=75))
+    timer.join()
+    spans = [b - a for a, b in zip(starts, starts[25:], strict=False)]
+    # without the headroom in the check, the catch-up packed 26 starts into 1.000-1.003 s
+    assert min(spans) >= 1 + HEADROOM - 0.005, min(spans)
 
 
 def test_pacer_ramp_spaces_the_first_slots_twice_as_wide() -> None:
