@@ -4,7 +4,9 @@ Modelled on ``requests`` itself: a small object holding a ``requests.Session`` (
 the worker threads), and one method per Alma operation the product needs. What it adds:
 
 * **Pacing.** Every HTTP request, retries and redirect hops included, takes a start slot from one shared
-  :class:`~alma_tools.alma.pacing.Pacer`, so the whole client stays under the institution's rate.
+  :class:`~alma_tools.alma.pacing.Pacer`, so the whole client stays under the institution's rate. The slot
+  is taken inside the connection, just before the request is written (:mod:`~alma_tools.alma.adapters`
+  says why).
 * **Retries** by :class:`~alma_tools.alma.retry.RetryPolicy` (see there for which failures are retried and
   why). A scan-in that was sent but got no answer is never sent again: :class:`OutcomeUnknown`.
 * **Quota.** ``X-Exl-Api-Remaining`` is read from every answer. When it falls under ``quota_floor`` the
@@ -29,9 +31,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from alma_tools import __version__
+from alma_tools.alma.adapters import PacedAdapter
 from alma_tools.alma.exceptions import (
     AlmaError,
     AuthError,
@@ -163,8 +165,11 @@ class AlmaClient:
         self.deadline = deadline
         origin = urlsplit(self.base_url)
         self._origin = (origin.scheme, origin.hostname, origin.port)
+        # One int, written and read whole: no lock. A lock taken between a request's slot and its sending
+        # (the quota check) would, when contended, hand the interpreter to a busy thread and send it late.
         self._remaining: int | None = None
-        self._remaining_lock = threading.Lock()
+        #: per sending thread: when its current request got its slot (the start of its deadline)
+        self._sending = threading.local()
         self._session = requests.Session()
         self._session.headers.update(
             {
@@ -174,8 +179,7 @@ class AlmaClient:
                 "User-Agent": f"alma-tools/{__version__}",
             }
         )
-        # Retries are the client's own (paced, classified); urllib3 must not retry behind its back.
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=workers, max_retries=0)
+        adapter = PacedAdapter(self._before_send, pool_maxsize=workers)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 
@@ -206,8 +210,7 @@ class AlmaClient:
     @property
     def quota_remaining(self) -> int | None:
         """The last ``X-Exl-Api-Remaining`` Alma sent (calls left today), None before any answer."""
-        with self._remaining_lock:
-            return self._remaining
+        return self._remaining
 
     # ------------------------------------------------------------------------------------- operations
     def scan_in(
@@ -325,6 +328,17 @@ class AlmaClient:
             return {"Authorization": f"apikey {self._key}"}
         return {}
 
+    def _before_send(self) -> None:
+        """Called by the connection right before a request is written: wait for its slot, check the quota.
+
+        The quota is checked after the slot, not before: threads queue in the pacer for many slots, and the
+        quota seen before queueing is stale by then (the floor would let every queued thread through).
+        Raising here (:class:`DailyLimitError`) means the request is never written.
+        """
+        self._pacer.wait()
+        self._check_quota()
+        self._sending.slot = time.monotonic()
+
     def _check_quota(self) -> None:
         remaining = self.quota_remaining
         if remaining is not None and remaining < self.quota_floor:
@@ -340,9 +354,8 @@ class AlmaClient:
         raw = response.headers.get(REMAINING_HEADER, "").strip()
         if not raw.lstrip("-").isdigit():
             return self.quota_remaining
-        with self._remaining_lock:
-            self._remaining = int(raw)
-            return self._remaining
+        self._remaining = int(raw)
+        return self._remaining
 
     def _read_body(self, response: requests.Response, started: float) -> str:
         """Read the answer within the size cap and the overall deadline (each read also has its timeout)."""
@@ -407,21 +420,17 @@ class AlmaClient:
         redirects = 0
         what = self._describe(method, urlsplit(url).path.removeprefix(urlsplit(self.base_url).path))
         while True:
-            # Everything but the sending is done before taking a slot, so the request leaves as close to its
-            # slot as possible: the gateway counts arrivals, and a late arrival crowds the next second.
             prepared = self._session.prepare_request(
                 requests.Request(method, url, params=params or None, headers=self._auth_headers(url))
             )
             settings = self._session.merge_environment_settings(prepared.url, {}, True, None, None)
-            self._pacer.wait()
-            # after the slot, not before: threads queue in the pacer for many slots, and the quota seen
-            # before queueing is stale by then (the floor would let every queued thread through)
-            self._check_quota()
-            started = time.monotonic()
+            self._sending.slot = None
             try:
+                # the connection waits for the pacer's slot (see _before_send) just before writing
                 response = self._session.send(
                     prepared, timeout=self.timeout, allow_redirects=False, **settings
                 )
+                started = self._sending.slot or time.monotonic()
                 text = self._read_body(response, started)
             except requests.exceptions.SSLError:
                 raise ConnectionFailed(
