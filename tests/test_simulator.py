@@ -508,6 +508,27 @@ def test_window_slides_instead_of_resetting_each_second(simulator):
     assert session.get(url, timeout=5).status_code == 200
 
 
+def test_sliding_second_counts_stamps_that_arrive_out_of_order() -> None:
+    """A thread held up between stamping its arrival and counting it must not make a stale stamp count as
+    recent (the queue popped from the left did: a false 26 in one second and a false 429)."""
+    from alma_tools.simulator.window import SlidingSecond
+
+    window = SlidingSecond()
+    window.add(0.50)
+    window.add(0.95)
+    window.add(0.90)  # counted after 0.95, as a late thread would
+    assert window.fullest_with(1.92) == 2  # [0.95, 1.95): 0.95 and 1.92; 0.90 is more than a second back
+    assert window.fullest_with(0.91) == 4  # [0.50, 1.50) holds all four
+    window.add(1.60)
+    assert window.fullest_with(1.55) == 4  # [0.90, 1.90): 0.90, 0.95, 1.55 and 1.60
+    assert window.count_since(0.9) == 2
+    ordered = SlidingSecond()
+    for moment in [i * 0.04 for i in range(60)]:  # 25 per second, exactly
+        assert ordered.fullest_with(moment) <= 26
+        ordered.add(moment)
+    assert ordered.fullest_with(2.4) == 26  # one more in [1.4, 2.4) would be the 26th
+
+
 def test_daily_quota_header_and_threshold(simulator):
     sim = simulator(daily_quota=3)
     url = f"{sim.base_url}/almaws/v1/bibs/test"

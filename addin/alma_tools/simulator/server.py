@@ -36,6 +36,7 @@ from alma_tools import tables
 from alma_tools.errors import ConfigError
 from alma_tools.simulator import catalogue, render
 from alma_tools.simulator.state import Item, World
+from alma_tools.simulator.window import SlidingSecond
 
 FAULT_KINDS = ("500", "503", "drop", "late")
 HOSTILE_MODES = ("huge", "xmlbomb", "drip")
@@ -155,6 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "CA-API-Gateway/9.0"
+    arrived = 0.0
     timeout = 120  # an idle keep-alive connection is closed after this, freeing its thread
     server: _Server
 
@@ -164,6 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """No per-request log lines on stderr."""
+
+    def parse_request(self) -> bool:
+        """Stamp the arrival as the request line has just been read: the gateway counts arrivals, and every
+        later step (headers, body, the simulator's lock) could only make the stamp late."""
+        self.arrived = time.monotonic()
+        return super().parse_request()
 
     def do_GET(self) -> None:
         self.server.simulator._serve(self, "GET")
@@ -199,8 +207,8 @@ class Simulator:
         self._fault_rng = random.Random(self.config.seed)
         self._latency_rng = random.Random(self.config.seed + 1)
         self._lock = threading.Lock()
-        self._accepted: collections.deque[float] = collections.deque()
-        self._arrivals: collections.deque[float] = collections.deque()
+        self._accepted = SlidingSecond()
+        self._arrivals = SlidingSecond()
         self._max_in_second = 0
         self._requests = 0
         self._throttled = 0
@@ -292,7 +300,7 @@ class Simulator:
                 "requests": self._requests,
                 "throttled": self._throttled,
                 "max_requests_in_any_second": self._max_in_second,
-                "requests_in_last_second": sum(1 for t in self._arrivals if t > now - 1.0),
+                "requests_in_last_second": self._arrivals.count_since(now - 1.0),
                 "faults": dict(self._faults),
                 "http_status_counts": dict(self._statuses),
                 "by_endpoint": dict(self._endpoints),
@@ -325,14 +333,12 @@ class Simulator:
             return
         want_json = "application/json" in handler.headers.get("Accept", "") or query.get("format") == "json"
         endpoint = self._endpoint(method, url.path)
-        now = time.monotonic()
+        now = handler.arrived
         with self._lock:
             self._requests += 1
             self._endpoints[endpoint] += 1
-            self._arrivals.append(now)
-            while self._arrivals and self._arrivals[0] <= now - 1.0:
-                self._arrivals.popleft()
-            self._max_in_second = max(self._max_in_second, len(self._arrivals))
+            self._max_in_second = max(self._max_in_second, self._arrivals.fullest_with(now))
+            self._arrivals.add(now)
         key = self._key(handler, query)
         if key is None:
             self._send(handler, self._error("no_key", want_json))
@@ -395,13 +401,11 @@ class Simulator:
                 self._quota_day, self._quota = today, self.config.daily_quota
             if self.config.daily_quota is not None and self._quota <= 0:
                 return "daily"
-            while self._accepted and self._accepted[0] <= now - 1.0:
-                self._accepted.popleft()
             limit = self.config.rate_limit
-            if limit is not None and len(self._accepted) >= limit:
+            if limit is not None and self._accepted.fullest_with(now) > limit:
                 self._throttled += 1
                 return "per_second"
-            self._accepted.append(now)
+            self._accepted.add(now)
             self._quota = max(0, self._quota - 1)
             return None
 
