@@ -4,11 +4,8 @@ Why these figures: the institution's 25 calls/s is shared by every system, so th
 the configured rate in any (sliding) second, and should still achieve close to it while 0.3-0.8 s answers
 keep 10-20 requests in flight. One run per rate scans the simulator's sample items in (cycling through them:
 a second scan of a returned item with ``register_in_house_use=false`` changes nothing), from enough worker
-threads (latency x rate x 1.5), against a simulator that enforces 25 over a sliding second. The simulator runs
-as its own process (``alma-tools simulator``), as Alma runs on its own machine: in this process it would share
-the interpreter lock with the client's threads, and its clock of arrivals would be late by however long its
-threads wait for that lock (measured: up to 50 ms on this 2-core machine under load), which measures the
-simulator's scheduling, not the client's pacing.
+threads (latency x rate x 1.5), against a simulator that enforces 25 over a sliding second, running as its
+own process (see ``simproc``).
 
 Figures per rate:
 
@@ -40,8 +37,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -53,8 +48,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addin"))  # a checkout works uninstalled
 
 import pandas as pd
-import requests
 from ratelimit import limits, sleep_and_retry
+from simproc import simulator_process
+from simproc import stats as simulator_stats
 
 from alma_tools import tables
 from alma_tools.alma import AlmaClient, ResponseRecord
@@ -105,33 +101,6 @@ def sample_items() -> list[tuple[str, str, str, str]]:
     return list(usable[columns].astype(str).itertuples(index=False))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start_simulator(latency: tuple[float, float]) -> tuple[subprocess.Popen[bytes], str]:
-    """``alma-tools simulator`` in its own process on a free loopback port; (process, base URL) once up."""
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "alma_tools", "simulator", "--port", str(port), "--api-key", KEY,
-        "--rate-limit", "25", "--latency", f"{latency[0]}-{latency[1]}", "--seed", "7",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(SAMPLE.parents[2])}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/_simulator/stats", timeout=1).raise_for_status()
-            return process, base
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("the simulator did not start within 30 s")
-
-
 def measure(
     rate: float,
     n: int = 500,
@@ -156,29 +125,30 @@ def measure(
             starts.append(time.monotonic() - record.elapsed)
             statuses.append(record.status)
 
-    process, base = _start_simulator(latency)
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
-    try:
-        client = AlmaClient(base_url=base, api_key=KEY, rate=rate, workers=workers, on_response=note)
-        if pacer == "ratelimit":
-            client._pacer = RatelimitPacer(rate)  # type: ignore[assignment]  # the reference, same client
-        with client:
+    spinners: list[subprocess.Popen[bytes]] = []
+    with simulator_process(KEY, latency) as base:
+        spinners += [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
+        try:
+            client = AlmaClient(base_url=base, api_key=KEY, rate=rate, workers=workers, on_response=note)
+            if pacer == "ratelimit":
+                client._pacer = RatelimitPacer(rate)  # type: ignore[assignment]  # the reference, same client
+            with client:
 
-            def scan(number: int) -> None:
-                mms_id, holding_id, item_id, library = items[number % len(items)]
-                client.scan_in(mms_id, holding_id, item_id, library=library, circ_desk="DEFAULT_CIRC_DESK")
+                def scan(number: int) -> None:
+                    mms_id, holding_id, item_id, library = items[number % len(items)]
+                    client.scan_in(
+                        mms_id, holding_id, item_id, library=library, circ_desk="DEFAULT_CIRC_DESK"
+                    )
 
-            began = time.monotonic()
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(scan, range(n)))
-            wall = time.monotonic() - began
-        stats = requests.get(f"{base}/_simulator/stats", timeout=10).json()
-    finally:
-        for spinner in spinners:
-            spinner.kill()
-            spinner.wait()
-        process.terminate()
-        process.wait(timeout=30)
+                began = time.monotonic()
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(scan, range(n)))
+                wall = time.monotonic() - began
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
+        stats = simulator_stats(base)
     starts.sort()
     steady = starts[RAMP_SLOTS:] if len(starts) > RAMP_SLOTS + 1 else starts
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])

@@ -34,9 +34,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addin"))  # a checkout works uninstalled
 
 import pandas as pd
+from simproc import simulator_process
+from simproc import stats as simulator_stats
 
 from alma_tools.discharge.samples import make_items
-from alma_tools.simulator import Simulator, SimulatorConfig
 
 KEY = "benchmark-key-not-secret-0123456789"
 LOCATIONS = Path(__file__).resolve().parents[1] / "addin" / "alma_tools" / "data" / "locations.csv"
@@ -55,9 +56,8 @@ def measure(
     with tempfile.TemporaryDirectory() as folder:
         items = Path(folder) / "items.csv"
         frame.to_csv(items, index=False, encoding="utf-8-sig")
-        config = SimulatorConfig(
-            items=frame, locations=LOCATIONS, api_keys=(KEY,), latency=latency, seed=seed
-        )
+        alma_items = Path(folder) / "alma_items.csv"  # what Alma holds: the export before any write-back
+        frame.to_csv(alma_items, index=False, encoding="utf-8-sig")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")} | {"ALMA_API_KEY": KEY}
         command = [
             sys.executable,
@@ -70,15 +70,13 @@ def measure(
             "--rate",
             f"{rate:g}",
         ]
-        with Simulator(config) as sim:
+        with simulator_process(KEY, latency, items=alma_items, locations=LOCATIONS, seed=seed) as base:
             cpu_before = _children_cpu()
             started = time.monotonic()
-            done = subprocess.run(
-                [*command, "--base-url", sim.base_url], env=env, capture_output=True, text=True
-            )
+            done = subprocess.run([*command, "--base-url", base], env=env, capture_output=True, text=True)
             wall = time.monotonic() - started
             cpu = _children_cpu() - cpu_before
-            stats = sim.stats()
+            stats = simulator_stats(base)
         journal = [json.loads(line) for line in (Path(folder) / "items.alma-run" / "journal.jsonl").open()]
         sent = [line["time"] for line in journal if line["event"] == "sent"]
         span = journal[-1]["time"] - journal[0]["time"]
