@@ -8,7 +8,7 @@ ratios are what compare across machines, absolute seconds only within a run. The
 remote engine (the real object model, no Excel), counting the ``setValues`` actions that write
 ``done``/``status``.
 
-    python3 benchmarks/run_all.py            # full: 5,000 items at 20 and 25/s, 10k/100k/1M loans (~25 min)
+    python3 benchmarks/run_all.py            # full: 5,000 items at 20 and 25/s, 10k/100k/1M loans (~15 min)
     python3 benchmarks/run_all.py --quick    # small sizes, same code paths: a smoke run (about a minute)
 """
 
@@ -47,7 +47,7 @@ class Sizes:
     quick_build: bool
 
 
-FULL = Sizes(discharge_items=5000, rates=(20.0, 25.0), client_requests=500, excel_rows=1000,
+FULL = Sizes(discharge_items=5000, rates=(20.0, 25.0), client_requests=1000, excel_rows=1000,
              loans=(10_000, 100_000, 1_000_000), capacity_threads=192, capacity_seconds=10.0,
              quick_build=False)
 QUICK = Sizes(discharge_items=100, rates=(20.0, 25.0), client_requests=100, excel_rows=100,
