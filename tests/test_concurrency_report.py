@@ -85,6 +85,13 @@ def test_workbook_sheets_tables_and_first_sheet(sample_outputs) -> None:
     assert hours and all(h > 0 for h in hours) and hours == sorted(hours, reverse=True)
     ids = [first.cell(row, 3) for row in range(header_row + 1, header_row + 6)]
     assert all(cell.data_type == "s" and len(cell.value) == 18 for cell in ids)  # ids are text cells
+    for sheet in book:  # printable for a meeting: landscape, one page wide, header on every page
+        assert sheet.page_setup.orientation == "landscape"
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert sheet.page_setup.fitToWidth in (None, 1) and sheet.page_setup.fitToHeight == 0  # 1 is implied
+        (table,) = sheet.tables.values()
+        top = openpyxl.utils.cell.range_boundaries(table.ref)[1]
+        assert sheet.print_title_rows == f"${top}:${top}"  # the table's header row
 
 
 def test_workbook_has_chart_and_conditional_formats(sample_outputs) -> None:

@@ -371,6 +371,10 @@ def _render(workbook: Any, spec: SheetSpec) -> None:
         )
     if spec.freeze_header:
         sheet.freeze_panes(top + 1, 0)
+    # printed for a meeting: every column on the page's width, the header again on each page
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(top)
     if spec.chart is not None:
         sheet.insert_chart(
             top + 1, len(frame.columns) + 1, _xlsx_chart(workbook, spec), {"x_scale": 2.2, "y_scale": 1.8}
