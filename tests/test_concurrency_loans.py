@@ -226,3 +226,64 @@ def test_large_csv_falls_back_to_the_grid_path(
     loans = read_loans(path)
     assert loans.problems["Row"].tolist() == [find_table(read_grid(path), LOAN_COLUMNS).rows.iloc[7]]
     assert loans.loans["title"].iloc[0].startswith("Les Misérables" if case == "cp1252" else "Two\nlines")
+
+
+# --- the bad-input corpus: loans exports (tests/data/bad_input, written by make_corpus.py) -------------
+
+BAD = Path(__file__).parent / "data" / "bad_input"
+CORPUS_AS_OF = dt.datetime(2026, 6, 30, 23, 59)
+#: the same four loans in every file: two copies out together on 5-6 September, one copy still out
+SAME_LOANS = [
+    (pd.Timestamp("2025-09-05 08:19:34"), pd.Timestamp("2025-09-05 11:08:31")),
+    (pd.Timestamp("2025-09-05 09:00:00"), pd.Timestamp("2025-09-06 10:00:00")),
+    (pd.Timestamp("2025-09-12 13:00:00"), pd.Timestamp("2025-10-03 13:00:00")),
+    (pd.Timestamp("2025-09-14 08:00:00"), pd.NaT),
+]
+
+
+@pytest.mark.parametrize("name", ["loans_dates_us.csv", "loans_dates_iso.csv", "loans_dates_europe.csv"])
+def test_corpus_three_date_formats_read_alike(name: str) -> None:
+    loans = read_loans(BAD / name)
+    assert loans.problems.empty, loans.problems.to_dict("records")
+    assert moments(loans) == SAME_LOANS
+    volume = compute(loans, as_of=CORPUS_AS_OF).volumes.iloc[0]
+    assert (volume["Copies"], volume["Peak Out"], volume["All Copies Out Episodes"]) == (2, 2, 2)
+
+
+def test_corpus_excel_date_and_time_cells_below_title_rows() -> None:
+    loans = read_loans(BAD / "loans_excel_date_and_time_cells.xlsx")
+    assert loans.problems.empty and loans.loans["row"].tolist() == [4, 5]
+    assert moments(loans) == SAME_LOANS[:2]
+
+
+#: file -> (row, column, words of the problem, words of the fix) for every row it must list, and no other
+CORPUS_PROBLEMS = {
+    "loans_problems.csv": [
+        (2, "Return Date", "is before the loan", "next day"),
+        (3, "Loan Date", "'31/31/2025' is not a date", "m/d/yyyy"),
+        (4, "Loan Time", "'8 o'clock' is not a time", "HH:MM:SS"),
+        (6, "Barcode", "Barcode is blank", ""),
+        (7, "Loan Date", "Loan Date is blank", ""),
+        (8, "Loan Time", "midnight is used", ""),
+    ],
+    "loans_damaged_ids.csv": [
+        (2, "MMS Id", "MMS Id in row 2 was turned into a number by Excel and is shown as 9.96324E+17",
+         "Correct the cell"),
+        (3, "MMS Id", "lost its last digits (996323661116094000)", "Correct the cell"),
+    ],
+    "loans_overlap_and_after_as_of.csv": [
+        (3, "Loan Date", "overlaps the loan in row 2 of the same barcode B1; counted once",
+         "remove the duplicate"),
+        (4, "Loan Date", "after the as-of moment 2026-06-30 23:59", "later --as-of"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS_PROBLEMS))
+def test_corpus_loans_problems_name_row_column_and_fix(name: str) -> None:
+    problems = compute(read_loans(BAD / name), as_of=CORPUS_AS_OF).problems
+    listed = {(row.Row, row.Column): (row.Problem, row.Fix) for row in problems.itertuples()}
+    assert sorted(listed) == sorted((row, column) for row, column, _, _ in CORPUS_PROBLEMS[name])
+    for row, column, problem, fix in CORPUS_PROBLEMS[name]:
+        assert problem in listed[row, column][0] and fix in listed[row, column][1], listed[row, column]
+    assert set(problems["File"]) == {name}

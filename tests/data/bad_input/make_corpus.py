@@ -267,6 +267,70 @@ def main() -> None:
         ],
     )
 
+    loans()
+
+
+LOANS_HEADER = [
+    "Title", "MMS Id", "Permanent Call Number", "Barcode",
+    "Loan Date", "Loan Time", "Return Date", "Return Time",
+]  # fmt: skip
+LOAN_MMS = "996323661116093681"
+
+
+def loans() -> None:
+    """Loans exports for the statistics: date and time shapes, and the data problems they must list."""
+    volume = ["Constitutional law", LOAN_MMS, "HD3096 .K14 2019"]
+    # the same four loans, dates written three ways: m/d/yyyy (Analytics), yyyy-mm-dd, d.m.yyyy (Europe)
+    formats = {"us": "{m}/{d}/{y}", "iso": "{y}-{m:02d}-{d:02d}", "europe": "{d:02d}.{m:02d}.{y}"}
+    for name, fmt in formats.items():
+        def day(d: int, m: int = 9, y: int = 2025, fmt: str = fmt) -> str:
+            return fmt.format(d=d, m=m, y=y)
+
+        rows = [
+            LOANS_HEADER,
+            [*volume, "35502065988037", day(5), "08:19:34", day(5), "11:08:31"],
+            [*volume, "35502065988045", day(5), "09:00:00", day(6), "10:00:00"],
+            [*volume, "35502065988037", day(12), "13:00:00", day(3, 10), "13:00:00"],
+            [*volume, "35502065988045", day(14), "08:00:00", "", ""],
+        ]
+        write_csv(f"loans_dates_{name}.csv", rows)
+
+    # Excel's own cells: dates as date cells, times as time cells, title rows and a footer (Analytics .xlsx)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Reserve loans"])
+    sheet.append(["Fulfillment - Loans"])
+    sheet.append(LOANS_HEADER)
+    sheet.append([*volume, "35502065988037", dt.datetime(2025, 9, 5), dt.time(8, 19, 34),
+                  dt.datetime(2025, 9, 5), dt.time(11, 8, 31)])  # fmt: skip
+    sheet.append([*volume, "35502065988045", dt.datetime(2025, 9, 5), dt.time(9, 0),
+                  dt.datetime(2025, 9, 6), dt.time(10, 0)])  # fmt: skip
+    sheet.append(["Applied filters: Loan Date is between 08/25/2025 and 06/30/2026"])
+    save_workbook(workbook, "loans_excel_date_and_time_cells.xlsx")
+
+    write_csv("loans_problems.csv", [
+        LOANS_HEADER,
+        [*volume, "B1", "9/5/2025", "08:00:00", "9/5/2025", "07:00:00"],  # 2: returned before it was lent
+        [*volume, "B1", "31/31/2025", "08:00:00", "", ""],  # 3: not a date
+        [*volume, "B2", "9/5/2025", "8 o'clock", "", ""],  # 4: not a time
+        [*volume, "B2", "9/5/2025", "23:00:00", "9/6/2025", "01:00:00"],  # 5: past midnight: fine
+        [*volume, "", "9/5/2025", "08:00:00", "", ""],  # 6: no barcode
+        [*volume, "B3", "", "", "", ""],  # 7: no loan date
+        [*volume, "B3", "9/7/2025", "", "9/8/2025", "01:00:00"],  # 8: no loan time: midnight, noted
+    ])  # fmt: skip
+    write_csv("loans_damaged_ids.csv", [
+        LOANS_HEADER,
+        ["Psychology", excel_scientific(LOAN_MMS), "B4234 .A93 1972", "B1", "9/5/2025", "08:00:00", "", ""],
+        ["Psychology", excel_number(LOAN_MMS), "B4234 .A93 1972", "B2", "9/5/2025", "08:00:00", "", ""],
+        ["Psychology", LOAN_MMS, "B4234 .A93 1972", "B3", "9/5/2025", "08:00:00", "", ""],
+    ])  # fmt: skip
+    write_csv("loans_overlap_and_after_as_of.csv", [
+        LOANS_HEADER,
+        [*volume, "B1", "9/5/2025", "08:00:00", "9/5/2025", "12:00:00"],
+        [*volume, "B1", "9/5/2025", "10:00:00", "9/5/2025", "14:00:00"],  # 3: same copy lent twice at once
+        [*volume, "B2", "7/5/2026", "09:00:00", "", ""],  # 4: after the as-of (2026-06-30 23:59)
+    ])  # fmt: skip
+
 
 if __name__ == "__main__":
     main()
