@@ -116,7 +116,7 @@ def test_catching_up_after_a_stall_keeps_the_headroom() -> None:
     timer.join()
     spans = [b - a for a, b in zip(starts, starts[25:], strict=False)]
     # without the headroom in the check, the catch-up packed 26 starts into 1.000-1.003 s
-    assert min(spans) >= 1 + HEADROOM - 0.005, min(spans)
+    assert min(spans) >= 1 + HEADROOM / 2, min(spans)  # half the headroom spare for clock reading
 
 
 def test_pacer_ramp_spaces_the_first_slots_twice_as_wide() -> None:
