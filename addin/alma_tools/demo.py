@@ -59,7 +59,8 @@ def _fresh_copy(out: Path) -> Path:
     """Put the sample files in ``out``, removing what an earlier demo left there (and only that)."""
     out.mkdir(parents=True, exist_ok=True)
     items = out / ITEMS_NAME
-    for old in (items, original_copy_path(items), out / STATS_XLSX, out / STATS_CSV):
+    made = (ITEMS_NAME, LOCATIONS_NAME, LOANS_NAME, STATS_XLSX, STATS_CSV)
+    for old in (original_copy_path(items), *(out / name for name in made)):
         old.unlink(missing_ok=True)
     shutil.rmtree(run_folder_for(items), ignore_errors=True)
     for name in (ITEMS_NAME, LOCATIONS_NAME, LOANS_NAME):
