@@ -119,6 +119,18 @@ def test_catching_up_after_a_stall_keeps_the_headroom() -> None:
     assert min(spans) >= 1 + HEADROOM / 2, min(spans)  # half the headroom spare for clock reading
 
 
+def test_every_pool_of_the_adapter_is_paced_proxies_included() -> None:
+    """A proxy from the environment (HTTPS_PROXY) gets its own urllib3 manager: it must be paced too."""
+    from alma_tools.alma.adapters import PacedAdapter
+
+    adapter = PacedAdapter(lambda: None, pool_maxsize=2)
+    managers = [adapter.poolmanager, adapter.proxy_manager_for("http://proxy.example:3128")]
+    for manager in managers:
+        for pool_cls in manager.pool_classes_by_scheme.values():
+            assert pool_cls.ConnectionCls.__name__.startswith("Paced"), pool_cls
+    assert adapter.proxy_manager_for("http://proxy.example:3128") is managers[1]  # paced once, then reused
+
+
 def test_pacer_ramp_spaces_the_first_slots_twice_as_wide() -> None:
     pacer = Pacer(20, ramp_slots=3)
     starts = sorted(run_paced(pacer, threads=4, calls=6))
