@@ -304,5 +304,8 @@ def test_quota_spent_while_checking_an_interrupted_scan_keeps_it_pending(simulat
     )
     with Journal.for_input(items) as journal:
         assert journal.past(pending).outcome.kind == "unknown"  # so the next run reads its loans first
-        assert all(not journal.past(key).pending for key in frame["Item Id"][1:])
+        # the others are closed, or were never started once the limit was known (a thread that reached its
+        # row after the first 429 stops without a line): none is left pending
+        others = [journal.past(key) for key in frame["Item Id"][1:]]
+        assert all(past is None or not past.pending for past in others), others
     assert sim.stats()["scans"] == {}
