@@ -3,11 +3,14 @@
 Why these figures: the institution's 25 calls/s is shared by every system, so the run must never go above the
 configured rate in any (sliding) second, and should still achieve close to it (the old script burst 50 in one
 second and burned 24-28 s of CPU polling). Each measurement runs ``alma-tools discharge`` as a real process
-against a simulator in this process (latency 0.3-0.8 s, the institution's limit of 25 enforced over a sliding
-second) and reads:
+against ``alma-tools simulator`` in a process of its own, as Alma runs on its own machine (latency 0.3-0.8 s,
+the institution's limit of 25 enforced over a sliding second; see ``simproc``) and reads:
 
-- achieved rate: scans sent per second, first to last journalled ``sent`` line, and its ratio to the
-  configured rate; also items per second from the first scan to the last outcome (Alma's latency included);
+- achieved rate: requests started per second, first to last, and its ratio to the configured rate. A start
+  is read from the run's ``answers.jsonl`` as the answer's time less its elapsed time (the client measures
+  elapsed from the request's pacer slot); the journal's ``sent`` lines would overstate it, since each is
+  written before its row waits for a slot (200 items at 25/s: 1.023). Also items per second from the first
+  journal line to the last outcome (Alma's latency included);
 - most requests the simulator saw in any sliding second, and how many 429s it sent;
 - the command's CPU seconds (user + system, ``getrusage(RUSAGE_CHILDREN)``) per 1,000 items;
 - correctness: every item scanned exactly once, every row done.
@@ -56,8 +59,6 @@ def measure(
     with tempfile.TemporaryDirectory() as folder:
         items = Path(folder) / "items.csv"
         frame.to_csv(items, index=False, encoding="utf-8-sig")
-        alma_items = Path(folder) / "alma_items.csv"  # what Alma holds: the export before any write-back
-        frame.to_csv(alma_items, index=False, encoding="utf-8-sig")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")} | {"ALMA_API_KEY": KEY}
         command = [
             sys.executable,
@@ -70,18 +71,21 @@ def measure(
             "--rate",
             f"{rate:g}",
         ]
-        with simulator_process(KEY, latency, items=alma_items, locations=LOCATIONS, seed=seed) as base:
+        # the simulator has read the items by the time it answers, before the discharge writes to the file
+        with simulator_process(KEY, latency, items=items, locations=LOCATIONS, seed=seed) as base:
             cpu_before = _children_cpu()
             started = time.monotonic()
             done = subprocess.run([*command, "--base-url", base], env=env, capture_output=True, text=True)
             wall = time.monotonic() - started
             cpu = _children_cpu() - cpu_before
             stats = simulator_stats(base)
-        journal = [json.loads(line) for line in (Path(folder) / "items.alma-run" / "journal.jsonl").open()]
-        sent = [line["time"] for line in journal if line["event"] == "sent"]
+        run_folder = Path(folder) / "items.alma-run"
+        journal = [json.loads(line) for line in (run_folder / "journal.jsonl").open()]
+        answers = [json.loads(line) for line in (run_folder / "answers.jsonl").open()]
+        starts = sorted(answer["time"] - answer["elapsed"] for answer in answers)
         span = journal[-1]["time"] - journal[0]["time"]
         result = pd.read_csv(items, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    achieved = (len(sent) - 1) / (sent[-1] - sent[0])
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0])
     return {
         "items": n,
         "rate": rate,
