@@ -291,10 +291,12 @@ def test_1000_items_at_25_per_second_with_real_latency(simulator, tmp_path: Path
     assert stats["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
     assert stats["in_house_uses"] == 0
     assert stats["max_requests_in_any_second"] <= 25
-    journal = [
-        json.loads(line) for line in (tmp_path / "items.alma-run" / "journal.jsonl").read_text().splitlines()
+    # requests started per second, first to last: each answer's time less its elapsed time (measured from
+    # its pacer slot); the journal's sent lines come before a row waits for its slot and would overstate it
+    answers = [
+        json.loads(line) for line in (tmp_path / "items.alma-run" / "answers.jsonl").read_text().splitlines()
     ]
-    sent = [line["time"] for line in journal if line["event"] == "sent"]
-    achieved = (len(sent) - 1) / (sent[-1] - sent[0])  # scans sent per second, first to last
-    assert achieved >= 0.95 * 25, f"{achieved:.2f} scans/s"
+    starts = sorted(answer["time"] - answer["elapsed"] for answer in answers)
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert achieved >= 0.95 * 25, f"{achieved:.2f} requests/s"
     shutil.rmtree(tmp_path / "items.alma-run")
