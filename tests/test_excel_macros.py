@@ -385,7 +385,7 @@ def test_an_unexpected_failure_is_one_line_with_the_details_in_a_log(
     def broken(*args, **kwargs):
         raise RuntimeError(f"plan exploded\nsecond line with {TEST_KEY}")
 
-    monkeypatch.setattr(excel, "make_plan", broken)  # a bug, not a user mistake
+    monkeypatch.setattr(excel.inputs, "make_plan", broken)  # a bug, not a user mistake
     assert excel.check() is None
     text = actions(book, "alert")[-1]["args"][0]
     log = tmp_path / "items_to_discharge.alma-run" / excel.ERROR_LOG

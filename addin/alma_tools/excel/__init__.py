@@ -1,0 +1,84 @@
+"""The ribbon's macros: Check sheet, Discharge, Stop, Concurrent checkouts, Set API key.
+
+The package's modules, one concern each: ``messages`` (message boxes, the error log), ``settings`` (the
+Settings sheet), ``inputs`` (reading the sheets), ``check`` (Check sheet), ``background`` (the discharge
+run on its own thread), ``report`` (the statistics renderer), ``keyprompt`` (Set API key), ``logsheet``
+(the log sheet). This module keeps every name the ribbon calls.
+
+Each ribbon button is a VBA ``Sub OnX(control As IRibbonControl)`` that calls
+``RunPython "import alma_tools.excel; alma_tools.excel.x()"``. Every macro takes an optional ``book``
+(``book or xw.Book.caller()``) so that tests and scripts can hand one in. The macros are thin: they read
+the sheet into plain rows, call the same cores as the command line (:mod:`alma_tools.tables`,
+:mod:`alma_tools.discharge`, :mod:`alma_tools.concurrency`) and write the results back through
+:mod:`alma_tools.sheets`. A mistake a person can fix is shown as a message in plain words; anything else as
+"Alma Tools hit an unexpected problem", with the details in a log file, never a traceback in a dialog.
+
+How a long discharge keeps Excel usable, and how Stop works
+-----------------------------------------------------------
+
+A discharge of 5,000 items takes about four minutes at Alma's pace (20-25 calls a second), and Excel must
+stay usable for all of it. This is how:
+
+1. **One Python process for every button.** The workbook's ``xlwings.conf`` sets ``Use UDF Server = True``,
+   so every ``RunPython`` call goes to the same long-lived Python process (xlwings' COM server) instead of
+   starting a new one. The Discharge button can therefore leave a run going in that process, and the Stop
+   button, pressed later, reaches it.
+2. **The macro returns at once.** ``discharge()`` reads the sheet, checks everything it can (columns, ids,
+   desks, settings, that an API key is set) and reports those problems straight away. Then it starts a
+   background thread and returns; Excel is free again within a second, and staff keep working, in this
+   workbook or another one.
+3. **xlwings' threading rules.** An xlwings object belongs to the thread that created it, and COM must be
+   initialised in every thread that uses it. So the background thread is given plain data (the rows, the
+   plan, the workbook's full name), never an xlwings object; it calls ``pythoncom.CoInitialize()`` and opens
+   its own ``xw.Book(fullname)``. Only that thread writes to the sheet.
+4. **Few writes, retried when Excel is busy.** Results arrive from Alma a few dozen per second; the writer
+   collects them and writes ``done`` and ``status`` as contiguous blocks at most about once a second
+   (measured: about 65 writes for 1,000 rows, plus one fill per run of highlighted rows; never a write per
+   cell). When Excel is busy (someone is typing in a cell, a dialog is open) it refuses the write; the
+   writer waits a little and tries again, and keeps the rows queued until Excel accepts them, so nothing
+   is lost and Excel is never blocked by Python.
+5. **Stop.** The Stop button sets a flag that the run checks before each item. Requests already on their way
+   finish and are written; every other row gets "Stopped before this row". The run ends within a few
+   seconds with everything so far in the sheet, and shows its summary.
+6. **Nothing is lost, even if Excel crashes.** Every scan is written to a journal in a run folder beside the
+   workbook (``<workbook name>.alma-run``) before it is sent and after Alma answers. Pressing Discharge
+   again skips the rows already done and never scans an item twice.
+"""
+
+from __future__ import annotations
+
+from alma_tools.excel.background import DischargeRun, book_opener, discharge, make_client, running_in, stop
+from alma_tools.excel.check import check
+from alma_tools.excel.inputs import LOCATIONS_SHEET, DischargeInput, read_discharge_input
+from alma_tools.excel.keyprompt import set_api_key
+from alma_tools.excel.logsheet import LOG_SHEET, append_log, ensure_log_sheet
+from alma_tools.excel.messages import ERROR_LOG, TITLE, alert, error_log_path, report_unexpected
+from alma_tools.excel.report import concurrency, render_sheet
+from alma_tools.excel.settings import SETTING_DEFAULTS, Settings, read_settings
+
+__all__ = [
+    "ERROR_LOG",
+    "LOCATIONS_SHEET",
+    "LOG_SHEET",
+    "SETTING_DEFAULTS",
+    "TITLE",
+    "DischargeInput",
+    "DischargeRun",
+    "Settings",
+    "alert",
+    "append_log",
+    "book_opener",
+    "check",
+    "concurrency",
+    "discharge",
+    "ensure_log_sheet",
+    "error_log_path",
+    "make_client",
+    "read_discharge_input",
+    "read_settings",
+    "render_sheet",
+    "report_unexpected",
+    "running_in",
+    "set_api_key",
+    "stop",
+]

@@ -1,0 +1,160 @@
+"""Concurrent checkouts in Excel: the statistics core's sheet specs rendered natively through xlwings.
+
+The same computation and the same layout as ``alma-tools concurrency`` (``report_sheets``); only the
+rendering differs (xlwings here, XlsxWriter there).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from alma_tools import sheets
+from alma_tools.cells import safe_text
+from alma_tools.errors import InputError
+from alma_tools.excel.inputs import LOCATIONS_SHEET
+from alma_tools.excel.logsheet import LOG_SHEET, append_log
+from alma_tools.excel.messages import alert, reported
+
+#: sheets that are never read as a loans or items export
+_OWN_SHEETS = (LOCATIONS_SHEET, LOG_SHEET, "Settings", "Help", "xlwings.conf")
+#: the sheet whose items export, when it has one, gives copy counts (volumes with copies never lent)
+ITEMS_SHEET = "Items"
+#: chart size in points
+_CHART_SIZE = (620, 340)
+
+
+@reported
+def concurrency(book: Any = None, as_of: dt.datetime | None = None) -> Any:
+    """Concurrent-checkout statistics of the loans on the active sheet, as new formatted sheets of this book.
+
+    The same computation and the same sheet layout as ``alma-tools concurrency`` (``report_sheets``): only
+    the rendering differs (xlwings here, xlsxwriter there). ``as_of`` defaults to now.
+    """
+    from alma_tools.concurrency import compute, read_loans, report_sheets
+
+    sheet = book.sheets.active
+    if sheet.name in _OWN_SHEETS:
+        raise InputError(
+            f"The active sheet is '{sheet.name}': click the sheet where the loans export is pasted, then "
+            "press Concurrent checkouts again"
+        )
+    loans_rows = sheets.sheet_rows(sheet)
+    notes: list[str] = []
+    items_rows = None
+    names = [s.name for s in book.sheets]
+    if ITEMS_SHEET in names and sheet.name != ITEMS_SHEET:
+        candidate = sheets.sheet_rows(book.sheets[ITEMS_SHEET])
+        if sum(1 for row in candidate if any(c not in (None, "") for c in row)) > 1:
+            items_rows = candidate
+    try:
+        loans = read_loans(loans_rows, items=items_rows)
+    except InputError as error:
+        if items_rows is None:
+            raise
+        loans = read_loans(loans_rows)  # the loans alone still give every figure except never-lent copies
+        notes.append(f"The {ITEMS_SHEET} sheet was not used for copy counts: {error}")
+    loans.source = f"sheet '{sheet.name}'"
+    if loans.items_source:
+        loans.items_source = f"sheet '{ITEMS_SHEET}'"
+    stats = compute(loans, as_of=as_of)
+    added = []
+    after = sheet  # the report sits next to the loans it was made from
+    for spec in report_sheets(stats):
+        after = render_sheet(book, spec, after)
+        added.append(after.name)
+    book.sheets[added[0]].activate()
+    lines = [
+        f"Concurrent checkouts of sheet '{sheet.name}' as of {stats.as_of:%Y-%m-%d %H:%M}: "
+        f"{len(stats.volumes):,} volumes, {int(stats.volumes['Loans'].sum()):,} loans, "
+        f"{len(stats.problems):,} data problems.",
+        "New sheets: " + ", ".join(added),
+        *notes,
+    ]
+    append_log(book, lines)
+    alert(book, "\n".join(lines))
+    return stats
+
+
+def _unique(name: str, taken: set[str], limit: int = 31) -> str:
+    """``name``, or ``name (2)``, ``name (3)``… so an earlier report is never overwritten."""
+    if name.casefold() not in taken:
+        return name[:limit]
+    number = 2
+    while True:
+        candidate = f"{name[: limit - 5]} ({number})"
+        if candidate.casefold() not in taken:
+            return candidate
+        number += 1
+
+
+def render_sheet(book: Any, spec: Any, after: Any) -> Any:
+    """Write one :class:`~alma_tools.concurrency.report.SheetSpec` as a new sheet after ``after``.
+
+    Titles on top, then the frame as an Excel table (one write for header and data), number formats and
+    widths per column, conditional formats, a frozen header, and the chart as a native Excel chart.
+    """
+    name = _unique(spec.name, {s.name.casefold() for s in book.sheets})
+    sheet = book.sheets.add(name, after=after)
+    if spec.title_lines:
+        sheet.range((1, 1)).value = [[safe_text(line)] for line in spec.title_lines]
+        sheet.range((1, 1)).font.bold = True
+        sheet.range((1, 1)).font.size = 14
+    frame = spec.frame
+    top = spec.header_row + 1  # 1-based row of the table's header
+    width = max(len(frame.columns), 1)
+    last = top + max(len(frame), 1)
+    columns = {column: position for position, column in enumerate(frame.columns, start=1)}
+    for column in spec.text_columns:
+        # ids stay text: the cells are text before the values arrive, so Excel never reads them as numbers
+        sheet.range((top + 1, columns[column]), (last, columns[column])).number_format = "@"
+    sheet.range((top, 1)).value = sheets.frame_values(frame)
+    for column, number_format in spec.number_formats.items():
+        sheet.range((top + 1, columns[column]), (last, columns[column])).number_format = number_format
+    for column, size in spec.widths.items():
+        sheet.range((top, columns[column])).column_width = size
+    if spec.table_name and len(frame.columns):
+        taken = {t.name.casefold() for s in book.sheets for t in s.tables}
+        sheet.tables.add(
+            source=sheet.range((top, 1), (last, width)),
+            name=_unique(spec.table_name, taken, limit=255).replace(" (", "_").replace(")", ""),
+            table_style_name=spec.table_style.replace(" ", ""),
+        )
+    for rule in spec.conditional_formats:
+        cells = sheet.range((top + 1, columns[rule.column]), (last, columns[rule.column]))
+        if rule.kind == "data_bar":
+            cells.conditional_formats.add_data_bar(rule.color, minimum=0)
+        elif rule.kind == "color_scale":
+            cells.conditional_formats.add_color_scale(["#FFFFFF", rule.color])
+        else:
+            cells.conditional_formats.add_cell_value("greater_than", 0, fill_color=rule.color)
+    if spec.freeze_header:
+        sheet.freeze_panes.freeze_at(f"1:{top}")  # titles and header stay in view while scrolling
+    if spec.chart is not None and spec.chart.series:
+        _render_chart(sheet, spec, top, width)
+    return sheet
+
+
+def _render_chart(sheet: Any, spec: Any, top: int, width: int) -> None:
+    """A native scatter-with-lines chart of copies out over time, from a chart-data block beside the table.
+
+    Excel builds a scatter chart from one X column and one Y column per series, so the volumes' own step
+    series (each with its own times) are merged on one time axis, each volume's count held until it changes.
+    """
+    import pandas as pd
+
+    parts = []
+    for series in spec.chart.series:
+        points = spec.frame[[series.x_column, series.y_column]].iloc[: series.points]
+        parts.append(points.set_axis(["Time", series.name], axis=1))
+    merged = pd.concat(parts, ignore_index=True).sort_values("Time", kind="stable")
+    names = [series.name for series in spec.chart.series]
+    merged[names] = merged[names].ffill().fillna(0)
+    first_column = width + 2
+    sheet.range((top - 1, first_column)).value = [["Chart data"]]
+    sheet.range((top, first_column)).value = sheets.frame_values(merged.reset_index(drop=True))
+    sheet.range((top + 1, first_column), (top + len(merged), first_column)).number_format = "yyyy-mm-dd hh:mm"
+    source = sheet.range((top, first_column), (top + len(merged), first_column + len(names)))
+    chart = sheet.charts.add(left=40, top=15 * (top + 2), width=_CHART_SIZE[0], height=_CHART_SIZE[1])
+    chart.set_source_data(source)
+    chart.chart_type = "xy_scatter_lines_no_markers"
