@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alma_tools.concurrency import compute, read_loans
 from alma_tools.concurrency import loans as loans_module
@@ -267,13 +269,21 @@ CORPUS_PROBLEMS = {
         (8, "Loan Time", "midnight is used", ""),
     ],
     "loans_damaged_ids.csv": [
-        (2, "MMS Id", "MMS Id in row 2 was turned into a number by Excel and is shown as 9.96324E+17",
-         "Correct the cell"),
+        (
+            2,
+            "MMS Id",
+            "MMS Id in row 2 was turned into a number by Excel and is shown as 9.96324E+17",
+            "Correct the cell",
+        ),
         (3, "MMS Id", "lost its last digits (996323661116094000)", "Correct the cell"),
     ],
     "loans_overlap_and_after_as_of.csv": [
-        (3, "Loan Date", "overlaps the loan in row 2 of the same barcode B1; counted once",
-         "remove the duplicate"),
+        (
+            3,
+            "Loan Date",
+            "overlaps the loan in row 2 of the same barcode B1; counted once",
+            "remove the duplicate",
+        ),
         (4, "Loan Date", "after the as-of moment 2026-06-30 23:59", "later --as-of"),
     ],
 }
@@ -287,3 +297,133 @@ def test_corpus_loans_problems_name_row_column_and_fix(name: str) -> None:
     for row, column, problem, fix in CORPUS_PROBLEMS[name]:
         assert problem in listed[row, column][0] and fix in listed[row, column][1], listed[row, column]
     assert set(problems["File"]) == {name}
+
+
+# --- date order: day first, month first, told by the file or by --date-order --------------------------------
+
+
+def uk_rows(*extra: list) -> list[list]:
+    """A UK export: two copies both out for 23 hours from 5 September (05/09/2025), then ``extra`` rows."""
+    return [
+        HEADER,
+        ["Book", MMS, "QA1", "B1", "05/09/2025", "10:00:00", "06/09/2025", "09:00:00"],
+        ["Book", MMS, "QA1", "B2", "05/09/2025", "10:00:00", "06/09/2025", "09:00:00"],
+        *extra,
+    ]
+
+
+def test_day_first_dates_told_by_a_day_over_12_and_said() -> None:
+    loans = read_loans(
+        uk_rows(["Book", OTHER, "QA2", "B3", "14/09/2025", "10:00:00", "13/10/2025", "10:00:00"])
+    )
+    assert loans.problems.empty
+    assert moments(loans)[0] == (pd.Timestamp("2025-09-05 10:00"), pd.Timestamp("2025-09-06 09:00"))
+    assert loans.notes == ["Dates read day first (dd/mm/yyyy): 2 dates had a day over 12"]
+    stats = compute(loans, as_of=dt.datetime(2026, 1, 1))
+    volume = stats.volumes.set_index("MMS Id").loc[MMS]
+    assert volume["Hours All Out"] == 23.0  # not 743 (5 May to 6 June)
+    assert stats.notes == loans.notes
+
+
+def test_month_first_dates_told_by_a_second_field_over_12() -> None:
+    rows = [HEADER, ["Book", MMS, "QA1", "B1", "9/5/2025", "10:00:00", "9/14/2025", "09:00:00"]]
+    loans = read_loans(rows)
+    assert moments(loans) == [(pd.Timestamp("2025-09-05 10:00"), pd.Timestamp("2025-09-14 09:00"))]
+    assert loans.notes == ["Dates read month first (mm/dd/yyyy): 1 date had a day over 12"]
+
+
+def test_all_ambiguous_dates_read_month_first_and_said_with_the_option() -> None:
+    loans = read_loans(uk_rows())
+    assert moments(loans)[0] == (pd.Timestamp("2025-05-09 10:00"), pd.Timestamp("2025-06-09 09:00"))
+    (note,) = loans.notes
+    assert note.startswith("Dates read month first (mm/dd/yyyy), Alma's US default")
+    assert "--date-order dmy" in note and "DateOrder" in note
+    told = read_loans(uk_rows(), date_order="dmy")
+    assert moments(told)[0] == (pd.Timestamp("2025-09-05 10:00"), pd.Timestamp("2025-09-06 09:00"))
+    assert told.notes == ["Dates read day first (dd/mm/yyyy), as the date order given says"]
+    hours = compute(told, as_of=dt.datetime(2026, 1, 1)).volumes["Hours All Out"].iloc[0]
+    assert hours == 23.0
+
+
+def test_dates_written_both_ways_round_are_refused_naming_a_row_of_each() -> None:
+    rows = uk_rows(
+        ["Book", OTHER, "QA2", "B3", "14/09/2025", "10:00:00", "", ""],
+        ["Book", OTHER, "QA2", "B4", "09/15/2025", "10:00:00", "", ""],
+    )
+    with pytest.raises(InputError) as caught:
+        read_loans(rows)
+    message = str(caught.value)
+    assert "both ways round" in message
+    assert "row 4 has Loan Date '14/09/2025'" in message and "row 5 has Loan Date '09/15/2025'" in message
+    assert "--date-order dmy" in message
+    # the user says which: the dates of the other order become problems, named with their row
+    told = read_loans(rows, date_order="dmy")
+    assert told.problems[["Row", "Column"]].values.tolist() == [[5, "Loan Date"]]
+    assert "d/m/yyyy" in told.problems["Fix"].iloc[0]
+
+
+def test_date_cells_and_iso_text_need_no_order() -> None:
+    cells = [
+        HEADER,
+        ["Book", MMS, "QA1", "B1", dt.datetime(2025, 9, 5), "10:00:00", "2025-09-14", "09:00:00"],
+    ]
+    loans = read_loans(cells)
+    assert loans.notes == [] and loans.problems.empty
+    assert moments(loans) == [(pd.Timestamp("2025-09-05 10:00"), pd.Timestamp("2025-09-14 09:00"))]
+    assert read_loans(cells, date_order="dmy").notes == []  # nothing was read in an order
+    with pytest.raises(InputError, match="not one of mdy, dmy, ymd"):
+        read_loans(cells, date_order="ydm")
+
+
+def test_command_line_date_order_and_the_statement(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from alma_tools.cli import main
+
+    path = tmp_path / "uk.csv"
+    path.write_text("\n".join(",".join(map(str, row)) for row in uk_rows()) + "\n", encoding="utf-8")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["concurrency", str(path), "--date-order", "dmy", "--as-of", "2026-01-01"])
+    assert code == 0
+    assert "Dates read day first (dd/mm/yyyy), as the date order given says" in printed.getvalue()
+    assert "23.0 h all out" in printed.getvalue()
+
+
+moment = st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2026, 12, 31)).map(
+    lambda d: d.replace(microsecond=0)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(moment, st.integers(60, 40 * 86400)), min_size=1, max_size=12),
+       st.sampled_from(["mdy", "dmy"]), st.booleans())  # fmt: skip
+def test_property_text_dates_in_either_order_read_back_exactly(
+    loans: list[tuple[dt.datetime, int]], order: str, zero_padded: bool
+) -> None:
+    """Written either way round, the dates come back exactly: told by the file when a day is over 12,
+    by --date-order otherwise; the file is never read the wrong way round without saying so."""
+
+    def written(moment: dt.datetime) -> tuple[str, str]:
+        day, month = (f"{moment.day:02}", f"{moment.month:02}") if zero_padded else (moment.day, moment.month)
+        date = f"{month}/{day}/{moment.year}" if order == "mdy" else f"{day}/{month}/{moment.year}"
+        return date, f"{moment:%H:%M:%S}"
+
+    rows = [HEADER]
+    expected = []
+    for number, (start, seconds) in enumerate(loans):
+        end = start + dt.timedelta(seconds=seconds)
+        rows.append(["T", MMS, "QA1", f"B{number}", *written(start), *written(end)])
+        expected.append((pd.Timestamp(start), pd.Timestamp(end)))
+    told_by_file = any(
+        m.day > 12 and m.day != m.month for s, d in loans for m in (s, s + dt.timedelta(seconds=d))
+    )
+    read = read_loans(rows)
+    (note,) = read.notes
+    if told_by_file:
+        assert note.startswith(f"Dates read {loans_module.ORDER_WORDS[order]}:")
+        assert moments(read) == expected
+    else:
+        assert "no date has a day over 12" in note and "--date-order dmy" in note
+        assert moments(read_loans(rows, date_order=order)) == expected

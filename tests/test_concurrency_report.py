@@ -140,7 +140,8 @@ def test_formula_like_text_stays_text(tmp_path: Path) -> None:
     write_xlsx(stats, tmp_path / "out.xlsx")
     write_csv(stats, tmp_path / "out.csv")
     sheet = openpyxl.load_workbook(tmp_path / "out.xlsx")["Buy more copies"]
-    title, call_number = sheet.cell(8, 2), sheet.cell(8, 4)
+    header = next(row for row in range(1, 20) if sheet.cell(row, 2).value == "Title")
+    title, call_number = sheet.cell(header + 1, 2), sheet.cell(header + 1, 4)
     assert (title.data_type, title.value) == ("s", '=HYPERLINK("http://x","y")')
     assert (call_number.data_type, call_number.value) == ("s", "@SUM(A1)")
     text = (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
@@ -163,7 +164,9 @@ def test_sheet_specs_are_plain_data(sample_outputs, data_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_no_output_or_bad_input_exit_2_without_traceback(tmp_path: Path, data_dir: Path) -> None:
+def test_no_output_prints_the_summary_and_bad_input_exits_2_without_traceback(
+    tmp_path: Path, data_dir: Path
+) -> None:
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "alma_tools", "concurrency", *args],
@@ -172,8 +175,9 @@ def test_no_output_or_bad_input_exit_2_without_traceback(tmp_path: Path, data_di
             timeout=120,
         )
 
-    no_output = run(str(data_dir / "loans_export.xlsx"))
-    assert no_output.returncode == 2 and "--output" in no_output.stderr
+    no_output = run(str(data_dir / "loans_export.xlsx"), "--as-of", "2026-07-01")
+    assert no_output.returncode == 0 and "Top 5 by hours" in no_output.stdout
+    assert "Nothing was saved: add --output STATS.xlsx" in no_output.stdout
     missing = run(str(tmp_path / "nowhere.csv"), "--csv", str(tmp_path / "x.csv"))
     assert missing.returncode == 2 and "nowhere.csv" in missing.stderr and "Traceback" not in missing.stderr
     wrong = run(str(data_dir / "items_to_discharge.csv"), "--csv", str(tmp_path / "x.csv"))

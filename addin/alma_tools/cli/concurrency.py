@@ -2,8 +2,8 @@
 
 A thin face on :mod:`alma_tools.concurrency`: read, compute, write the workbook and/or CSV, and print what a
 person needs to trust the result (the as-of moment used, counts, the top volumes, how many data problems).
-Data problems are reported, not fatal; unreadable input or no output named ends with exit code 2 and one
-message.
+Data problems are reported, not fatal; unreadable input ends with exit code 2 and one message. With no
+output named the summary is printed with how to save the results.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar='"YYYY-MM-DD HH:MM"',
         help="end of the period; loans not yet returned count as out until then (default: now)",
     )
+    parser.add_argument(
+        "--date-order",
+        choices=("mdy", "dmy", "ymd"),
+        help="how text dates are written: mdy (9/5/2025 = 5 September, Alma's US default), dmy "
+        "(05/09/2025 = 5 September) or ymd; default: told by the file (a day over 12), else mdy",
+    )
     parser.add_argument("--output", metavar="STATS.xlsx", help="write the workbook here")
     parser.add_argument("--csv", metavar="STATS.csv", help="write the per-volume table here as CSV")
     parser.set_defaults(handler=run)
@@ -64,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
     from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
     from alma_tools.concurrency.report import describe
 
-    if not args.output and not args.csv:
-        raise InputError("Say where to write the results: add --output STATS.xlsx and/or --csv STATS.csv.")
     if args.output and not args.output.lower().endswith(".xlsx"):
         raise InputError(f"--output {args.output}: the workbook name must end in .xlsx.")
     for path in (args.output, args.csv):
@@ -74,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of)
     print(f"Reading {args.loans} ...", flush=True)
     loans = read_loans(
-        args.loans, items=args.items, by_description=args.by_description, requests=args.requests
+        args.loans,
+        items=args.items,
+        by_description=args.by_description,
+        requests=args.requests,
+        date_order=args.date_order,
     )
     stats = compute(loans, as_of=as_of)
     for line in describe(stats):
@@ -84,4 +92,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"Workbook: {write_xlsx(stats, args.output)}")
     if args.csv:
         print(f"CSV: {write_csv(stats, args.csv)}")
+    if not args.output and not args.csv:
+        print(
+            "Nothing was saved: add --output STATS.xlsx (the workbook) and/or --csv STATS.csv to keep these."
+        )
     return 0

@@ -75,6 +75,8 @@ class Stats:
     by_description: bool = False
     has_requests: bool = False
     items_source: str | None = None
+    #: what the reader decided that the user should know (the date order), for summary and title lines
+    notes: list[str] = field(default_factory=list)
     _instant_volume: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
     _instant_time: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
     _instant_count: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
@@ -233,6 +235,7 @@ def compute(loans: LoansInput, as_of: dt.datetime | None = None) -> Stats:
         by_description=loans.by_description,
         has_requests=has_requests,
         items_source=loans.items_source,
+        notes=list(loans.notes),
         _instant_volume=inst_vol,
         _instant_time=inst_t,
         _instant_count=count,

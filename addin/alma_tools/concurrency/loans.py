@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,27 @@ REQUEST_COLUMNS = (
 #: columns of every problem list
 PROBLEM_COLUMNS = ("Row", "Column", "Problem", "Fix", "File")
 
-#: date orders accepted in text cells: US month/day/year (what Alma exports), ISO, and dotted day.month.year
-_DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", "%d.%m.%Y")
+#: the orders a text date can be written in (``--date-order``): month first (Alma's US default), day first,
+#: year first
+DATE_ORDERS = ("mdy", "dmy", "ymd")
+#: how each order is written, for messages
+ORDER_WORDS = {
+    "mdy": "month first (mm/dd/yyyy)",
+    "dmy": "day first (dd/mm/yyyy)",
+    "ymd": "year first (yyyy-mm-dd)",
+}
+_ORDER_EXAMPLES = {"mdy": "m/d/yyyy", "dmy": "d/m/yyyy", "ymd": "yyyy-mm-dd"}
+#: text dates with the year first: never ambiguous, read whatever the order
+_YEAR_FIRST_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
+#: text dates with the year last, in each order (slashes, dots or dashes)
+_YEAR_LAST_FORMATS = {
+    "mdy": ("%m/%d/%Y", "%m.%d.%Y", "%m-%d-%Y"),
+    "dmy": ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y"),
+    "ymd": (),
+}
 _TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%H:%M:%S.%f")
-_DATETIME_FORMATS = tuple(d for d in _DATE_FORMATS) + tuple(
-    f"{d}{sep}{t}" for d in _DATE_FORMATS for sep in (" ", "T") for t in _TIME_FORMATS
-)
+#: the two leading fields of a year-last date ("05/09/2025", "5.9.2025 08:00"): what decides the order
+_YEAR_LAST_RE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{4}(?:[ T]|$)"
 #: CSV files at least this large are read by the fast path of :func:`read_table`
 FAST_CSV_BYTES = 2_000_000
 _HEAD_BYTES = 256 * 1024
@@ -75,7 +90,6 @@ _ROW_MARK = "\x00row\x00"
 #: Excel's day zero for serial dates (1900 date system)
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _ID_FIX = "Correct the cell as the message says (the row is left out until then)"
-_DATE_FIX = "Write the date as m/d/yyyy or yyyy-mm-dd, or make the cell an Excel date"
 _TIME_FIX = "Write the time as HH:MM:SS, or make the cell an Excel time"
 
 Source = str | os.PathLike | pd.DataFrame | list
@@ -96,6 +110,16 @@ class LoansInput:
     items: pd.DataFrame | None = None
     items_source: str | None = None
     requests: pd.DataFrame | None = None
+    #: what the reader decided and the user should know (the date order read), for summary and titles
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """The order text dates were read in, and the sentence that says so ("" when no text date needed one)."""
+
+    order: str
+    note: str = ""
 
 
 def volume_keys(by_description: bool) -> tuple[str, ...]:
@@ -119,12 +143,25 @@ def read_loans(
     items: Source | None = None,
     by_description: bool = False,
     requests: Source | None = None,
+    date_order: str | None = None,
 ) -> LoansInput:
-    """Read a loans export (file path, DataFrame or sheet values) and, optionally, items and requests."""
+    """Read a loans export (file path, DataFrame or sheet values) and, optionally, items and requests.
+
+    ``date_order`` (``mdy``, ``dmy`` or ``ymd``) says how text dates are written; None decides it from the
+    file (see :func:`decide_date_order`).
+    """
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise InputError(f"Date order '{date_order}' is not one of {', '.join(DATE_ORDERS)}.")
     table = read_table(source, LOAN_COLUMNS)
     _require_description(table, by_description)
-    loans, problems = loans_from_table(table, by_description)
-    result = LoansInput(loans=loans, problems=problems, source=table.source, by_description=by_description)
+    loans, problems, order = loans_from_table(table, by_description, date_order)
+    result = LoansInput(
+        loans=loans,
+        problems=problems,
+        source=table.source,
+        by_description=by_description,
+        notes=[order.note] if order.note else [],
+    )
     extra = [problems]
     if items is not None:
         item_table = read_table(items, ITEM_COLUMNS)
@@ -237,8 +274,10 @@ def _require_description(table: Table, by_description: bool) -> None:
         )
 
 
-def loans_from_table(table: Table, by_description: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Typed loans and the problems of the rows left out."""
+def loans_from_table(
+    table: Table, by_description: bool = False, date_order: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, DateOrder]:
+    """Typed loans, the problems of the rows left out, and the date order the text dates were read in."""
     frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
     label = _labels(table, LOAN_COLUMNS)
     problems: list[pd.DataFrame] = []
@@ -266,11 +305,12 @@ def loans_from_table(table: Table, by_description: bool = False) -> tuple[pd.Dat
     for key in ("mms_id", "barcode"):
         report((out[key] == "").to_numpy(), key, f"{label(key)} is blank", f"Fill in the {label(key)}")
 
-    start, start_problems, start_midnight = _moments(frame, "loan_date", "loan_time", label)
+    order = decide_date_order(frame, rows, label, source, date_order)
+    start, start_problems, start_midnight = _moments(frame, "loan_date", "loan_time", label, order.order)
     for mask, key, problem, fix in start_problems:
         report(mask, key, problem, fix)
     report(start.isna().to_numpy(), "loan_date", f"{label('loan_date')} is blank", "Fill in the loan date")
-    end, end_problems, end_midnight = _moments(frame, "return_date", "return_time", label)
+    end, end_problems, end_midnight = _moments(frame, "return_date", "return_time", label, order.order)
     for mask, key, problem, fix in end_problems:
         report(mask, key, problem, fix)
     for midnight, key in ((start_midnight, "loan_time"), (end_midnight, "return_time")):
@@ -310,7 +350,7 @@ def loans_from_table(table: Table, by_description: bool = False) -> tuple[pd.Dat
     problem_table = (
         pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
     )
-    return out.loc[keep].reset_index(drop=True), problem_table
+    return out.loc[keep].reset_index(drop=True), problem_table, order
 
 
 def items_from_table(table: Table, by_description: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -465,8 +505,100 @@ def combine_codes(codes: Sequence[np.ndarray]) -> np.ndarray:
     return combined
 
 
+def decide_date_order(
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    label: Callable[[str], str],
+    source: str,
+    given: str | None = None,
+) -> DateOrder:
+    """The order of the text dates in the loan and return date columns: ``given``, or told by the file.
+
+    A date like 05/09/2025 reads two ways. A first field over 12 can only be a day (day first), a second
+    field over 12 only a day (month first); cells with neither are ambiguous. Evidence one way decides the
+    whole file; evidence both ways is refused (naming a row of each), since half the dates would be wrong
+    whichever order were chosen; no evidence at all means month first, Alma's US default, said as such
+    with the way to change it. Date cells (and yyyy-mm-dd text) need no order and are not counted.
+    """
+    day_first = np.zeros(len(frame), bool)
+    month_first = np.zeros(len(frame), bool)
+    year_last = np.zeros(len(frame), bool)
+    count = 0  # dates (cells, not rows) that tell the order
+    columns = [key for key in ("loan_date", "return_date") if key in frame]
+    for key in columns:
+        day, month, ambiguous = _order_evidence(frame[key])
+        day_first |= day
+        month_first |= month
+        year_last |= ambiguous
+        count += int(day.sum() + month.sum())
+    if given is not None:
+        note = f"Dates read {ORDER_WORDS[given]}, as the date order given says" if year_last.any() else ""
+        return DateOrder(given, note)
+    if day_first.any() and month_first.any():
+        raise InputError(_both_orders_message(frame, rows, label, source, columns))
+    if day_first.any() or month_first.any():
+        order = "dmy" if day_first.any() else "mdy"
+        dates = "1 date" if count == 1 else f"{count:,} dates"
+        return DateOrder(order, f"Dates read {ORDER_WORDS[order]}: {dates} had a day over 12")
+    if year_last.any():
+        return DateOrder(
+            "mdy",
+            f"Dates read {ORDER_WORDS['mdy']}, Alma's US default: no date has a day over 12, so the file "
+            "cannot tell; if they are day first, run again with --date-order dmy (Excel: DateOrder on the "
+            "Settings sheet)",
+        )
+    return DateOrder("mdy")
+
+
+def _order_evidence(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: a year-last text date whose first field is over 12, whose second is, and any such date."""
+    codes, distinct = _uniques(values)
+    text = distinct.map(lambda v: v.strip() if isinstance(v, str) else "")
+    fields = text.str.extract(_YEAR_LAST_RE)
+    first = pd.to_numeric(fields[0], errors="coerce").to_numpy()
+    second = pd.to_numeric(fields[1], errors="coerce").to_numpy()
+    with np.errstate(invalid="ignore"):
+        day = (first > 12) & (first <= 31) & (second >= 1) & (second <= 12)
+        month = (second > 12) & (second <= 31) & (first >= 1) & (first <= 12)
+    return day[codes], month[codes], fields[0].notna().to_numpy()[codes]
+
+
+def _both_orders_message(
+    frame: pd.DataFrame, rows: np.ndarray, label: Callable[[str], str], source: str, columns: list[str]
+) -> str:
+    """The refusal of a file with dates written both ways round, naming the first row of each."""
+    found: dict[str, tuple[int, str, str]] = {}
+    for key in columns:
+        day, month, _ = _order_evidence(frame[key])
+        for name, mask in (("dmy", day), ("mdy", month)):
+            hits = np.flatnonzero(mask)
+            if len(hits) and (name not in found or rows[hits[0]] < found[name][0]):
+                found[name] = (int(rows[hits[0]]), label(key), str(frame[key].iloc[hits[0]]).strip())
+    day_row, day_label, day_cell = found["dmy"]
+    month_row, month_label, month_cell = found["mdy"]
+    return (
+        f"{source} has dates written both ways round: row {day_row} has {day_label} '{day_cell}' "
+        f"(day first: the first number is over 12) and row {month_row} has {month_label} '{month_cell}' "
+        "(month first: the second number is over 12). Correct the dates written the other way, or say "
+        "which order the file uses with --date-order dmy or --date-order mdy (Excel: DateOrder on the "
+        "Settings sheet); dates that do not fit it are then listed as problems."
+    )
+
+
+def datetime_formats(order: str) -> tuple[str, ...]:
+    """Text formats of dates and date-times in ``order`` (year-first dates are read in every order)."""
+    dates = _YEAR_LAST_FORMATS[order] + _YEAR_FIRST_FORMATS
+    return dates + tuple(f"{d}{sep}{t}" for d in dates for sep in (" ", "T") for t in _TIME_FORMATS)
+
+
+def date_fix(order: str) -> str:
+    """How to write a date that could not be read, in the file's order."""
+    written = "yyyy-mm-dd" if order == "ymd" else f"{_ORDER_EXAMPLES[order]} or yyyy-mm-dd"
+    return f"Write the date as {written}, or make the cell an Excel date"
+
+
 def _moments(
-    frame: pd.DataFrame, date_key: str, time_key: str, label: Callable[[str], str]
+    frame: pd.DataFrame, date_key: str, time_key: str, label: Callable[[str], str], order: str = "mdy"
 ) -> tuple[pd.Series, list[tuple[np.ndarray, str, str | np.ndarray, str]], np.ndarray]:
     """Date (+ time when a time column exists) as one datetime column; NaT where blank or unusable.
 
@@ -475,9 +607,10 @@ def _moments(
     problems of unusable rows, and where a blank time made the moment midnight (kept, but worth saying).
     """
     date_cells = frame[date_key]
-    date, date_blank, date_bad = _spread(_cells_to_datetime, date_cells)
+    formats = datetime_formats(order)
+    date, date_blank, date_bad = _spread(lambda cells: _cells_to_datetime(cells, formats), date_cells)
     problems: list[tuple[np.ndarray, str, str | np.ndarray, str]] = [
-        (date_bad, date_key, _quoted(date_cells, date_bad, label(date_key), "is not a date"), _DATE_FIX)
+        (date_bad, date_key, _quoted(date_cells, date_bad, label(date_key), "is not a date"), date_fix(order))
     ]
     if time_key not in frame:
         return date, problems, np.zeros(len(frame), bool)
@@ -577,13 +710,13 @@ def _kinds(values: pd.Series) -> pd.Series:
     return values.map(kind)
 
 
-def _cells_to_datetime(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def _cells_to_datetime(values: pd.Series, formats: Sequence[str]) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Dates or date-times from text, Excel serial numbers and date cells; returns (moments, blank, bad)."""
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
         blank = (text == "").to_numpy()
-        parsed = _parse_text(text[~blank], _DATETIME_FORMATS)
+        parsed = _parse_text(text[~blank], formats)
         result[parsed.index] = parsed
         return result, blank, ~blank & result.isna().to_numpy()
     kinds = _kinds(values)
@@ -600,7 +733,7 @@ def _cells_to_datetime(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.nda
     mask = kinds == "text"
     if mask.any():
         text = values[mask].astype(str).str.strip()
-        result[text.index] = _parse_text(text, _DATETIME_FORMATS)
+        result[text.index] = _parse_text(text, formats)
     return result, blank, ~blank & result.isna().to_numpy()
 
 

@@ -145,6 +145,7 @@ def report_sheets(stats: Stats) -> list[SheetSpec]:
                 f"Loans: {stats.source}; as of {stats.as_of:%Y-%m-%d %H:%M}. Volume = MMS Id + call number"
                 + (" + description" if stats.by_description else "")
                 + ". A loan counts from its loan moment until its return (or the as-of moment if still out).",
+                *(f"{note}." for note in stats.notes),
             ],
             stats.volumes.reset_index(drop=True),
             "Statistics",
@@ -222,6 +223,7 @@ def _buy_more_sheet(stats: Stats) -> SheetSpec:
         f"{len(stats.problems):,} data problems (sheet Problems).",
         "Hours All Out is time at capacity: nobody could borrow a copy then, so it is a lower bound on "
         "unmet demand. Volumes with one copy are never listed here (see Statistics).",
+        *(f"{note}." for note in stats.notes),
     ]
     if frame.empty:
         titles.append("No volume had all of its copies out at the same time in this period.")
@@ -473,6 +475,7 @@ def describe(stats: Stats, top: int = 5) -> list[str]:
         f"As of {stats.as_of:%Y-%m-%d %H:%M} (loans still out count as out until then)",
         f"{len(volumes):,} volumes, {int(volumes['Loans'].sum()):,} loans; "
         f"{int((volumes['Hours All Out'] > 0).sum()):,} volumes had every copy out at some time",
+        *stats.notes,
     ]
     if len(volumes):
         lines.append(f"Top {min(top, len(volumes))} by hours with every copy out:")
