@@ -43,6 +43,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for faults, latency and requests")
     parser.add_argument("--state-file", help="log of applied scans, replayed on the next start")
     parser.add_argument("--hostile", choices=HOSTILE_MODES, help="answer every request in a hostile way")
+    parser.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        metavar="PATH=FILE",
+        help="serve a CSV/XLSX file as the Analytics report at PATH (repeatable); the packaged samples are "
+        "served under /shared/Sample University/Reports/",
+    )
+    parser.add_argument(
+        "--analytics-delay",
+        type=float,
+        default=0.0,
+        help="seconds each Analytics report is 'still running' before its first rows (default 0)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -72,6 +86,20 @@ def keys_from(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return read_write, read_only
 
 
+def parse_reports(entries: list[str]) -> dict[str, str]:
+    """``["/shared/X/Reports/Items=items.csv", …]`` → {path: file}, split at the last ``=``."""
+    reports: dict[str, str] = {}
+    for entry in entries:
+        path, equals, file = entry.rpartition("=")
+        if not equals or not path.strip() or not file.strip():
+            raise InputError(
+                f"--report {entry!r} is not PATH=FILE: write, for example, "
+                '--report "/shared/My University/Reports/Items to discharge=items.csv".'
+            )
+        reports[path.strip()] = file.strip()
+    return reports
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the simulator, print where it is and its keys, serve until SIGINT or SIGTERM; exit 0."""
     read_write, read_only = keys_from(args)
@@ -89,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         state_file=args.state_file,
         hostile=args.hostile,
+        reports=parse_reports(args.report),
+        analytics_delay=args.analytics_delay,
         host=args.host,
         port=args.port,
     )
@@ -102,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         with Simulator(config) as sim:
             keys = [f"{key} (read/write)" for key in read_write] + [f"{key} (read-only)" for key in read_only]
             print(f"Alma simulator at {sim.base_url} — keys: {', '.join(keys)}", flush=True)
+            print(f"Analytics reports: {'; '.join(sim.analytics.paths)}", flush=True)
             while not stop.wait(0.5):
                 pass
     finally:

@@ -85,7 +85,12 @@ ERRORS: dict[str, ErrorKind] = {
     "general": ErrorKind(
         400, "401652", "General Error - An error has occurred while processing the request."
     ),
+    # Analytics (docs §6): documented codes and texts
+    "analytics_path": ErrorKind(500, "INTERNAL_SERVER_ERROR", "Path not found ({path})"),
+    "analytics_no_more_rows": ErrorKind(500, "420033", "No more rows to fetch"),
     # application errors whose real code Alma does not document: the simulator's choice (docs §10)
+    "analytics_token": ErrorKind(400, "INVALID_PARAMETER", "Resumption token is not valid: {token}"),
+    "analytics_filter": ErrorKind(400, "INVALID_PARAMETER", "The filter cannot be applied: {problem}."),
     "missing_op": ErrorKind(400, "401664", "Mandatory field is missing: op"),
     "bad_op": ErrorKind(400, "40166410", "The parameter op is invalid. Received: {op}."),
     "unknown_library": ErrorKind(400, "40166412", "The parameter library is invalid. Received: {library}."),
