@@ -427,3 +427,76 @@ def test_property_text_dates_in_either_order_read_back_exactly(
     else:
         assert "no date has a day over 12" in note and "--date-order dmy" in note
         assert moments(read_loans(rows, date_order=order)) == expected
+
+
+# --- one id rule with the discharge; barcodes that lost their leading zeros ---------------------------------
+
+LOANS_HEADER = "Title,MMS Id,Permanent Call Number,Barcode,Loan Date,Loan Time,Return Date,Return Time"
+
+
+def loans_csv(path: Path, barcodes: list[str]) -> Path:
+    """One volume, each barcode lent once on 5 September 2025, 10:00-12:00 (all out at once)."""
+    lines = [LOANS_HEADER] + [f"Book,{MMS},QA1,{b},9/5/2025,10:00:00,9/5/2025,12:00:00" for b in barcodes]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def items_csv(path: Path, barcodes: list[str]) -> Path:
+    lines = ["MMS Id,Permanent Call Number,Barcode"] + [f"{MMS},QA1,{b}" for b in barcodes]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_csv_barcode_check_is_the_discharges(tmp_path: Path) -> None:
+    """A CSV cell may have been a number: <NA>, as tables has it, so a lost-zeros barcode is refused here too."""
+    from alma_tools.ids import check_id_column
+
+    path = loans_csv(tmp_path / "loans.csv", ["0123456780", "0123456781", "0123456782", "123456789"])
+    table = find_table(read_grid(path), LOAN_COLUMNS)
+    assert table.was_number("barcode").isna().all()
+    discharge = check_id_column(
+        table.text("barcode"),
+        table.was_number("barcode"),
+        label="Barcode",
+        rows=table.rows,
+        kind="barcode",
+        suffix=None,
+    )
+    refused = discharge[discharge != ""]
+    assert list(table.rows[refused.index]) == [5] and "0123456789" in refused.iloc[0]
+    loans = read_loans(path)
+    assert loans.problems[["Row", "Column"]].values.tolist() == [[5, "Barcode"]]
+    assert loans.problems["Problem"].iloc[0] == refused.iloc[0]  # the very same words
+    assert "123456789" not in set(loans.loans["barcode"])  # not counted as a fourth copy
+
+
+def test_items_barcodes_that_lost_zeros_are_the_lent_copies(tmp_path: Path) -> None:
+    """Items export saved through Excel (zeros gone), loans intact: 3 copies, not 5."""
+    loans = loans_csv(tmp_path / "loans.csv", ["0123456789", "0123456790"])
+    items = items_csv(tmp_path / "items.csv", ["123456789", "123456790", "123456791"])
+    read = read_loans(loans, items=items)
+    volume = compute(read, as_of=dt.datetime(2026, 1, 1)).volumes.iloc[0]
+    assert volume["Copies"] == 3 and volume["Peak Out"] == 2 and volume["Hours All Out"] == 0
+    listed = read.problems.sort_values("Row")
+    assert listed["File"].tolist() == ["items.csv", "items.csv"] and listed["Row"].tolist() == [2, 3]
+    assert listed["Problem"].iloc[0] == (
+        "Barcode 123456789 lost its leading zeros (Excel): it is 0123456789 in the loans export, the same "
+        "copy, and is counted as that copy"
+    )
+    assert not compute(read, as_of=dt.datetime(2026, 1, 1)).problems["Problem"].str.contains("not in").any()
+
+
+def test_loans_barcode_that_lost_zeros_is_the_items_copy(tmp_path: Path) -> None:
+    """A loans barcode the id check refuses on its own is counted as the copy the items export names."""
+    loans = loans_csv(tmp_path / "loans.csv", ["0123456780", "0123456781", "0123456782", "123456789"])
+    alone = read_loans(loans)
+    assert alone.problems["Row"].tolist() == [5]  # refused without the items export: nothing says which copy
+    items = items_csv(tmp_path / "items.csv", ["0123456780", "0123456781", "0123456782", "0123456789"])
+    read = read_loans(loans, items=items)
+    (problem,) = read.problems.itertuples()
+    assert (problem.Row, problem.Column, problem.File) == (5, "Barcode", "loans.csv")
+    assert "it is 0123456789 in the items export, the same copy" in problem.Problem
+    stats = compute(read, as_of=dt.datetime(2026, 1, 1))
+    volume = stats.volumes.iloc[0]
+    assert (volume["Copies"], volume["Loans"], volume["Hours All Out"]) == (4, 4, 2.0)
+    assert len(stats.problems) == 1  # no "lent but not in the items export"

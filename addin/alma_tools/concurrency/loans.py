@@ -154,7 +154,13 @@ def read_loans(
         raise InputError(f"Date order '{date_order}' is not one of {', '.join(DATE_ORDERS)}.")
     table = read_table(source, LOAN_COLUMNS)
     _require_description(table, by_description)
-    loans, problems, order = loans_from_table(table, by_description, date_order)
+    item_table, item_frame, item_problems = None, None, None
+    if items is not None:
+        item_table = read_table(items, ITEM_COLUMNS)
+        _require_description(item_table, by_description)
+        lent = volume_barcodes(table, by_description)
+        item_frame, item_problems = items_from_table(item_table, by_description, reference=lent)
+    loans, problems, order = loans_from_table(table, by_description, date_order, reference=item_frame)
     result = LoansInput(
         loans=loans,
         problems=problems,
@@ -163,11 +169,8 @@ def read_loans(
         notes=[order.note] if order.note else [],
     )
     extra = [problems]
-    if items is not None:
-        item_table = read_table(items, ITEM_COLUMNS)
-        _require_description(item_table, by_description)
-        result.items, item_problems = items_from_table(item_table, by_description)
-        result.items_source = item_table.source
+    if item_table is not None and item_problems is not None:
+        result.items, result.items_source = item_frame, item_table.source
         extra.append(item_problems)
     if requests is not None:
         result.requests, request_problems = requests_from_table(read_table(requests, REQUEST_COLUMNS))
@@ -263,6 +266,7 @@ def _read_large_csv(path: Path, columns: Sequence[Column]) -> Table | None:
         source=path.name,
         labels=head_table.labels,
         notes=head_table.notes,
+        typed=False,  # CSV text: as read_grid says of every CSV
     )
 
 
@@ -275,9 +279,16 @@ def _require_description(table: Table, by_description: bool) -> None:
 
 
 def loans_from_table(
-    table: Table, by_description: bool = False, date_order: str | None = None
+    table: Table,
+    by_description: bool = False,
+    date_order: str | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, DateOrder]:
-    """Typed loans, the problems of the rows left out, and the date order the text dates were read in."""
+    """Typed loans, the problems of the rows left out, and the date order the text dates were read in.
+
+    ``reference``: the items export's volumes and barcodes, against which barcodes that lost their
+    leading zeros are recognised as the copy they are (see :func:`restore_lost_zeros`).
+    """
     frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
     label = _labels(table, LOAN_COLUMNS)
     problems: list[pd.DataFrame] = []
@@ -293,14 +304,19 @@ def loans_from_table(
 
     out = pd.DataFrame(index=frame.index)
     keys = volume_keys(by_description)
-    cells = {key: _TextColumn.of(frame[key]) for key in (*keys, "barcode")}
+    cells = {key: _TextColumn.of(frame[key], table.typed) for key in (*keys, "barcode")}
     for key, column in cells.items():
         out[key] = column.text()
     # titles are cleaned by compute() for the one row per volume it shows
     out["title"] = frame["title"].to_numpy(object) if "title" in frame else ""
     out["volume_code"] = combine_codes([cells[key].text_codes() for key in keys])
     out["barcode_code"] = cells["barcode"].text_codes()
-    for key, damage in _damaged_ids(cells, rows, label).items():
+    damages = _damaged_ids(cells, rows, label)
+    restored = restore_lost_zeros(out, damages, reference, keys, rows, label, source, "the items export")
+    if restored is not None:  # counted as the copy they are, and said
+        problems.append(restored)
+        out["barcode_code"] = pd.factorize(out["barcode"].to_numpy(object))[0]
+    for key, damage in damages.items():
         report(damage != "", key, damage, _ID_FIX)
     for key in ("mms_id", "barcode"):
         report((out[key] == "").to_numpy(), key, f"{label(key)} is blank", f"Fill in the {label(key)}")
@@ -353,17 +369,28 @@ def loans_from_table(
     return out.loc[keep].reset_index(drop=True), problem_table, order
 
 
-def items_from_table(table: Table, by_description: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every copy of each volume (the items export), with problems for rows that name no copy."""
+def items_from_table(
+    table: Table, by_description: bool = False, reference: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every copy of each volume (the items export), with problems for rows that name no copy.
+
+    ``reference``: the loans export's volumes and barcodes (:func:`volume_barcodes`), against which an
+    item barcode that lost its leading zeros is recognised as the copy that was lent.
+    """
     frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
     label = _labels(table, ITEM_COLUMNS)
     out = pd.DataFrame(index=frame.index)
-    cells = {key: _TextColumn.of(frame[key]) for key in (*volume_keys(by_description), "barcode")}
+    keys = volume_keys(by_description)
+    cells = {key: _TextColumn.of(frame[key], table.typed) for key in (*keys, "barcode")}
     for key, column in cells.items():
         out[key] = column.text()
     problems = []
     bad = np.zeros(len(out), bool)
-    for key, damage in _damaged_ids(cells, rows, label).items():
+    damages = _damaged_ids(cells, rows, label)
+    restored = restore_lost_zeros(out, damages, reference, keys, rows, label, source, "the loans export")
+    if restored is not None:
+        problems.append(restored)
+    for key, damage in damages.items():
         mask = (damage != "") & ~bad
         if mask.any():
             problems.append(problem_frame(rows[mask], label(key), damage[mask], _ID_FIX, source))
@@ -417,6 +444,73 @@ def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
         pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
     )
     return out, problem_table
+
+
+def volume_barcodes(table: Table, by_description: bool) -> pd.DataFrame:
+    """The distinct (volume keys, barcode) of an export, as clean text: what the other export is matched to."""
+    keys = (*volume_keys(by_description), "barcode")
+    text = {key: _TextColumn.of(table.frame[key], table.typed).text() for key in keys}
+    return pd.DataFrame(text).drop_duplicates(ignore_index=True)
+
+
+#: a barcode of digits that starts with zeros, and the digits after them
+_ZERO_LED = r"0+([1-9][0-9]*)"
+
+
+def restore_lost_zeros(
+    out: pd.DataFrame,
+    damages: dict[str, np.ndarray],
+    reference: pd.DataFrame | None,
+    keys: Sequence[str],
+    rows: np.ndarray,
+    label: Callable[[str], str],
+    source: str,
+    other: str,
+) -> pd.DataFrame | None:
+    """Barcodes that equal a barcode of the other export once their lost leading zeros are put back.
+
+    Such a barcode is the same copy: Excel stored 0447203478 as 447203478. Counting it as another copy
+    would over-count the copies (and refusing the loans would under-count the time out), so the row is
+    counted as that copy, its barcode written as the other export has it, and a problem row says so.
+    Only a match within the same volume counts, and only a single one (two zero-led forms of the same
+    digits, 0123 and 00123, stay as they are). ``out`` and the barcode's entry of ``damages`` are updated.
+    """
+    if reference is None or not len(reference) or not len(out):
+        return None
+    columns = [*keys, "barcode"]
+    zero_led = reference[columns].astype(object)
+    digits = zero_led["barcode"].str.extract(_ZERO_LED, expand=False)
+    zero_led = zero_led.assign(digits=digits)[digits.notna().to_numpy()]
+    zero_led = zero_led.drop_duplicates().drop_duplicates([*keys, "digits"], keep=False)
+    if zero_led.empty:
+        return None
+    plain = out["barcode"].str.fullmatch(r"[1-9][0-9]*").fillna(False).to_numpy(bool)
+    if not plain.any():
+        return None
+    candidates = out.loc[plain, columns].rename(columns={"barcode": "digits"})
+    candidates["position"] = np.flatnonzero(plain)
+    matched = candidates.merge(zero_led, on=[*keys, "digits"], how="inner")
+    if matched.empty:
+        return None
+    position = matched["position"].to_numpy(np.int64)
+    shown, restored = matched["digits"].astype(str), matched["barcode"].astype(str)
+    problem = problem_frame(
+        rows[position],
+        label("barcode"),
+        label("barcode")
+        + " "
+        + shown
+        + " lost its leading zeros (Excel): it is "
+        + restored
+        + f" in {other}, the same copy, and is counted as that copy",
+        "Export the file again and open it with Alma Tools directly (or import the barcode column as Text)",
+        source,
+    )
+    barcode = out["barcode"].to_numpy(object).copy()
+    barcode[position] = restored.to_numpy(object)
+    out["barcode"] = barcode
+    damages["barcode"][position] = ""
+    return problem
 
 
 def _damaged_ids(
@@ -480,10 +574,14 @@ class _TextColumn:
     distinct_number: pd.Series
 
     @classmethod
-    def of(cls, values: pd.Series) -> _TextColumn:
+    def of(cls, values: pd.Series, typed: bool = True) -> _TextColumn:
+        """``typed`` False (CSV): nobody knows which cells were numbers, so ``was_number`` is <NA>, as
+        :meth:`alma_tools.tables.Table.was_number` has it for the discharge's id checks."""
         codes, distinct = _uniques(values)
         text, was_number = cell_text(distinct)
-        return cls(codes, text, was_number)
+        if not typed:
+            return cls(codes, text, pd.Series(pd.NA, index=distinct.index, dtype="boolean"))
+        return cls(codes, text, was_number.astype("boolean"))
 
     def text(self) -> np.ndarray:
         """Clean text of every row (:func:`~alma_tools.tables.cell_text` rules)."""
