@@ -22,8 +22,8 @@ from typing import TextIO
 
 import pandas as pd
 
-from alma_tools import tables
 from alma_tools.simulator import catalogue
+from alma_tools.simulator.exports import ITEM_FIELDS, LOCATION_FIELDS
 
 DEFAULT_DESK = "DEFAULT_CIRC_DESK"
 #: the only hold-request type the simulator creates, as Alma names it in ``additional_info``
@@ -75,40 +75,6 @@ _FIRST_NAMES = (
 _DIGITS = re.compile(r"[0-9]+")
 #: scan-in parameters the state machine reads, and so the only ones the state file keeps
 _LOGGED_PARAMS = ("op", "library", "circ_desk", "department", "register_in_house_use")
-
-
-#: internal field → accepted headers (``tables`` keys and export labels, folded by ``normalise_header``)
-_ITEM_FIELDS = {
-    "mms_id": ("mmsid",),
-    "holding_id": ("holdingid",),
-    "item_id": ("itemid",),
-    "barcode": ("barcode",),
-    "library": ("librarycode",),
-    "location": ("locationcode",),
-    "temp_location": ("templocationcode", "temporarylocationcode"),
-    "temp_library": ("templibrarycode", "temporarylibrarycode"),
-    "title": ("title",),
-    "loan_date": ("loandate",),
-}
-_LOCATION_FIELDS = {
-    "location": ("locationcode",),
-    "library": ("librarycode",),
-    "desk": ("circdesk", "circulationdesk"),
-}
-
-
-def _pick(frame: pd.DataFrame, fields: dict[str, tuple[str, ...]]) -> pd.DataFrame:
-    """Columns of a ``tables`` frame under the internal field names, as clean text ("" where absent)."""
-    by_key = {tables.normalise_header(column): column for column in frame.columns}
-    picked = {}
-    for name, spellings in fields.items():
-        column = next((by_key[s] for s in spellings if s in by_key), None)
-        picked[name] = (
-            tables.cell_text(frame[column])[0]
-            if column is not None
-            else pd.Series("", index=frame.index, dtype=object)
-        )
-    return pd.DataFrame(picked, index=frame.index)
 
 
 @dataclass
@@ -227,7 +193,7 @@ class World:
         self._unplaced_desks: list[tuple[str, str]] = []
         if locations is None:
             return
-        frame = _pick(locations, _LOCATION_FIELDS)
+        frame = locations[list(LOCATION_FIELDS)]
         for location, library, desk in frame.itertuples(index=False):
             if library and desk:
                 self.desks.add((library, desk))
@@ -238,7 +204,7 @@ class World:
 
     def _load_items(self, items: pd.DataFrame, rng: random.Random, request_share: float) -> None:
         """Every usable row becomes an item on loan; a seeded share also gets a waiting hold request."""
-        frame = _pick(items, _ITEM_FIELDS)
+        frame = items[list(ITEM_FIELDS)]
         usable = (
             frame["mms_id"].str.fullmatch(_DIGITS)
             & frame["holding_id"].str.fullmatch(_DIGITS)
@@ -249,26 +215,29 @@ class World:
         self.skipped_rows = int((~usable).sum())
         frame = frame[usable]
         loan_days: dict[str, str] = {}
-        for row in frame.itertuples(index=False):
+        rows: list[dict[str, str]] = frame.to_dict("records")
+        for row in rows:
             temp_library = ""
-            if row.temp_location:
-                temp_library = row.temp_library or self.location_library.get(row.temp_location, row.library)
+            if row["temp_location"]:
+                temp_library = row["temp_library"] or self.location_library.get(
+                    row["temp_location"], row["library"]
+                )
             item = Item(
-                mms_id=row.mms_id,
-                holding_id=row.holding_id,
-                item_id=row.item_id,
-                barcode=row.barcode,
-                title=row.title,
-                library=row.library,
-                location=row.location,
+                mms_id=row["mms_id"],
+                holding_id=row["holding_id"],
+                item_id=row["item_id"],
+                barcode=row["barcode"],
+                title=row["title"],
+                library=row["library"],
+                location=row["location"],
                 temp_library=temp_library,
-                temp_location=row.temp_location,
+                temp_location=row["temp_location"],
             )
             self.items[item.item_id] = item
             if item.barcode:
                 self.by_barcode.setdefault(item.barcode, item.item_id)
             self.mms_ids.add(item.mms_id)
-            loan_days[item.item_id] = row.loan_date
+            loan_days[item.item_id] = row["loan_date"]
         seen = {i.library for i in self.items.values()} | {i.temp_library for i in self.items.values()}
         for location, desk in self._unplaced_desks:
             self.desks |= {
@@ -437,6 +406,11 @@ class World:
         with self.lock:
             item = self.items.get(item_id)
             return copy.deepcopy(item) if item else None
+
+    def snapshot_all(self) -> dict[str, Item]:
+        """Copies of every item, by item id."""
+        with self.lock:
+            return copy.deepcopy(self.items)
 
     def lookup(self, mms_id: str, holding_id: str, item_pid: str) -> Item | None:
         """A copy of the item at this path, or None when the ids do not name one item together."""
