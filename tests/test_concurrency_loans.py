@@ -448,7 +448,7 @@ def items_csv(path: Path, barcodes: list[str]) -> Path:
 
 
 def test_csv_barcode_check_is_the_discharges(tmp_path: Path) -> None:
-    """A CSV cell may have been a number: <NA>, as tables has it, so a lost-zeros barcode is refused here too."""
+    """A CSV cell may have been a number (<NA>, as in tables): a lost-zeros barcode is refused here too."""
     from alma_tools.ids import check_id_column
 
     path = loans_csv(tmp_path / "loans.csv", ["0123456780", "0123456781", "0123456782", "123456789"])

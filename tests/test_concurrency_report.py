@@ -187,3 +187,83 @@ def test_no_output_prints_the_summary_and_bad_input_exits_2_without_traceback(
     )
     assert bad_as_of.returncode == 2 and "YYYY-MM-DD HH:MM" in bad_as_of.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+# --- outputs and words -------------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["concurrency", *args])
+    return code, printed.getvalue()
+
+
+def problem_loans(path: Path) -> Path:
+    """Two copies out together for 10 days; a row whose blank return time puts the return before the loan."""
+    path.write_text(
+        "\n".join(
+            [
+                HEADER,
+                "Book,991111111111113681,QA1,B1,9/1/2025,08:00:00,9/11/2025,08:00:00",
+                "Book,991111111111113681,QA1,B2,9/1/2025,08:00:00,9/11/2025,08:00:00",
+                "Book,991111111111113681,QA1,B1,9/12/2025,08:00:00,9/12/2025,",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_csv_only_writes_the_problems_beside_it_and_says_where(tmp_path: Path) -> None:
+    loans = problem_loans(tmp_path / "loans.csv")
+    code, printed = run_cli(str(loans), "--csv", str(tmp_path / "stats.csv"), "--as-of", "2026-01-01")
+    assert code == 0
+    problems_file = tmp_path / "stats.problems.csv"
+    assert f"1 data problems (see {problems_file})" in printed and "Problems sheet" not in printed
+    assert f"Problems: {problems_file}" in printed
+    with open(problems_file, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["Row"], r["Column"], r["File"]) for r in rows] == [("4", "Return Time", "loans.csv")]
+    assert rows[0]["Problem"].startswith("Return Time is blank, so the return counts from midnight")
+    assert rows[0]["Fix"] == "Fill in the Return Time"
+    assert "next day" not in rows[0]["Fix"]
+
+
+def test_output_over_an_input_is_refused_before_any_work(tmp_path: Path) -> None:
+    loans = problem_loans(tmp_path / "loans.csv")
+    before = loans.read_bytes()
+    for option, name in (("--csv", "loans.csv"), ("--output", "LOANS.xlsx")):
+        target = tmp_path / name
+        if option == "--output":  # the same file by another path: a workbook given as loans and output
+            target = tmp_path / "sub" / ".." / "loans.xlsx"
+            (tmp_path / "sub").mkdir(exist_ok=True)
+            xlsx = tmp_path / "loans.xlsx"
+            xlsx.write_bytes(b"")
+            args = [str(xlsx), option, str(target)]
+        else:
+            args = [str(loans), option, str(target)]
+        done = subprocess.run(
+            [sys.executable, "-m", "alma_tools", "concurrency", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 2 and "is also an input" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert loans.read_bytes() == before
+
+
+def test_summary_in_days_over_72_hours_and_the_2_plus_figure_once() -> None:
+    from alma_tools.concurrency.report import describe, duration_text
+
+    assert duration_text(72.0) == "72.0 h" and duration_text(6114.0) == "254.8 days"
+    loans = [
+        HEADER.split(","),
+        ["Book", "991111111111113681", "QA1", "B1", "9/1/2025", "08:00:00", "9/11/2025", "08:00:00"],
+        ["Book", "991111111111113681", "QA1", "B2", "9/1/2025", "08:00:00", "9/11/2025", "08:00:00"],
+        ["Three", "992222222222223681", "QA2", "C1", "9/1/2025", "08:00:00", "9/1/2025", "20:00:00"],
+        ["Three", "992222222222223681", "QA2", "C2", "9/1/2025", "08:00:00", "9/1/2025", "20:00:00"],
+        ["Three", "992222222222223681", "QA2", "C3", "9/1/2025", "10:00:00", "9/1/2025", "12:00:00"],
+    ]
+    lines = describe(compute(read_loans(loans), as_of=dt.datetime(2026, 1, 1)))
+    assert "  10.0 days all out, 2 copies, 2 loans: Book [991111111111113681 QA1]" in lines
+    assert "  2.0 h all out, 12.0 h 2+ out, 3 copies, 3 loans: Three [992222222222223681 QA2]" in lines

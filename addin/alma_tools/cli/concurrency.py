@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+from pathlib import Path
 
 from alma_tools.errors import InputError
 from alma_tools.tables import check_writable
@@ -68,13 +70,15 @@ def parse_as_of(text: str | None) -> dt.datetime:
 
 def run(args: argparse.Namespace) -> int:
     from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
-    from alma_tools.concurrency.report import describe
+    from alma_tools.concurrency.report import describe, problems_csv_path, write_problems_csv
 
     if args.output and not args.output.lower().endswith(".xlsx"):
         raise InputError(f"--output {args.output}: the workbook name must end in .xlsx.")
-    for path in (args.output, args.csv):
-        if path:
-            check_writable(path)  # before the work, not after it
+    problems_path = problems_csv_path(args.csv) if args.csv and not args.output else None
+    outputs = [p for p in (args.output, args.csv, problems_path) if p]
+    refuse_output_over_input(outputs, [p for p in (args.loans, args.items, args.requests) if p])
+    for path in outputs:
+        check_writable(path)  # before the work, not after it
     as_of = parse_as_of(args.as_of)
     print(f"Reading {args.loans} ...", flush=True)
     loans = read_loans(
@@ -85,15 +89,35 @@ def run(args: argparse.Namespace) -> int:
         date_order=args.date_order,
     )
     stats = compute(loans, as_of=as_of)
-    for line in describe(stats):
+    where = "the Problems sheet" if args.output else (str(problems_path) if problems_path else None)
+    for line in describe(stats, problems_at=where):
         print(line)
     if args.output:
-        print("Writing the workbook ...", flush=True)  # about 15 s per 100,000 episodes
+        print("Writing the workbook ...", flush=True)
         print(f"Workbook: {write_xlsx(stats, args.output)}")
     if args.csv:
         print(f"CSV: {write_csv(stats, args.csv)}")
+    if problems_path is not None:
+        print(f"Problems: {write_problems_csv(stats, problems_path)}")
     if not args.output and not args.csv:
         print(
             "Nothing was saved: add --output STATS.xlsx (the workbook) and/or --csv STATS.csv to keep these."
         )
     return 0
+
+
+def refuse_output_over_input(outputs: list[str | Path], inputs: list[str]) -> None:
+    """InputError when an output would overwrite an input (``--csv loans.csv`` replaced the export)."""
+    for output in outputs:
+        for source in inputs:
+            if _same_file(Path(output), Path(source)):
+                raise InputError(
+                    f"{output} is also an input ({source}): writing the results there would replace the "
+                    "export being read. Choose another name for the output."
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()

@@ -329,6 +329,7 @@ def loans_from_table(
     end, end_problems, end_midnight = _moments(frame, "return_date", "return_time", label, order.order)
     for mask, key, problem, fix in end_problems:
         report(mask, key, problem, fix)
+    _report_backwards(report, start, end, end_midnight & ~bad, label)
     for midnight, key in ((start_midnight, "loan_time"), (end_midnight, "return_time")):
         noted = midnight & ~bad  # the row is counted; the list says what was assumed
         if noted.any():
@@ -342,23 +343,6 @@ def loans_from_table(
                 )
             )
 
-    backwards = (end < start).to_numpy() & ~bad
-    if backwards.any():
-        message = np.full(len(frame), "", dtype=object)
-        message[backwards] = (
-            "the return ("
-            + end[backwards].dt.strftime("%Y-%m-%d %H:%M:%S")
-            + ") is before the loan ("
-            + start[backwards].dt.strftime("%Y-%m-%d %H:%M:%S")
-            + ")"
-        ).to_numpy(object)
-        report(
-            backwards,
-            "return_date",
-            message,
-            "Correct the return date and time (a return after midnight needs the next day's date)",
-        )
-
     out["start"] = start
     out["end"] = end
     out["row"] = rows
@@ -367,6 +351,43 @@ def loans_from_table(
         pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
     )
     return out.loc[keep].reset_index(drop=True), problem_table, order
+
+
+def _report_backwards(
+    report: Callable[[np.ndarray, str, str | np.ndarray, str], None],
+    start: pd.Series,
+    end: pd.Series,
+    blank_time: np.ndarray,
+    label: Callable[[str], str],
+) -> None:
+    """Returns before their loan; when the return time is blank (midnight was used) the message says so."""
+    backwards = (end < start).to_numpy()
+    if not backwards.any():
+        return
+    message = np.full(len(start), "", dtype=object)
+    message[backwards] = (
+        "the return ("
+        + end[backwards].dt.strftime("%Y-%m-%d %H:%M:%S")
+        + ") is before the loan ("
+        + start[backwards].dt.strftime("%Y-%m-%d %H:%M:%S")
+        + ")"
+    ).to_numpy(object)
+    blank = backwards & blank_time
+    if blank.any():
+        message[blank] = (
+            f"{label('return_time')} is blank, so the return counts from midnight ("
+            + end[blank].dt.strftime("%Y-%m-%d %H:%M")
+            + "), before the loan ("
+            + start[blank].dt.strftime("%Y-%m-%d %H:%M:%S")
+            + ")"
+        ).to_numpy(object)
+        report(blank, "return_time", message, f"Fill in the {label('return_time')}")
+    report(
+        backwards & ~blank,
+        "return_date",
+        message,
+        "Correct the return date and time (a return after midnight needs the next day's date)",
+    )
 
 
 def items_from_table(
@@ -447,7 +468,7 @@ def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def volume_barcodes(table: Table, by_description: bool) -> pd.DataFrame:
-    """The distinct (volume keys, barcode) of an export, as clean text: what the other export is matched to."""
+    """The distinct (volume keys, barcode) of an export as clean text: what the other export is matched to."""
     keys = (*volume_keys(by_description), "barcode")
     text = {key: _TextColumn.of(table.frame[key], table.typed).text() for key in keys}
     return pd.DataFrame(text).drop_duplicates(ignore_index=True)

@@ -468,8 +468,41 @@ def write_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def describe(stats: Stats, top: int = 5) -> list[str]:
-    """A few lines for a terminal or a status message: as-of, counts, the top volumes, problems."""
+def write_problems_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
+    """The data problems (Row, Column, Problem, Fix, File) as CSV, for a run that writes no workbook."""
+    target = Path(path)
+    check_writable(target)
+    frame = stats.problems.copy()
+    for column in ("Column", "Problem", "Fix", "File"):
+        frame[column] = frame[column].astype(object).map(safe_text)
+    with _replacing(target) as temporary:
+        frame.to_csv(temporary, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    return target
+
+
+def problems_csv_path(csv_path: str | os.PathLike[str]) -> Path:
+    """``stats.csv`` -> ``stats.problems.csv`` beside it: where the problems go when there is no workbook."""
+    path = Path(csv_path)
+    return path.with_name(f"{path.stem}.problems.csv")
+
+
+#: durations up to this many hours are said in hours, longer ones in days
+DAYS_AFTER_HOURS = 72.0
+
+
+def duration_text(hours: float) -> str:
+    """``23.0 h`` up to three days, ``254.8 days`` beyond: the unit a person reads at once."""
+    if hours > DAYS_AFTER_HOURS:
+        return f"{hours / 24:,.1f} days"
+    return f"{hours:,.1f} h"
+
+
+def describe(stats: Stats, top: int = 5, problems_at: str | None = "the Problems sheet") -> list[str]:
+    """A few lines for a terminal or a status message: as-of, counts, the top volumes, problems.
+
+    ``problems_at`` says where the problems were written ("the Problems sheet", a file name); None when
+    they were not written anywhere.
+    """
     volumes = stats.volumes
     lines = [
         f"As of {stats.as_of:%Y-%m-%d %H:%M} (loans still out count as out until then)",
@@ -480,13 +513,19 @@ def describe(stats: Stats, top: int = 5) -> list[str]:
     if len(volumes):
         lines.append(f"Top {min(top, len(volumes))} by hours with every copy out:")
         for _, row in volumes.head(top).iterrows():
+            all_out, two_plus = float(row["Hours All Out"]), float(row["Hours 2+ Out"])
+            figures = f"{duration_text(all_out)} all out"
+            if round(two_plus, 1) != round(all_out, 1):  # equal for every 2-copy volume: said once
+                figures += f", {duration_text(two_plus)} 2+ out"
             lines.append(
-                f"  {row['Hours All Out']:9,.1f} h all out, {row['Hours 2+ Out']:9,.1f} h 2+ out, "
-                f"{row['Copies']} copies, {row['Loans']} loans: {row['Title'] or '(no title)'} "
+                f"  {figures}, {row['Copies']} copies, {row['Loans']} loans: {row['Title'] or '(no title)'} "
                 f"[{row['MMS Id']} {row['Permanent Call Number']}]".rstrip()
             )
-    lines.append(
-        f"{len(stats.problems):,} data problems"
-        + (" (see the Problems sheet)" if len(stats.problems) else "")
-    )
+    count = f"{len(stats.problems):,} data problems"
+    if not len(stats.problems):
+        lines.append(count)
+    elif problems_at:
+        lines.append(f"{count} (see {problems_at})")
+    else:
+        lines.append(f"{count} (save with --output or --csv to see them)")
     return lines
