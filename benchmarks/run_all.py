@@ -47,11 +47,26 @@ class Sizes:
     quick_build: bool
 
 
-FULL = Sizes(discharge_items=5000, rates=(20.0, 25.0), client_requests=1000, excel_rows=1000,
-             loans=(10_000, 100_000, 1_000_000), capacity_threads=192, capacity_seconds=10.0,
-             quick_build=False)
-QUICK = Sizes(discharge_items=100, rates=(20.0, 25.0), client_requests=100, excel_rows=100,
-              loans=(10_000,), capacity_threads=64, capacity_seconds=3.0, quick_build=True)
+FULL = Sizes(
+    discharge_items=5000,
+    rates=(20.0, 25.0),
+    client_requests=1000,
+    excel_rows=1000,
+    loans=(10_000, 100_000, 1_000_000),
+    capacity_threads=192,
+    capacity_seconds=10.0,
+    quick_build=False,
+)
+QUICK = Sizes(
+    discharge_items=100,
+    rates=(20.0, 25.0),
+    client_requests=100,
+    excel_rows=100,
+    loans=(10_000,),
+    capacity_threads=64,
+    capacity_seconds=3.0,
+    quick_build=True,
+)
 
 Row = tuple[str, str, str]  # area, figure, value
 
@@ -69,13 +84,19 @@ def discharge_rows(sizes: Sizes) -> list[Row]:
         r = discharge_bench.measure(sizes.discharge_items, rate, latency=ALMA_LATENCY)
         area = f"discharge {r['items']:,} items @ {rate:g}/s"
         rows += [
-            (area, "achieved rate / configured",
-             f"{r['achieved_rate']:.2f}/s = {_ratio(r['achieved_over_configured'])}"),
+            (
+                area,
+                "achieved rate / configured",
+                f"{r['achieved_rate']:.2f}/s = {_ratio(r['achieved_over_configured'])}",
+            ),
             (area, "most requests in any second", str(r["max_requests_in_any_second"])),
             (area, "429s received", str(r["http_429"])),
             (area, "client CPU s per 1,000 items", f"{r['cpu_s_per_1000_items']:.2f}"),
-            (area, "every item scanned once, every row done",
-             f"{r['every_item_scanned_once']} / {r['every_row_done']} (exit {r['exit_code']})"),
+            (
+                area,
+                "every item scanned once, every row done",
+                f"{r['every_item_scanned_once']} / {r['every_row_done']} (exit {r['exit_code']})",
+            ),
         ]
     return rows
 
@@ -97,17 +118,27 @@ def client_rows(sizes: Sizes) -> list[Row]:
             (area, "429s received", str(r["http_429"])),
         ]
         for load in (0, 2):
-            ours = r if load == 0 else client_rate.measure(
-                rate, sizes.client_requests, latency=ALMA_LATENCY, load=load)
+            ours = (
+                r
+                if load == 0
+                else client_rate.measure(rate, sizes.client_requests, latency=ALMA_LATENCY, load=load)
+            )
             ref = client_rate.measure(
-                rate, sizes.client_requests, latency=ALMA_LATENCY, pacer="ratelimit", load=load)
+                rate, sizes.client_requests, latency=ALMA_LATENCY, pacer="ratelimit", load=load
+            )
             where = "idle CPU" if load == 0 else f"{load} CPU hogs"
             rows += [
-                (area, f"{where}: ours vs ratelimit (ratio; most in a second; 429s)",
-                 f"{_ratio(ours['ratio'])} vs {_ratio(ref['ratio'])}; {ours['max_in_any_second']} vs "
-                 f"{ref['max_in_any_second']}; {ours['http_429']} vs {ref['http_429']}"),
-                (area, f"{where}: achieved rate, ours / ratelimit",
-                 _ratio(ours["achieved_rate"] / ref["achieved_rate"])),
+                (
+                    area,
+                    f"{where}: ours vs ratelimit (ratio; most in a second; 429s)",
+                    f"{_ratio(ours['ratio'])} vs {_ratio(ref['ratio'])}; {ours['max_in_any_second']} vs "
+                    f"{ref['max_in_any_second']}; {ours['http_429']} vs {ref['http_429']}",
+                ),
+                (
+                    area,
+                    f"{where}: achieved rate, ours / ratelimit",
+                    _ratio(ours["achieved_rate"] / ref["achieved_rate"]),
+                ),
             ]
     return rows
 
@@ -125,19 +156,35 @@ def excel_rows(sizes: Sizes) -> list[Row]:
     key = "bench-key"
     n = sizes.excel_rows
     items = make_items(n, seed=7)
-    config = SimulatorConfig(items=items, locations=ROOT / "tests" / "data" / "locations.csv",
-                             api_keys=(key,), latency=ALMA_LATENCY)
-    with Simulator(config) as sim, tempfile.TemporaryDirectory() as folder, \
-            pytest.MonkeyPatch.context() as mp:
+    config = SimulatorConfig(
+        items=items,
+        locations=ROOT / "tests" / "data" / "locations.csv",
+        api_keys=(key,),
+        latency=ALMA_LATENCY,
+    )
+    with (
+        Simulator(config) as sim,
+        tempfile.TemporaryDirectory() as folder,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         mp.chdir(folder)
         mp.setenv("ALMA_API_KEY", key)
         data = payload(
-            {"Items": [list(items.columns), *items.to_numpy().tolist()],
-             "Locations": locations_rows(ROOT / "tests" / "data"),
-             "Settings": [["Setting", "Value"], ["AlmaBaseUrl", sim.base_url], ["AlmaRate", 25],
-                          ["LocationType", "auto"]]},
-            names={"AlmaBaseUrl": ("Settings", "B2"), "AlmaRate": ("Settings", "B3"),
-                   "LocationType": ("Settings", "B4")},
+            {
+                "Items": [list(items.columns), *items.to_numpy().tolist()],
+                "Locations": locations_rows(ROOT / "tests" / "data"),
+                "Settings": [
+                    ["Setting", "Value"],
+                    ["AlmaBaseUrl", sim.base_url],
+                    ["AlmaRate", 25],
+                    ["LocationType", "auto"],
+                ],
+            },
+            names={
+                "AlmaBaseUrl": ("Settings", "B2"),
+                "AlmaRate": ("Settings", "B3"),
+                "LocationType": ("Settings", "B4"),
+            },
         )
         book = xw.Book(json=data)
         book.set_mock_caller()
@@ -147,8 +194,9 @@ def excel_rows(sizes: Sizes) -> list[Row]:
             if run is None or not run.wait(timeout=n / 25 * 3 + 60):
                 raise RuntimeError("the Excel face's discharge did not finish")
             elapsed = time.monotonic() - started
-            result = [a for a in actions(book, "setValues")
-                      if a["sheet_position"] == 0 and a["start_row"] > 0]
+            result = [
+                a for a in actions(book, "setValues") if a["sheet_position"] == 0 and a["start_row"] > 0
+            ]
             covered = {a["start_row"] + i for a in result for i in range(a["row_count"])}
         finally:
             del xw.Book._mock_caller
@@ -173,8 +221,13 @@ def statistics_rows(sizes: Sizes) -> list[Row]:
             (area, "time / reading the CSV alone", _ratio(r["ours_over_read_only"])),
         ]
         if r["ours_over_brute"] is not None:
-            rows.append((area, "time / brute force (same answer)",
-                         f"{_ratio(r['ours_over_brute'])} ({r['same_answer']})"))
+            rows.append(
+                (
+                    area,
+                    "time / brute force (same answer)",
+                    f"{_ratio(r['ours_over_brute'])} ({r['same_answer']})",
+                )
+            )
         else:
             rows.append((area, "time / brute force", "brute force not run at this size"))
     return rows
@@ -197,12 +250,17 @@ def capacity_rows(sizes: Sizes) -> list[Row]:
 
     from alma_tools.simulator import Simulator, SimulatorConfig
 
-    config = SimulatorConfig(items=ROOT / "tests" / "data" / "items_to_discharge.csv",
-                             locations=ROOT / "tests" / "data" / "locations.csv",
-                             api_keys=(simulator_capacity.KEY,), rate_limit=None, latency=ALMA_LATENCY)
+    config = SimulatorConfig(
+        items=ROOT / "tests" / "data" / "items_to_discharge.csv",
+        locations=ROOT / "tests" / "data" / "locations.csv",
+        api_keys=(simulator_capacity.KEY,),
+        rate_limit=None,
+        latency=ALMA_LATENCY,
+    )
     with Simulator(config) as sim:
-        count, _statuses, _times, elapsed = simulator_capacity.hammer(sim, sizes.capacity_threads,
-                                                                      sizes.capacity_seconds)
+        count, _statuses, _times, elapsed = simulator_capacity.hammer(
+            sim, sizes.capacity_threads, sizes.capacity_seconds
+        )
     figure = f"requests/s held ({sizes.capacity_threads} connections)"
     return [("simulator", figure, f"{count / elapsed:.0f}")]
 
@@ -221,10 +279,11 @@ def format_table(rows: list[Row]) -> str:
     """A plain-text table (also valid Markdown) that reads well in a terminal and pastes into the README."""
     header = ("Area", "Figure", "Value")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(3)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-              for r in rows]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    lines += ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -247,15 +306,18 @@ def run(sizes: Sizes, only: list[str]) -> tuple[list[Row], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every benchmark")
-    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
-                        help="run only these sections")
+    parser.add_argument(
+        "--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS), help="run only these sections"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     started = time.monotonic()
     rows, failures = run(sizes, args.only)
     print(format_table(rows))
-    print(f"\n{'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s; "
-          f"latency {ALMA_LATENCY[0]}-{ALMA_LATENCY[1]} s where a rate is measured")
+    print(
+        f"\n{'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s; "
+        f"latency {ALMA_LATENCY[0]}-{ALMA_LATENCY[1]} s where a rate is measured"
+    )
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -44,8 +44,20 @@ def simulator_process(
     """
     port = _free_port()
     command = [
-        sys.executable, "-m", "alma_tools", "simulator", "--port", str(port), "--api-key", key,
-        "--rate-limit", "25", "--latency", f"{latency[0]}-{latency[1]}", "--seed", str(seed),
+        sys.executable,
+        "-m",
+        "alma_tools",
+        "simulator",
+        "--port",
+        str(port),
+        "--api-key",
+        key,
+        "--rate-limit",
+        "25",
+        "--latency",
+        f"{latency[0]}-{latency[1]}",
+        "--seed",
+        str(seed),
     ]
     if items is not None:
         command += ["--items", str(items)]

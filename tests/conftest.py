@@ -22,5 +22,6 @@ def data_dir() -> Path:
     """Folder of the sample exports copied from the shared data (tests never read ../shared)."""
     return DATA
 
+
 # Shared fixtures that start the Alma simulator on a real loopback socket.
 pytest_plugins = ["fixtures_simulator"]

@@ -125,9 +125,23 @@ class SimulatorSpec:
     extra: tuple[str, ...] = ()
 
     def argv(self, port: int) -> list[str]:
-        args = ["simulator", "--port", str(port), "--items", str(self.items),
-                "--locations", str(self.locations), "--api-key", self.api_key,
-                "--rate-limit", str(self.rate_limit), "--latency", self.latency, "--seed", str(self.seed)]
+        args = [
+            "simulator",
+            "--port",
+            str(port),
+            "--items",
+            str(self.items),
+            "--locations",
+            str(self.locations),
+            "--api-key",
+            self.api_key,
+            "--rate-limit",
+            str(self.rate_limit),
+            "--latency",
+            self.latency,
+            "--seed",
+            str(self.seed),
+        ]
         if self.daily_quota is not None:
             args += ["--daily-quota", str(self.daily_quota)]
         if self.fault_rate:
@@ -142,8 +156,9 @@ class SimulatorSpec:
 
     def normal(self) -> SimulatorSpec:
         """The same items, key and state file, with every fault and limit back to Alma's usual behaviour."""
-        return replace(self, rate_limit=25, daily_quota=None, fault_rate=0.0, faults=None, hostile=None,
-                       extra=())
+        return replace(
+            self, rate_limit=25, daily_quota=None, fault_rate=0.0, faults=None, hostile=None, extra=()
+        )
 
 
 class SimulatorProcess:
@@ -175,8 +190,12 @@ class SimulatorProcess:
             self.starts += 1
             log = self.log_dir / f"simulator-{self.starts}.log"
             with log.open("wb") as out:
-                self.proc = subprocess.Popen(self.spec.argv(self.port), stdout=out, stderr=subprocess.STDOUT,
-                                             env=product_env(self.log_dir / "home", api_key=None))
+                self.proc = subprocess.Popen(
+                    self.spec.argv(self.port),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=product_env(self.log_dir / "home", api_key=None),
+                )
             self._all.append(self.proc)
             while time.monotonic() < deadline:
                 match = _BANNER.search(log.read_text(errors="replace"))
@@ -261,8 +280,10 @@ class CliRun:
     interrupted: bool = False
 
     def describe(self) -> str:
-        return (f"exit {self.returncode} after {self.elapsed:.1f} s: {' '.join(self.argv[2:])}\n"
-                f"--- stdout\n{self.stdout[-3000:]}\n--- stderr\n{self.stderr[-3000:]}")
+        return (
+            f"exit {self.returncode} after {self.elapsed:.1f} s: {' '.join(self.argv[2:])}\n"
+            f"--- stdout\n{self.stdout[-3000:]}\n--- stderr\n{self.stderr[-3000:]}"
+        )
 
     def check_clean(self, secret: str = CANARY_KEY) -> None:
         """No traceback in the output, and the key in neither the output nor any sampled command line."""
@@ -298,9 +319,17 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def run_cli(args: Sequence[str], *, env: dict[str, str], log_dir: Path, timeout: float = 180.0,
-            interrupt: Interrupt | None = None, grace: float = 30.0,
-            on_poll: Callable[[], None] | None = None, wrap: Sequence[str] = ()) -> CliRun:
+def run_cli(
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    log_dir: Path,
+    timeout: float = 180.0,
+    interrupt: Interrupt | None = None,
+    grace: float = 30.0,
+    on_poll: Callable[[], None] | None = None,
+    wrap: Sequence[str] = (),
+) -> CliRun:
     """Run ``alma-tools ARGS`` to its end (or until ``interrupt`` fires and it exits), sampling its cmdline.
 
     Output goes to files (in ``log_dir``, which the key search covers) rather than pipes, so a chatty run can
@@ -330,12 +359,18 @@ def run_cli(args: Sequence[str], *, env: dict[str, str], log_dir: Path, timeout:
                 late = "the grace time after a signal" if interrupt and interrupt.sent_at else f"{timeout} s"
                 raise AssertionError(
                     f"alma-tools {' '.join(args[:1])} did not end within {late}"
-                    f"\n--- stderr\n{err_path.read_text(errors='replace')[-3000:]}")
+                    f"\n--- stderr\n{err_path.read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(0.05)
-    return CliRun(argv=argv, returncode=proc.returncode, stdout=out_path.read_text(errors="replace"),
-                  stderr=err_path.read_text(errors="replace"), cmdlines=sorted(cmdlines),
-                  elapsed=time.monotonic() - started,
-                  interrupted=interrupt is not None and interrupt.sent_at is not None)
+    return CliRun(
+        argv=argv,
+        returncode=proc.returncode,
+        stdout=out_path.read_text(errors="replace"),
+        stderr=err_path.read_text(errors="replace"),
+        cmdlines=sorted(cmdlines),
+        elapsed=time.monotonic() - started,
+        interrupted=interrupt is not None and interrupt.sent_at is not None,
+    )
 
 
 @contextlib.contextmanager
@@ -355,8 +390,10 @@ def full_disk(folder: Path, size: str = "32k") -> Iterator[list[str]]:
     saved = folder.with_name(folder.name + ".saved")
     folder.mkdir(parents=True, exist_ok=True)
     saved.mkdir()
-    script = (f'mount -t tmpfs -o size={size} tmpfs "$0" || exit 99; "$@"; rc=$?; '
-              'cp -a "$0"/. "$0.saved"/; exit $rc')
+    script = (
+        f'mount -t tmpfs -o size={size} tmpfs "$0" || exit 99; "$@"; rc=$?; '
+        'cp -a "$0"/. "$0.saved"/; exit $rc'
+    )
     try:
         yield ["unshare", "-rm", "sh", "-c", script, str(folder)]
     finally:
@@ -364,11 +401,21 @@ def full_disk(folder: Path, size: str = "32k") -> Iterator[list[str]]:
         shutil.rmtree(saved)
 
 
-def discharge_args(items: Path, locations: Path, base_url: str, *, rate: float = 20,
-                   extra: Sequence[str] = ()) -> list[str]:
+def discharge_args(
+    items: Path, locations: Path, base_url: str, *, rate: float = 20, extra: Sequence[str] = ()
+) -> list[str]:
     """``alma-tools discharge`` arguments in the contract's form (the key is not among them)."""
-    return ["discharge", str(items), "--locations", str(locations), "--rate", f"{rate:g}",
-            "--base-url", base_url, *extra]
+    return [
+        "discharge",
+        str(items),
+        "--locations",
+        str(locations),
+        "--rate",
+        f"{rate:g}",
+        "--base-url",
+        base_url,
+        *extra,
+    ]
 
 
 # --------------------------------------------------------------------------------------------- invariants
@@ -392,8 +439,11 @@ def read_results(path: Path) -> pd.DataFrame:
     header = [str(v).strip() for v in rows[header_at]]
     width = len(header)
     id_col = header.index(ITEM_ID)
-    data = [row[:width] + [""] * (width - len(row)) for row in rows[header_at + 1:]
-            if len(row) > id_col and str(row[id_col]).strip()]
+    data = [
+        row[:width] + [""] * (width - len(row))
+        for row in rows[header_at + 1 :]
+        if len(row) > id_col and str(row[id_col]).strip()
+    ]
     return pd.DataFrame(data, columns=header)
 
 
@@ -435,17 +485,23 @@ def check_results(original: pd.DataFrame, path: Path, *, may_be_unwritten: bool 
         done_col = status_col = None
     data = frame.drop(columns=[c for c in (done_col, status_col) if c is not None])
     assert list(data.columns) == list(original.columns), (
-        f"columns changed: {list(data.columns)} vs {list(original.columns)}")
+        f"columns changed: {list(data.columns)} vs {list(original.columns)}"
+    )
     assert len(data) == len(original), f"{len(data)} data rows, the original has {len(original)}"
     as_text = data.map(lambda v: "" if v is None else str(v)).reset_index(drop=True)
     expected = original.map(lambda v: "" if v is None else str(v)).reset_index(drop=True)
     differing = (as_text != expected).any(axis=1)
     assert not differing.any(), (
-        f"data rows changed:\n{as_text[differing].head()}\nwas\n{expected[differing].head()}")
+        f"data rows changed:\n{as_text[differing].head()}\nwas\n{expected[differing].head()}"
+    )
     done = frame[done_col].map(_is_done) if done_col else empty.astype(bool)
     status = frame[status_col].map(lambda v: "" if v is None else str(v)) if status_col else empty
-    return Results(frame=frame.reset_index(drop=True), done=done.reset_index(drop=True),
-                   status=status.reset_index(drop=True), written=written)
+    return Results(
+        frame=frame.reset_index(drop=True),
+        done=done.reset_index(drop=True),
+        status=status.reset_index(drop=True),
+        written=written,
+    )
 
 
 def check_scans(results: Results, stats: dict) -> None:
@@ -501,8 +557,11 @@ def files_containing(root: Path, secret: str = CANARY_KEY, exclude: Sequence[Pat
             found.append(str(path.relative_to(root)))
         elif zipfile.is_zipfile(path):
             with contextlib.suppress(zipfile.BadZipFile):
-                found += [f"{path.relative_to(root)}!{name}" for name, member in _zip_members(path)
-                          if any(n in member for n in needles)]
+                found += [
+                    f"{path.relative_to(root)}!{name}"
+                    for name, member in _zip_members(path)
+                    if any(n in member for n in needles)
+                ]
     return found
 
 
@@ -513,8 +572,9 @@ def immutable(path: Path) -> Iterator[None]:
     if done.returncode != 0:
         import pytest
 
-        pytest.skip(f"chattr +i is not supported here ({done.stderr.strip()}): cannot make a file read-only "
-                    "for root")
+        pytest.skip(
+            f"chattr +i is not supported here ({done.stderr.strip()}): cannot make a file read-only for root"
+        )
     try:
         yield
     finally:

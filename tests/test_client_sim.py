@@ -294,9 +294,12 @@ def test_late_answer_to_scan_in_is_outcome_unknown_and_the_change_stands(simulat
 
 def test_late_get_is_retried_then_reported(simulator: StartSim) -> None:
     sim = simulator(fault_rate=1.0, faults=("late",), late_delay=3.0)
-    with client_for(
-        sim, timeout=(2, 0.3), retry=RetryPolicy(connect_attempts=2, connect_backoff=0.01)
-    ) as client, pytest.raises(ServerError, match="no answer came in time"):
+    with (
+        client_for(
+            sim, timeout=(2, 0.3), retry=RetryPolicy(connect_attempts=2, connect_backoff=0.01)
+        ) as client,
+        pytest.raises(ServerError, match="no answer came in time"),
+    ):
         client.get_item(*ids(0))
     assert sim.stats()["requests"] == 2
 

@@ -548,10 +548,7 @@ def test_excel_face_never_writes_a_formula(
         run = excel.discharge()
         assert run is not None and run.wait(timeout=60), actions(book, "alert")
         written = [
-            value
-            for action in actions(book, "setValues")
-            for row in action["values"]
-            for value in row
+            value for action in actions(book, "setValues") for row in action["values"] for value in row
         ]
         assert len(sim.stats()["scans"]) == len(PAYLOADS), sim.stats()
         assert written, "the discharge wrote nothing"

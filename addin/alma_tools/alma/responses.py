@@ -109,6 +109,12 @@ def _bool_or_none(value: Any) -> bool | None:
     return None
 
 
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """The JSON object under *key* ({} when absent or not an object)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def destination_of(additional_info: str) -> str:
     """The destination named in scan-in's ``additional_info`` ("" when it does not follow the template)."""
     match = _DESTINATION.search(additional_info or "")
@@ -119,9 +125,7 @@ def item_from_dict(data: dict[str, Any]) -> Item:
     """Build an :class:`Item` from the JSON object (or the same structure read from XML)."""
     if not isinstance(data, dict) or not isinstance(data.get("item_data"), dict):
         raise AlmaError("Alma's answer is not an item record (it has no item_data)")
-    bib = data.get("bib_data") if isinstance(data.get("bib_data"), dict) else {}
-    holding = data.get("holding_data") if isinstance(data.get("holding_data"), dict) else {}
-    item = data["item_data"]
+    bib, holding, item = (_object(data, key) for key in ("bib_data", "holding_data", "item_data"))
     info = _text(data.get("additional_info"))
     return Item(
         mms_id=_text(bib.get("mms_id")),
@@ -311,8 +315,16 @@ def parse_error(status: int, content_type: str, text: str) -> AlmaError:
     return AlmaError(message, **kwargs)
 
 
+#: 5xx answers Analytics gives for a request that can never succeed (docs §6): the end of the rows (420033)
+#: and a report path that does not exist. They are not faults, so they are not retried.
+FINAL_SERVER_CODES = ("420033",)
+FINAL_SERVER_MESSAGES = ("path not found",)
+
+
 def is_retry_later(status: int, code: str, message: str) -> bool:
     """True for the transient faults Alma tells clients to retry: any 5xx, and GENERAL_ERROR "retry later"."""
+    if code in FINAL_SERVER_CODES or message.lower().startswith(FINAL_SERVER_MESSAGES):
+        return False
     return status >= 500 or (code.upper() == "GENERAL_ERROR" and "retry later" in message.lower())
 
 

@@ -32,7 +32,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 import requests
 import urllib3.exceptions
 
-from alma_tools import __version__
+from alma_tools import __version__, tables
+from alma_tools.alma import analytics
 from alma_tools.alma.adapters import PacedAdapter
 from alma_tools.alma.exceptions import (
     AlmaError,
@@ -297,6 +298,18 @@ class AlmaClient:
         """
         self._call("POST" if write else "GET", "/bibs/test", [], lambda _answer: None)
 
+    def analytics_report(
+        self,
+        path: str,
+        *,
+        filter: str | None = None,
+        limit: int = analytics.MAX_LIMIT,
+        on_progress: Callable[[analytics.Progress], Any] | None = None,
+    ) -> tables.Table:
+        """The Analytics report at *path* as a table, every value text as Alma sent it (paced like every
+        call; ``filter`` is a ``sawx`` expression XML); see :mod:`~alma_tools.alma.analytics`."""
+        return analytics.analytics_report(self, path, filter=filter, limit=limit, on_progress=on_progress)
+
     # ------------------------------------------------------------------------------------- machinery
     def _call(
         self, method: str, path: str, params: list[tuple[str, str]], build: Callable[[dict[str, Any]], T]
@@ -407,11 +420,22 @@ class AlmaClient:
         wait = self.retry.sleep_for(kind, tries[kind])
         if kind == "throttle":
             wait = self._pacer.pause(wait)
-            log.info("%s: Alma said too many calls per second; all requests pause %.2f s (try %d of %d)",
-                     what, wait, tries[kind] + 1, self.retry.attempts(kind))
+            log.info(
+                "%s: Alma said too many calls per second; all requests pause %.2f s (try %d of %d)",
+                what,
+                wait,
+                tries[kind] + 1,
+                self.retry.attempts(kind),
+            )
         else:
-            log.info("%s: %s; trying again in %.2f s (try %d of %d)",
-                     what, error.message, wait, tries[kind] + 1, self.retry.attempts(kind))
+            log.info(
+                "%s: %s; trying again in %.2f s (try %d of %d)",
+                what,
+                error.message,
+                wait,
+                tries[kind] + 1,
+                self.retry.attempts(kind),
+            )
             time.sleep(wait)
 
     def _exchange(self, method: str, url: str, params: list[tuple[str, str]]) -> tuple[str, str]:
