@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from alma_tools.discharge import DischargeOptions, make_plan
+from alma_tools.discharge.outcomes import is_our_status, is_true_word
 from alma_tools.discharge.samples import LIBRARIES, make_items
 from alma_tools.errors import InputError
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, Table, find_table, read_grid
@@ -205,6 +206,47 @@ def test_generated_items_are_valid_alma_ids() -> None:
     assert len(plan.to_send) == 400
 
 
+def test_hidden_rows_are_left_alone_and_counted_unless_included() -> None:
+    header = [*HEADER, "done", "status"]
+    items = items_table([[*A, "", ""], [*B, "", "old words"], [*C, "", ""]], header)
+    items.hidden = pd.Series([False, True, False], index=items.frame.index)  # the reader's flags
+    plan = make_plan(items, locations_table(), DischargeOptions())
+    assert [r.row for r in plan.to_send] == [2, 4]
+    left = decided(plan, 3).decided
+    assert left is not None and (left.kind, left.status, left.done) == ("hidden", "old words", False)
+    assert left.left_alone and not left.failed
+    assert (
+        "1 rows hidden by a filter or by hand were left alone (use --include-hidden to send them)"
+        in plan.summary().lines()
+    )
+    everything = make_plan(items, locations_table(), DischargeOptions(include_hidden=True))
+    assert [r.row for r in everything.to_send] == [2, 3, 4]
+
+
+def test_a_hidden_row_does_not_make_a_visible_one_a_duplicate() -> None:
+    items = items_table([A, A])
+    items.hidden = pd.Series([True, False], index=items.frame.index)
+    plan = make_plan(items, locations_table(), DischargeOptions())
+    assert [r.row for r in plan.to_send] == [3]
+
+
+def test_rows_the_reader_found_damaged_are_refused_with_its_words() -> None:
+    items = items_table([A, B])
+    words = "Row 3 has one cell more than the header: check the row (not sent)"
+    items.row_problems = pd.Series(["", words], index=items.frame.index)
+    plan = make_plan(items, locations_table(), DischargeOptions())
+    refused = decided(plan, 3).decided
+    assert refused is not None and (refused.kind, refused.status) == ("refused", words)
+    assert [(p.row, p.column, p.message) for p in plan.problems] == [(3, "", words)]
+    assert [r.row for r in plan.to_send] == [2]
+
+
+def test_options_carry_the_sheet_and_hidden_choice() -> None:
+    options = DischargeOptions(sheet="Items", include_hidden=True)
+    assert (options.sheet, options.include_hidden) == ("Items", True)
+    assert (DischargeOptions().sheet, DischargeOptions().include_hidden) == (None, False)
+
+
 @pytest.mark.parametrize(
     ("options", "words"),
     [
@@ -215,3 +257,48 @@ def test_generated_items_are_valid_alma_ids() -> None:
 def test_impossible_options_are_refused_in_plain_words(options: dict, words: str) -> None:
     with pytest.raises(InputError, match=words):
         DischargeOptions(**options)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "  ",
+        "Returned; reshelve to Main stacks",
+        "Returned (confirmed after an interrupted run); in transit to Law Library — set aside",
+        "Was not on loan; nothing changed",
+        "Done in an earlier run",
+        "Same item as row 12",
+        "Stopped before this row",
+        "Stopped: Alma's daily API limit is nearly used up (900 calls left); run again after midnight",
+        "Alma error 401689: Alma has no item with this barcode; check row 5",
+        "Alma did not answer; this row will be checked (not re-sent) on the next run",
+        "Could not reach Alma (the connection was refused); nothing was sent: run again to finish this row",
+        "No desk for location 'resv' (library MAIN): add it to the Locations table",
+        "Row 2 has no Item Id and no Barcode: fill one of them in",
+        "MMS Id is empty in row 3: fill it in (export it with the MMS Id column)",
+        "MMS Id in row 2 was turned into a number by Excel and is shown as 9.93547E+17, so its digits are "
+        "lost: x",
+    ],
+)
+def test_every_status_we_write_is_ours(text: str) -> None:
+    assert is_our_status(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Claims returned - see ticket 4711",
+        "Returned to vendor",
+        "Found in row 3 of shelf B",
+        "lost",
+        "Stopped",
+    ],
+)
+def test_a_users_own_note_is_not_ours(text: str) -> None:
+    assert not is_our_status(text)
+
+
+def test_one_set_of_words_means_true_in_the_done_column() -> None:
+    assert all(is_true_word(w) for w in ("TRUE", " y ", "x", "Done", "WAHR", "vrai", "1"))
+    assert not any(is_true_word(w) for w in ("", "FALSE", "no", "0", None))

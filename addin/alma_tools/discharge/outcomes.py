@@ -7,6 +7,7 @@ wording lives here, in one place, so the command line, the Excel face and the jo
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,13 +24,38 @@ KINDS = (
     "skipped_done",
     "stopped",
     "unknown",
+    "hidden",
 )
 
 #: kinds that are not failures: the row is done, or was deliberately left alone
-SUCCESS_KINDS = frozenset({"returned", "transit", "hold_shelf", "not_on_loan", "duplicate", "skipped_done"})
+SUCCESS_KINDS = frozenset(
+    {"returned", "transit", "hold_shelf", "not_on_loan", "duplicate", "skipped_done", "hidden"}
+)
 
 #: kinds decided without calling Alma
-DECIDED_KINDS = frozenset({"refused", "duplicate", "no_desk", "skipped_done"})
+DECIDED_KINDS = frozenset({"refused", "duplicate", "no_desk", "skipped_done", "hidden"})
+
+#: kinds whose row is left exactly as it is: the faces write nothing into its ``done`` or ``status``
+LEFT_ALONE_KINDS = frozenset({"hidden"})
+
+#: how each kind is named in a run's summary, in the order the summaries list them
+KIND_WORDS = {
+    "returned": "returned, reshelve",
+    "transit": "returned, in transit (set aside)",
+    "hold_shelf": "returned, on hold shelf (set aside)",
+    "skipped_done": "done in an earlier run (skipped)",
+    "not_on_loan": "not on loan (nothing changed)",
+    "duplicate": "same item as an earlier row (scanned once)",
+    "refused": "ids damaged or missing (not sent)",
+    "no_desk": "no desk for the location (not sent)",
+    "hidden": "hidden by a filter or by hand (left alone)",
+    "alma_error": "Alma error",
+    "unknown": "no answer from Alma (checked on the next run)",
+    "stopped": "stopped before sending",
+}
+
+#: what a ``done`` cell may hold to mean "true" (people type these; Excel writes TRUE, WAHR, VRAI)
+TRUE_WORDS = frozenset({"true", "yes", "y", "1", "x", "done", "wahr", "vrai"})
 
 STOPPED_BY_USER = "Stopped before this row"
 DONE_EARLIER = "Done in an earlier run"
@@ -56,6 +82,11 @@ class Outcome:
         """True when the row still needs work (counts towards exit code 1)."""
         return self.kind not in SUCCESS_KINDS
 
+    @property
+    def left_alone(self) -> bool:
+        """True when the faces must write nothing into the row (a row hidden by a filter or by hand)."""
+        return self.kind in LEFT_ALONE_KINDS
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -68,6 +99,46 @@ class Outcome:
             kind=str(data["kind"]),
             needs_person=bool(data.get("needs_person", False)),
         )
+
+
+def is_true_word(text: object) -> bool:
+    """Whether a ``done`` cell's text means "true" (see :data:`TRUE_WORDS`; case and spaces ignored)."""
+    return str(text if text is not None else "").strip().casefold() in TRUE_WORDS
+
+
+# -- statuses of rows decided before any call (the plan) ---------------------------------------------------
+
+
+def no_ids_status(row: int) -> str:
+    return f"Row {row} has no Item Id and no Barcode: fill one of them in"
+
+
+def empty_id_status(label: str, row: int) -> str:
+    return f"{label} is empty in row {row}: fill it in (export it with the {label} column)"
+
+
+def no_temp_location_status(row: int) -> str:
+    return f"Row {row} has no Temporary Location Code: use location type auto or perm"
+
+
+def no_location_status(row: int) -> str:
+    return f"Row {row} has no Location Code: fill it in, the desk is chosen by location"
+
+
+def no_desk_status(location: str, library: str) -> str:
+    return f"No desk for location '{location}' (library {library}): add it to the Locations table"
+
+
+def same_item_status(first_row: int) -> str:
+    return f"Same item as row {first_row}"
+
+
+def barcode_no_desk_status(barcode: str, location: str, library: str) -> str:
+    """A barcode-only row whose item (as Alma has it) is in a location the Locations table lacks."""
+    return (
+        f"No desk for location '{location}' (library {library}), where Alma has the item with barcode "
+        f"{barcode}: add it to the Locations table"
+    )
 
 
 def daily_limit_status(remaining: int | None) -> str:
@@ -140,3 +211,39 @@ def alma_error_status(row: int, code: str | None, message: str | None) -> str:
     friendly = _ALMA_ERRORS.get(code)
     text = friendly.format(row=row) if friendly else (message or "no message").strip()
     return f"Alma error {code}: {text}" if code else f"Alma error: {text}"
+
+
+#: the beginnings of every status Alma Tools writes, this version and earlier ones (a user's own note in a
+#: ``status`` column matches none of them): used to tell our column from the user's before a run writes to it
+_OUR_STATUS = re.compile(
+    "|".join(
+        (
+            r"Returned( \(confirmed after an interrupted run\))?; ",
+            r"Alma error\b",
+            r"Alma answered but the item is still on loan",
+            r"Alma did not answer; ",
+            r"Alma refused the API key",
+            r"Could not reach Alma\b",
+            r"Lost contact with Alma\b",
+            r"Stopped( before this row$|: )",
+            r"Unexpected problem \(",
+            re.escape(DONE_EARLIER) + "$",
+            re.escape(NOT_ON_LOAN) + "$",
+            r"Same item as row \d+$",
+            r"No desk for location '",
+            r"Row \d+ ",  # a row refused whole (no ids, or a row the reader found damaged)
+            r"[^;:]{1,80} in row \d+\b.*: ",  # a refused cell: "<column> [is empty] in row <n> …: <fix>"
+            r"Cannot write the run folder\b",
+            r"The journal\b",
+        )
+    )
+)
+
+
+def is_our_status(text: object) -> bool:
+    """True when a ``status`` cell holds a text Alma Tools writes (any version) or nothing at all.
+
+    A ``status`` column with any other text is the user's own, and a run must not overwrite it.
+    """
+    value = "" if text is None else str(text).strip()
+    return not value or _OUR_STATUS.match(value) is not None

@@ -3,55 +3,79 @@
 Everything that can be known from the two tables is decided here, with whole-column operations, so that
 ``--dry-run`` and the Excel "Check sheet" button show every problem before a single call is made and a damaged
 id never reaches Alma. Nothing is ever dropped: each input row ends up as exactly one :class:`PlannedRow`,
-either to be sent or with its outcome already decided (refused, no desk, duplicate, done earlier).
+either to be sent or with its outcome already decided (hidden, refused, no desk, duplicate, done earlier).
+
+:func:`make_plan` reads as its steps: the rows left alone (hidden) or refused whole (damaged), ids refused,
+location chosen, desk found, duplicates, rows built.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 
-from alma_tools.discharge.outcomes import DONE_EARLIER, Outcome
+from alma_tools.alma.pacing import DEFAULT_RATE, MAX_RATE
+from alma_tools.discharge.locations import DeskTable, fold_code
+from alma_tools.discharge.outcomes import (
+    DONE_EARLIER,
+    KIND_WORDS,
+    TRUE_WORDS,
+    Outcome,
+    empty_id_status,
+    no_desk_status,
+    no_ids_status,
+    no_location_status,
+    no_temp_location_status,
+    same_item_status,
+)
 from alma_tools.errors import InputError
-from alma_tools.ids import check_id_column, institution_suffix
+from alma_tools.ids import Kind, check_id_column, institution_suffix
 from alma_tools.tables import Table
 
 LOCATION_TYPES = ("auto", "temp", "perm")
 ID_KEYS = ("mms_id", "holding_id", "item_id")
-ID_KINDS = {"mms_id": "mms", "holding_id": "holding", "item_id": "item"}
+ID_KINDS: dict[str, Kind] = {"mms_id": "mms", "holding_id": "holding", "item_id": "item"}
 #: the most first rows shown per kind of problem in the summary
 FIRST_ROWS_SHOWN = 5
 
 
 @dataclass(frozen=True)
 class DischargeOptions:
-    """How to scan in: which location decides the desk, the pace, and the scan-in parameters.
+    """How to scan in: which sheet and rows, which location decides the desk, pace, scan-in parameters.
 
+    ``sheet`` names the XLSX sheet to read (None: the active sheet when visible, else the first visible one);
+    rows hidden by a filter or by hand are left alone unless ``include_hidden``.
     ``register_in_house_use`` is off: Alma's default (on) would count a false in-house use for every item
     that was not on loan. ``done``, ``auto_print_slip`` and ``place_on_hold_shelf`` are sent only when set.
     """
 
     location_type: str = "auto"
-    rate: float = 20.0
+    rate: float = DEFAULT_RATE
     workers: int | None = None
     register_in_house_use: bool = False
     done: bool | None = None
     auto_print_slip: bool | None = None
     place_on_hold_shelf: bool | None = None
+    sheet: str | None = None
+    include_hidden: bool = False
 
     def __post_init__(self) -> None:
         if self.location_type not in LOCATION_TYPES:
             raise InputError(
-                f"Location type '{self.location_type}' is not one of auto, temp, perm: "
+                f"Location type '{self.location_type}' is not one of {', '.join(LOCATION_TYPES)}: "
                 "use auto (the temporary location when there is one), temp or perm"
             )
-        if not (0 < self.rate <= 25):
+        if not (0 < self.rate <= MAX_RATE):
             raise InputError(
-                f"Rate {self.rate:g} calls per second is not possible: Alma allows 25 per institution; "
-                "use a rate from 1 to 25 (20 leaves room for your other systems)"
+                f"Rate {self.rate:g} calls per second is not possible: Alma allows {MAX_RATE:g} per "
+                f"institution; use a rate above 0 and at most {MAX_RATE:g} "
+                f"({DEFAULT_RATE:g} leaves room for your other systems)"
             )
 
     def worker_count(self) -> int:
@@ -63,7 +87,8 @@ class DischargeOptions:
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a row will not be sent, tied to the cell to fix: ``column`` is a column key of the items table."""
+    """Why a row will not be sent, tied to the cell to fix: ``column`` is a column key of the items table
+    ("" when the whole row is at fault, e.g. one cell more than the header)."""
 
     row: int
     column: str
@@ -71,11 +96,41 @@ class Problem:
     kind: str
 
 
+class ItemClaims:
+    """Which row of the run scans each item, so that an item is scanned once however many rows name it.
+
+    The plan fills it with the Item Ids of the rows that have them; a barcode-only row learns its item's
+    ids only at run time, and claims them then (under the lock: workers run side by side).
+    """
+
+    def __init__(self, first_rows: dict[str, int]) -> None:
+        self._rows = dict(first_rows)
+        self._lock = threading.Lock()
+
+    def claim(self, item_id: str, row: int) -> int | None:
+        """Take ``item_id`` for ``row``: None when it is this row's, else the row that has it already."""
+        with self._lock:
+            first = self._rows.setdefault(item_id, row)
+        return None if first == row else first
+
+
+@dataclass(frozen=True)
+class BarcodeLookup:
+    """What a barcode-only row needs at run time: the desks (when its location comes from Alma's item
+    record) and the run's item claims (to find the same item named by another row)."""
+
+    desks: DeskTable
+    claims: ItemClaims
+    #: the row has no location or no library: follow the lookup to the item record, take them from there
+    needs_item: bool = False
+
+
 @dataclass(frozen=True)
 class PlannedRow:
     """One input row: the call to make, or (``decided``) its outcome without a call.
 
     ``key`` identifies the item across runs (its Item Id, or ``barcode:<barcode>`` for barcode-only rows).
+    ``lookup`` is set for barcode-only rows to send.
     """
 
     row: int
@@ -88,41 +143,84 @@ class PlannedRow:
     circ_desk: str
     location: str
     decided: Outcome | None = None
+    lookup: BarcodeLookup | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class MissingCode:
+    """A location code without a desk, or a library code the Locations table does not have."""
+
+    code: str
+    rows: list[int]
 
 
 @dataclass
 class PlanSummary:
-    """What ``--dry-run`` and "Check sheet" show: rows per library and desk, problems by kind."""
+    """What ``--dry-run`` and "Check sheet" show: rows per library and desk, problems, what is missing."""
 
     total: int
     to_send: int
     by_desk: list[tuple[str, str, int]]
     problems: dict[str, tuple[int, list[int]]]
     barcode_only: int
+    barcode_needs_item: int = 0
+    missing_desks: list[MissingCode] = field(default_factory=list)
+    unknown_libraries: list[MissingCode] = field(default_factory=list)
+    locations_source: str = "the Locations table"
 
     def lines(self) -> list[str]:
         """The summary as plain lines of text (the CLI prints them; the Excel face logs them)."""
         out = [f"{self.total:,} rows: {self.to_send:,} to scan in."]
         if self.barcode_only:
-            out.append(
-                f"{self.barcode_only:,} of them have only a barcode (looked up first: two calls each)."
-            )
+            out.append(self._barcode_line())
         for library, desk, count in self.by_desk:
             out.append(f"  library {library}, desk {desk}: {count:,} rows")
-        names = {
-            "refused": "ids damaged or missing (not sent)",
-            "no_desk": "no desk for the location (not sent)",
-            "duplicate": "same item as an earlier row (scanned once)",
-            "skipped_done": "done in an earlier run (skipped)",
-        }
         for kind, (count, rows) in self.problems.items():
-            shown = ", ".join(str(r) for r in rows[:FIRST_ROWS_SHOWN])
-            more = ", …" if count > FIRST_ROWS_SHOWN else ""
-            out.append(f"{count:,} rows {names.get(kind, kind)}: rows {shown}{more}")
+            if kind == "hidden":
+                out.append(
+                    f"{count:,} rows hidden by a filter or by hand were left alone "
+                    "(use --include-hidden to send them)"
+                )
+            else:
+                out.append(f"{count:,} rows {KIND_WORDS.get(kind, kind)}: rows {_first_rows(rows, count)}")
+        where = self.locations_source
+        for missing in self.missing_desks:
+            out.append(
+                f"{missing.code}: {_rows_phrase(missing.rows)} have no desk in {where}: add a line for it"
+            )
+        for missing in self.unknown_libraries:
+            out.append(
+                f"Library {missing.code}: {_rows_phrase(missing.rows)} name a library {where} does not "
+                "have: check the Library Code, or add the library's locations"
+            )
         return out
+
+    def _barcode_line(self) -> str:
+        with_place = self.barcode_only - self.barcode_needs_item
+        line = f"{self.barcode_only:,} of them have only a barcode (looked up first"
+        if not self.barcode_needs_item:
+            return line + ": two calls each)."
+        if not with_place:
+            return line + ", with the item's record for its location: three calls each)."
+        return (
+            f"{line}: two calls each, three for the {self.barcode_needs_item:,} without a library or "
+            "location, whose item record is read for them)."
+        )
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def _first_rows(rows: list[int], count: int) -> str:
+    shown = ", ".join(str(r) for r in rows[:FIRST_ROWS_SHOWN])
+    return shown + (", …" if count > FIRST_ROWS_SHOWN else "")
+
+
+def _rows_phrase(rows: list[int]) -> str:
+    """``27 rows (rows 2, 10, 14, …)`` or ``1 row (row 7)``."""
+    if len(rows) == 1:
+        return f"1 row (row {rows[0]})"
+    return f"{len(rows):,} rows (rows {_first_rows(rows, len(rows))})"
 
 
 @dataclass
@@ -132,6 +230,9 @@ class Plan:
     rows: list[PlannedRow]
     problems: list[Problem] = field(default_factory=list)
     source: str = ""
+    missing_desks: list[MissingCode] = field(default_factory=list)
+    unknown_libraries: list[MissingCode] = field(default_factory=list)
+    locations_source: str = "the Locations table"
 
     @property
     def to_send(self) -> list[PlannedRow]:
@@ -139,7 +240,7 @@ class Plan:
 
     def summary(self) -> PlanSummary:
         sending = self.to_send
-        desks = Counter((r.library, r.circ_desk) for r in sending)
+        desks = Counter((r.library, r.circ_desk) for r in sending if r.circ_desk)
         problems: dict[str, tuple[int, list[int]]] = {}
         for prow in self.rows:
             if prow.decided is not None:
@@ -152,7 +253,16 @@ class Plan:
             by_desk=[(lib, desk, n) for (lib, desk), n in sorted(desks.items())],
             problems=problems,
             barcode_only=sum(1 for r in sending if not r.item_id),
+            barcode_needs_item=sum(1 for r in sending if r.lookup is not None and r.lookup.needs_item),
+            missing_desks=self.missing_desks,
+            unknown_libraries=self.unknown_libraries,
+            locations_source=self.locations_source,
         )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the steps of make_plan
+# ---------------------------------------------------------------------------------------------------------
 
 
 def _text(table: Table, key: str) -> pd.Series:
@@ -162,40 +272,71 @@ def _text(table: Table, key: str) -> pd.Series:
     return pd.Series("", index=table.frame.index, dtype=object)
 
 
-def _fold(values: pd.Series) -> pd.Series:
-    """Codes compared as people type them in a locations table: case and surrounding spaces ignored."""
-    return values.astype(str).str.strip().str.casefold()
+def _reader_flags(items: Table) -> tuple[pd.Series, pd.Series]:
+    """The rows hidden in the sheet, and what the reader found wrong with each row ("" when fine)."""
+    # TODO(files engineer): Table.hidden / Table.row_problems land in tables.py; then read them directly
+    index = items.frame.index
+    hidden = getattr(items, "hidden", None)
+    problems = getattr(items, "row_problems", None)
+    if hidden is None:
+        hidden = pd.Series(False, index=index)
+    if problems is None:
+        problems = pd.Series("", index=index, dtype=object)
+    return hidden.reindex(index, fill_value=False).astype(bool), problems.reindex(index, fill_value="")
 
 
-def _truthy(values: pd.Series) -> pd.Series:
-    return values.str.strip().str.casefold().isin({"true", "yes", "y", "1", "x", "done", "wahr", "vrai"})
+class _Decisions:
+    """The rows decided so far: the deciding status and kind of each row, and every problem cell."""
+
+    def __init__(self, items: Table) -> None:
+        self.index = items.frame.index
+        self.rows = items.rows.astype(int)
+        self.status = pd.Series("", index=self.index, dtype=object)
+        self.kind = pd.Series("", index=self.index, dtype=object)
+        self.problems: list[Problem] = []
+
+    @property
+    def open(self) -> pd.Series:
+        """Rows not decided yet."""
+        return self.kind == ""
+
+    def refuse(
+        self, mask: pd.Series, column: str | pd.Series, messages: str | pd.Series, kind: str = "refused"
+    ) -> None:
+        """Mark each row of ``mask``: a problem cell; the row's status unless an earlier step decided it."""
+        columns = column if isinstance(column, pd.Series) else pd.Series(column, index=self.index)
+        texts = messages if isinstance(messages, pd.Series) else pd.Series(messages, index=self.index)
+        for idx in mask[mask].index:
+            self.problems.append(Problem(int(self.rows[idx]), str(columns[idx]), str(texts[idx]), kind))
+        first = mask & self.open
+        self.status[first] = texts[first]
+        self.kind[first] = kind
+
+    def row_text(self, words: Callable[[int], str]) -> pd.Series:
+        """A status for every row from a function of its row number."""
+        return pd.Series([words(int(row)) for row in self.rows], index=self.index, dtype=object)
 
 
-def _desk_table(locations: Table) -> tuple[pd.DataFrame, bool]:
-    """The locations table as ``loc, lib, desk`` (folded lookup keys plus the codes as written)."""
-    has_library = locations.has("library_code")
-    desks = pd.DataFrame(
-        {
-            "loc": _fold(_text(locations, "location_code")),
-            "lib": _fold(_text(locations, "library_code")),
-            "desk": _text(locations, "circ_desk"),
-            "library": _text(locations, "library_code"),
-        }
-    )
-    desks = desks[(desks["loc"] != "") & (desks["desk"] != "")]
-    return desks, has_library
+def _leave_hidden_and_damaged(decisions: _Decisions, items: Table, options: DischargeOptions) -> pd.Series:
+    """Hidden rows are left alone (unless ``include_hidden``); rows the reader found damaged are refused.
 
-
-def _id_problems(items: Table, barcode_only: pd.Series) -> pd.DataFrame:
-    """Per id column present, the message for each damaged cell ("" when the id is sound).
-
-    Barcodes are checked only where they are what gets sent (rows without an Item Id).
+    Returns the hidden rows that are left alone.
     """
+    hidden, row_problems = _reader_flags(items)
+    left_alone = hidden & (not options.include_hidden)
+    decisions.kind[left_alone] = "hidden"
+    decisions.status[left_alone] = _text(items, "status")[left_alone]
+    decisions.refuse((row_problems != "") & ~left_alone, "", row_problems)
+    return left_alone
+
+
+def _refuse_ids(decisions: _Decisions, items: Table, item: pd.Series, barcode: pd.Series) -> None:
+    """Ids damaged by Excel, or missing: refused (a damaged id even when the row has a barcode too)."""
+    barcode_only = (item == "") & (barcode != "")
     present = [key for key in ID_KEYS if items.has(key)]
     suffix = institution_suffix(*(items.frame[key] for key in present)) if present else None
-    messages = {}
     for key in present:
-        messages[key] = check_id_column(
+        messages = check_id_column(
             items.text(key),
             items.was_number(key),
             label=items.label(key),
@@ -203,164 +344,210 @@ def _id_problems(items: Table, barcode_only: pd.Series) -> pd.DataFrame:
             kind=ID_KINDS[key],
             suffix=suffix,
         )
-    if items.has("barcode") and barcode_only.any():
-        checked = check_id_column(
+        decisions.refuse(messages != "", key, messages)
+    if items.has("barcode") and barcode_only.any():  # barcodes are checked only where they are sent
+        messages = check_id_column(
             items.text("barcode"),
             items.was_number("barcode"),
             label=items.label("barcode"),
             rows=items.rows,
             kind="barcode",
             suffix=suffix,
-        )
-        messages["barcode"] = checked.where(barcode_only, "")
-    return pd.DataFrame(messages, index=items.frame.index, dtype=object)
+        ).where(barcode_only, "")
+        decisions.refuse(messages != "", "barcode", messages)
+    decisions.refuse((item == "") & (barcode == ""), "item_id", decisions.row_text(no_ids_status))
+    for key, default in (("mms_id", "MMS Id"), ("holding_id", "Holding Id")):
+        label = items.label(key) if items.has(key) else default
+        missing = (item != "") & (_text(items, key) == "")
+        decisions.refuse(missing, key, decisions.row_text(partial(empty_id_status, label)))
 
 
-def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan:
-    """Decide every row of ``items``: the desk that scans it in, or why it is not sent.
+@dataclass
+class _Place:
+    """Where each row is scanned in: location and library chosen, and the column each came from."""
 
-    Precedence per row: done in the file's ``done`` column, damaged or missing ids, no desk, same item as an
-    earlier row. The first problem decides the row's status; :attr:`Plan.problems` lists every problem cell.
-    """
-    index = items.frame.index
-    rows = items.rows.astype(int)
-    mms, holding, item, barcode = (_text(items, k) for k in ("mms_id", "holding_id", "item_id", "barcode"))
+    location: pd.Series
+    library: pd.Series
+    location_key: pd.Series
+
+
+def _choose_location(decisions: _Decisions, items: Table, options: DischargeOptions) -> _Place:
+    """The temporary location when the row has one (``auto``), or the one ``location_type`` forces."""
+    index = decisions.index
     perm_loc, temp_loc = _text(items, "location_code"), _text(items, "temp_location_code")
     library, temp_library = _text(items, "library_code"), _text(items, "temp_library_code")
-    done_before = _truthy(_text(items, "done"))
-    old_status = _text(items, "status")
-
-    problems: list[Problem] = []
-    status = pd.Series("", index=index, dtype=object)  # the deciding message of each refused/no-desk row
-    kind = pd.Series("", index=index, dtype=object)
-
-    def refuse(mask: pd.Series, column: str | pd.Series, messages: pd.Series, what: str = "refused") -> None:
-        columns = column if isinstance(column, pd.Series) else pd.Series(column, index=index)
-        for idx in mask[mask].index:
-            problems.append(Problem(int(rows[idx]), str(columns[idx]), str(messages[idx]), what))
-        first = mask & (kind == "")
-        status[first] = messages[first]
-        kind[first] = what
-
-    # -- ids: damaged by Excel, or missing ------------------------------------------------------------------
-    barcode_only = (item == "") & (barcode != "")
-    damage = _id_problems(items, barcode_only)
-    for key in damage.columns:
-        # a damaged id is refused even when the row has a barcode: the row is no longer reliable
-        refuse(damage[key] != "", key, damage[key])
-    nothing = (item == "") & (barcode == "")
-    refuse(
-        nothing, "item_id", "Row " + rows.astype(str) + " has no Item Id and no Barcode: fill one of them in"
-    )
-    for key, values in (("mms_id", mms), ("holding_id", holding)):
-        missing = (item != "") & (values == "")
-        label = items.label(key) if items.has(key) else {"mms_id": "MMS Id", "holding_id": "Holding Id"}[key]
-        refuse(
-            missing,
-            key,
-            f"{label} is empty in row "
-            + rows.astype(str)
-            + f": fill it in (export it with the {label} column)",
-        )
-
-    # -- location and desk -------------------------------------------------------------------------------
     if options.location_type == "temp":
         use_temp = pd.Series(True, index=index)
-        refuse(
-            temp_loc == "",
-            "temp_location_code",
-            "Row " + rows.astype(str) + " has no Temporary Location Code: use location type auto or perm",
-            "no_desk",
+        decisions.refuse(
+            temp_loc == "", "temp_location_code", decisions.row_text(no_temp_location_status), "no_desk"
         )
     elif options.location_type == "perm":
         use_temp = pd.Series(False, index=index)
     else:
         use_temp = temp_loc != ""
-    location = temp_loc.where(use_temp, perm_loc)
-    row_library = temp_library.where(use_temp & (temp_library != ""), library)
-    location_key = pd.Series("location_code", index=index).where(~use_temp, "temp_location_code")
-    refuse(
-        (location == "") & (kind == ""),
-        location_key,
-        "Row " + rows.astype(str) + " has no Location Code: fill it in, the desk is chosen by location",
-        "no_desk",
+    return _Place(
+        location=temp_loc.where(use_temp, perm_loc),
+        library=temp_library.where(use_temp & (temp_library != ""), library),
+        location_key=pd.Series("location_code", index=index).where(~use_temp, "temp_location_code"),
     )
 
-    desks, has_library = _desk_table(locations)
-    wanted = pd.DataFrame({"loc": _fold(location), "lib": _fold(row_library)}, index=index)
-    desk = pd.Series("", index=index, dtype=object)
-    send_library = row_library.copy()
-    if has_library:
-        exact = desks.drop_duplicates(["loc", "lib"])
-        hit = wanted.reset_index().merge(exact, on=["loc", "lib"], how="left").set_index("index")
-        desk = hit["desk"].fillna("").astype(object)
-        send_library = hit["library"].where(desk != "", row_library).fillna("").astype(object)
-        # a location whose library differs from the row's (e.g. a reserve room elsewhere): unique code wins
-        unique = desks.drop_duplicates("loc", keep=False)
-        by_loc = (
-            wanted.reset_index().merge(unique, on="loc", how="left", suffixes=("", "_t")).set_index("index")
-        )
-        fallback = (desk == "") & by_loc["desk"].notna()
-        desk[fallback] = by_loc.loc[fallback, "desk"]
-        send_library[fallback] = by_loc.loc[fallback, "library"]
-    else:
-        by_loc = (
-            wanted.reset_index().merge(desks.drop_duplicates("loc"), on="loc", how="left").set_index("index")
-        )
-        desk = by_loc["desk"].fillna("").astype(object)
-    refuse(
-        (desk == "") & (location != "") & (kind == ""),
-        location_key,
-        "No desk for location '"
-        + location
-        + "' (library "
-        + row_library
-        + "): add it to the Locations table",
+
+def _find_desks(
+    decisions: _Decisions, place: _Place, desks: DeskTable, barcode_only: pd.Series
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Each row's library to send and desk; rows without either are refused, except barcode-only rows,
+    whose location and library Alma's item record gives at run time (returned as ``needs_item``)."""
+    send_library, desk = desks.lookup(place.location, place.library)
+    lacking = (place.location == "") | ((desk != "") & (send_library == ""))
+    needs_item = barcode_only & lacking & decisions.open
+    rows = decisions.rows
+    decisions.refuse(
+        (place.location == "") & ~needs_item,
+        place.location_key,
+        decisions.row_text(no_location_status),
         "no_desk",
     )
+    no_desk = (desk == "") & (place.location != "") & ~needs_item
+    messages = pd.Series(
+        [no_desk_status(loc, lib) for loc, lib in zip(place.location, place.library, strict=True)],
+        index=decisions.index,
+        dtype=object,
+    )
+    decisions.refuse(no_desk, place.location_key, messages, "no_desk")
+    no_library = (desk != "") & (send_library == "") & ~needs_item
+    decisions.refuse(
+        no_library,
+        "library_code",
+        rows.map(
+            lambda row: f"Row {row} has no Library Code: fill it in (the scan-in is sent for a library)"
+        ),
+        "no_desk",
+    )
+    return send_library, desk, needs_item
 
-    # -- identity and duplicates -------------------------------------------------------------------------
-    key = ("barcode:" + barcode).where(barcode_only, item)
-    candidates = (kind == "") & (key != "") & (key != "barcode:")
-    first_of = pd.Series(rows.values, index=index).where(candidates)
-    first_row = first_of.groupby(key.where(candidates)).transform("min")
+
+def _duplicates(
+    decisions: _Decisions, item: pd.Series, barcode: pd.Series, done_before: pd.Series
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Each row's key (Item Id, or ``barcode:<b>``), the first row with that key, and the later ones."""
+    rows = decisions.rows
+    key = ("barcode:" + barcode).where((item == "") & (barcode != ""), item)
+    # rows still to send and rows done earlier take part; refused, no-desk and hidden rows do not
+    candidates = (decisions.open | done_before) & (decisions.kind != "hidden") & (key != "")
+    candidates &= key != "barcode:"
+    first_row = pd.Series(rows.values, index=decisions.index).where(candidates)
+    first_row = first_row.groupby(key.where(candidates)).transform("min")
     duplicate = candidates & (first_row != rows)
+    return key, first_row, duplicate
 
-    # the deciding outcome of each row, whole-column: done earlier, then refused/no desk, then duplicate
-    final_kind = kind.mask(duplicate & (kind == ""), "duplicate").mask(done_before, "skipped_done")
-    duplicate_of = "Same item as row " + first_row.fillna(0).astype(int).astype(str)
-    final_status = status.mask(final_kind == "duplicate", duplicate_of)
-    final_status = final_status.mask(done_before, old_status.where(old_status != "", DONE_EARLIER))
-    columns = zip(
-        rows.tolist(),
-        key.tolist(),
-        mms.tolist(),
-        holding.tolist(),
-        item.tolist(),
-        barcode.tolist(),
-        send_library.tolist(),
-        desk.tolist(),
-        location.tolist(),
-        final_kind.tolist(),
-        final_status.tolist(),
-        done_before.tolist(),
+
+def _missing_codes(codes: pd.Series, rows: pd.Series, mask: pd.Series) -> list[MissingCode]:
+    """The codes of the rows in ``mask``, grouped case and spaces ignored, each with its rows in order."""
+    found: dict[str, MissingCode] = {}
+    for code, folded, row in zip(codes[mask], fold_code(codes[mask]), rows[mask], strict=True):
+        found.setdefault(folded, MissingCode(str(code), [])).rows.append(int(row))
+    return list(found.values())
+
+
+def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan:
+    """Decide every row of ``items``: the desk that scans it in, or why it is not sent.
+
+    Precedence per row: hidden (left alone), done in the file's ``done`` column, the row damaged, ids damaged
+    or missing, no desk, same item as an earlier row. The first problem decides the row's status;
+    :attr:`Plan.problems` lists every problem cell. :class:`InputError` when the Locations table is unclear.
+    """
+    desks = DeskTable.from_table(locations)
+    decisions = _Decisions(items)
+    item, barcode = _text(items, "item_id"), _text(items, "barcode")
+    barcode_only = (item == "") & (barcode != "")
+    hidden = _leave_hidden_and_damaged(decisions, items, options)
+    done_cell = _text(items, "done").str.strip().str.casefold().isin(TRUE_WORDS)
+    done_before = done_cell & ~hidden
+    _refuse_ids(decisions, items, item, barcode)
+    place = _choose_location(decisions, items, options)
+    send_library, desk, needs_item = _find_desks(decisions, place, desks, barcode_only)
+    key, first_row, duplicate = _duplicates(decisions, item, barcode, done_before)
+
+    # the deciding outcome of each row: hidden, done earlier, then refused/no desk, then duplicate
+    kind = decisions.kind.mask(duplicate & decisions.open, "duplicate").mask(done_before, "skipped_done")
+    old_status = _text(items, "status")
+    status = decisions.status.mask(kind == "duplicate", first_row.fillna(0).astype(int).map(same_item_status))
+    status = status.mask(done_before, old_status.where(old_status != "", DONE_EARLIER))
+    by_ids = first_row.notna() & ~key.str.startswith("barcode:")
+    claims = ItemClaims(dict(zip(key[by_ids], first_row[by_ids].astype(int), strict=True)))
+    plan_rows = _build_rows(
+        _RowColumns(items, key, place, send_library, desk, kind, status, done_cell & ~decisions.open),
+        barcode_only & (kind == ""),
+        needs_item,
+        BarcodeLookup(desks, claims),
+    )
+    wanted = ~(done_before | hidden)
+    no_desk = wanted & (place.location != "") & (desk == "") & ~needs_item
+    return Plan(
+        rows=plan_rows,
+        problems=[p for p, keep in zip(decisions.problems, _kept(decisions, wanted), strict=True) if keep],
+        source=items.source,
+        missing_desks=_missing_codes(place.location, decisions.rows, no_desk),
+        unknown_libraries=_missing_codes(
+            place.library, decisions.rows, wanted & desks.unknown_libraries(place.library)
+        ),
+        locations_source=desks.source or "the Locations table",
+    )
+
+
+def _kept(decisions: _Decisions, wanted: pd.Series) -> list[bool]:
+    """For each problem: False when its row is done earlier or hidden, and so needs no fixing."""
+    skipped = set(decisions.rows[~wanted].tolist())
+    return [problem.row not in skipped for problem in decisions.problems]
+
+
+@dataclass
+class _RowColumns:
+    """The columns the plan's rows are built from (one value per items row, same index)."""
+
+    items: Table
+    key: pd.Series
+    place: _Place
+    send_library: pd.Series
+    desk: pd.Series
+    kind: pd.Series
+    status: pd.Series
+    done: pd.Series
+
+
+def _build_rows(
+    columns: _RowColumns, barcode_rows: pd.Series, needs_item: pd.Series, lookup: BarcodeLookup
+) -> list[PlannedRow]:
+    """One :class:`PlannedRow` per items row, in table order; barcode-only rows to send get ``lookup``."""
+    items = columns.items
+    following = BarcodeLookup(lookup.desks, lookup.claims, needs_item=True)
+    lookups = [
+        (following if follow else lookup) if by_barcode else None
+        for by_barcode, follow in zip(barcode_rows, needs_item, strict=True)
+    ]
+    texts = zip(
+        columns.key.tolist(),
+        _text(items, "mms_id").tolist(),
+        _text(items, "holding_id").tolist(),
+        _text(items, "item_id").tolist(),
+        _text(items, "barcode").tolist(),
+        columns.send_library.tolist(),
+        columns.desk.tolist(),
+        columns.place.location.tolist(),
         strict=True,
     )
-    plan_rows = [
-        PlannedRow(
-            int(row),
-            str(k),
-            str(m),
-            str(h),
-            str(i),
-            str(b),
-            str(lib),
-            str(d),
-            str(loc),
-            Outcome(int(row), bool(done), str(text), str(what)) if what else None,
+    decided = [
+        Outcome(int(row), bool(done), str(text), str(kind)) if kind else None
+        for row, kind, text, done in zip(
+            items.rows.astype(int), columns.kind, columns.status, columns.done, strict=True
         )
-        for row, k, m, h, i, b, lib, d, loc, what, text, done in columns
     ]
-    done_rows = set(rows[done_before].tolist())
-    problems = [p for p in problems if p.row not in done_rows]  # a row done earlier needs no fixing
-    return Plan(rows=plan_rows, problems=problems, source=items.source)
+    rows = items.rows.astype(int).tolist()
+    return [
+        PlannedRow(
+            int(row), str(k), str(m), str(h), str(i), str(b), str(lib), str(d), str(loc), outcome, found
+        )
+        for row, (k, m, h, i, b, lib, d, loc), outcome, found in zip(
+            rows, texts, decided, lookups, strict=True
+        )
+    ]
