@@ -332,6 +332,9 @@ class AnalyticsReports:
         self._clock = clock
         self._lock = threading.Lock()
         self._loading = threading.Lock()
+        #: when True the last page says IsFinished false, as Alma sometimes does (KBDK): only the 420033
+        #: of the next call tells the client the rows have ended
+        self.missed_end = False
 
     @property
     def paths(self) -> list[str]:
@@ -383,11 +386,11 @@ class AnalyticsReports:
             start = job.position
             job.position += len(chunk)
             job.finished = job.position >= len(job.rows)
+            finished = job.finished and not self.missed_end
             parts = [f'<rowset xmlns="{ROWSET_NS}">']
             if not job.schema_sent:
                 parts.append(_schema(job.report, job.col_names))
                 job.schema_sent = True
-            finished = job.finished
         parts.extend(
             _row(row, (start + offset) % SELF_CLOSED_EVERY == SELF_CLOSED_EVERY - 1)
             for offset, row in enumerate(chunk)
