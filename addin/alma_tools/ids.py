@@ -103,7 +103,7 @@ def _classify(text: pd.Series, was_number: pd.Series | None, kind: Kind, suffix:
     return codes
 
 
-def _text_rules(text: pd.Series, kind: Kind) -> pd.Series:
+def _text_rules(text: pd.Series, kind: Kind) -> np.ndarray:
     """Codes for cells that are not all digits: Excel's number formats, errors, apostrophes, spaces."""
     conditions: list[tuple[str, pd.Series]] = [
         ("excel_error", text.str.upper().isin(EXCEL_ERRORS)),
@@ -122,7 +122,7 @@ def _text_rules(text: pd.Series, kind: Kind) -> pd.Series:
 
 def _digit_rules(
     digits: pd.Series, numbered: pd.Series, kind: Kind, suffix: str | None, was_number: pd.Series | None
-) -> pd.Series:
+) -> np.ndarray:
     """Codes for all-digit cells: the 15-digit cut, length, type prefix, and lost leading zeros."""
     length = digits.str.len()
     tail_zero = pd.Series(False, index=digits.index)
@@ -222,10 +222,13 @@ def check_id_column(
         return messages
     context = _barcode_context(text) if kind == "barcode" else None
     values_at, rows_at = text[flagged.index], rows.reindex(flagged.index)
-    messages[flagged.index] = [
-        _message(code, value, label, row, kind, suffix, context)
-        for code, value, row in zip(flagged, values_at, rows_at, strict=True)
-    ]
+    messages.loc[flagged.index] = np.array(
+        [
+            _message(code, value, label, row, kind, suffix, context)
+            for code, value, row in zip(flagged, values_at, rows_at, strict=True)
+        ],
+        dtype=object,
+    )
     return messages
 
 

@@ -202,7 +202,7 @@ def compute(loans: LoansInput, as_of: dt.datetime | None = None) -> Stats:
         }
     )
     has_requests = loans.requests is not None
-    if has_requests:
+    if loans.requests is not None:
         table["Requests"] = _requests(loans.requests, key_values["mms_id"])
         table["Requests per Copy"] = table["Requests"] / np.maximum(copies, 1)
     table["Open Loans"] = open_per_volume

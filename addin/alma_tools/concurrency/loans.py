@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from alma_tools.errors import InputError
-from alma_tools.ids import check_id_column, institution_suffix
+from alma_tools.ids import Kind, check_id_column, institution_suffix
 from alma_tools.tables import HEADER_SEARCH_ROWS, Column, Table, cell_text, find_table, read_grid
 
 LOAN_COLUMNS = (
@@ -545,7 +545,8 @@ def _damaged_ids(
     """
     suffix = institution_suffix(cells["mms_id"].distinct_text)
     result = {}
-    for key, kind in (("mms_id", "mms"), ("barcode", "barcode")):
+    checks: tuple[tuple[str, Kind], ...] = (("mms_id", "mms"), ("barcode", "barcode"))
+    for key, kind in checks:
         column = cells[key]
         checked = check_id_column(
             column.distinct_text,

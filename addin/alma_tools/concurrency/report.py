@@ -367,7 +367,7 @@ def _render(workbook: Any, spec: SheetSpec) -> None:
             },
         )
     for conditional in spec.conditional_formats:
-        position = frame.columns.get_loc(conditional.column)
+        position = list(frame.columns).index(conditional.column)
         sheet.conditional_format(
             top + 1, position, last_row, position, _xlsx_conditional(workbook, conditional)
         )
