@@ -1,0 +1,233 @@
+"""Reading one worksheet of an XLSX/XLSM workbook: which sheet, its cells with their types, and the facts
+a fast reader does not give (hidden rows, merged cells, formulas, error values), taken from the sheet XML.
+
+Cells are read by python-calamine (Rust: 200,000 rows in about a second, where openpyxl takes tens of
+seconds). Calamine gives each cell's saved value with its type: str, float (every number), bool, date,
+datetime, time, timedelta. Empty cells come back as ``""``; they become None here, as a sheet's empty
+cells do everywhere else. Error values (``#N/A``) come back empty, so they are put back from the sheet XML,
+where Excel stores them as ``t="e"`` cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import defusedxml.ElementTree as ElementTree
+
+from alma_tools.errors import InputError
+
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+_CACHED_VALUE_RE = re.compile(rb"<v(?:\s[^>]*)?>[^<]+</v>")
+_MERGE_RE = re.compile(rb'<mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"')
+_CELL_WITH_FORMULA_RE = re.compile(
+    rb'<c\s+r="([A-Z]+[0-9]+)"[^>]*(?<!/)>((?:(?!</c>).)*?<f[\s>/](?:(?!</c>).)*?)</c>', re.S
+)
+_HIDDEN_ROW_RE = re.compile(rb'<row\b[^>]*\bhidden="(?:1|true)"[^>]*>')
+_ROW_NUMBER_RE = re.compile(rb'\br="([0-9]+)"')
+_ERROR_CELL_RE = re.compile(rb'<c\b[^>]*\bt="e"[^>]*>(?:(?!</c>).)*?<v>([^<]*)</v>', re.S)
+_CELL_REF_RE = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+
+
+@dataclass(frozen=True)
+class SheetInfo:
+    """One sheet of a workbook as workbook.xml lists it."""
+
+    name: str
+    part: str  # zip member of its XML, e.g. xl/worksheets/sheet1.xml ("" when the rels do not say)
+    hidden: bool  # state="hidden" or "veryHidden"
+    is_chart: bool
+
+
+@dataclass
+class SheetRead:
+    """What :func:`read_sheet` gives :mod:`alma_tools.tables.grid`."""
+
+    title: str
+    rows: list[list[Any]]
+    notes: list[str]
+    hidden_rows: frozenset[int]  # sheet row numbers (1-based)
+    formula_cells: frozenset[tuple[int, int]]  # (sheet row, 0-based column) of cells holding a formula
+
+
+def _unreadable(name: str) -> InputError:
+    return InputError(
+        f"{name} is not a readable Excel workbook (it may be damaged, or another kind of zip file): "
+        "open it in Excel and save it again as .xlsx, or export it from Alma again."
+    )
+
+
+def read_sheet(name: str, raw: bytes, sheet: str | None) -> SheetRead:
+    """Read the chosen sheet of a workbook's bytes (see :func:`choose_sheet`)."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        sheets, active = workbook_sheets(archive)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError):
+        raise _unreadable(name) from None
+    chosen = choose_sheet(name, sheets, active, sheet)
+    try:
+        with archive:
+            xml = archive.read(chosen.part) if chosen.part else b""
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        rows = workbook.get_sheet_by_name(chosen.name).to_python(skip_empty_area=False)
+    except Exception:  # calamine raises its own error types for every kind of damage
+        raise _unreadable(name) from None
+    rows = _clean_rows(rows)
+    if not rows or all(all(v is None for v in r) for r in rows):
+        raise InputError(f"Sheet '{chosen.name}' in {name} is empty: choose the sheet that holds the table.")
+    _put_back_errors(rows, xml)
+    return SheetRead(
+        title=chosen.name,
+        rows=rows,
+        notes=sheet_notes(xml, chosen.name),
+        hidden_rows=hidden_rows(xml),
+        formula_cells=formula_cells(xml),
+    )
+
+
+def workbook_sheets(archive: zipfile.ZipFile) -> tuple[list[SheetInfo], int]:
+    """The sheets in workbook order, and the index of the active tab (``activeTab``, default 0)."""
+    workbook_part = "xl/workbook.xml"
+    for rel in ElementTree.fromstring(archive.read("_rels/.rels")).iter(f"{_PKG_REL_NS}Relationship"):
+        if rel.get("Type", "").endswith("/officeDocument"):
+            workbook_part = rel.get("Target", workbook_part).lstrip("/")
+    folder = workbook_part.rsplit("/", 1)[0] + "/" if "/" in workbook_part else ""
+    rels_part = f"{folder}_rels/{workbook_part.rsplit('/', 1)[-1]}.rels"
+    targets: dict[str, tuple[str, bool]] = {}
+    for rel in ElementTree.fromstring(archive.read(rels_part)).iter(f"{_PKG_REL_NS}Relationship"):
+        target = rel.get("Target", "")
+        part = target.lstrip("/") if target.startswith("/") else folder + target
+        targets[rel.get("Id", "")] = (part, rel.get("Type", "").endswith("/chartsheet"))
+    root = ElementTree.fromstring(archive.read(workbook_part))
+    sheets = []
+    for element in root.iter(f"{_MAIN_NS}sheet"):
+        part, is_chart = targets.get(element.get(f"{_REL_NS}id", ""), ("", False))
+        state = element.get("state", "visible")
+        sheets.append(SheetInfo(element.get("name", ""), part, state != "visible", is_chart))
+    view = root.find(f"{_MAIN_NS}bookViews/{_MAIN_NS}workbookView")
+    active = int(view.get("activeTab", "0")) if view is not None else 0
+    return sheets, active
+
+
+def choose_sheet(name: str, sheets: list[SheetInfo], active: int, wanted: str | None) -> SheetInfo:
+    """The sheet named ``wanted``; else the active sheet when visible, else the first visible worksheet.
+
+    A hidden sheet is read only when named. An unknown name, or a workbook with no visible worksheet,
+    is an InputError listing the sheets.
+    """
+    listed = ", ".join(s.name + (" (hidden)" if s.hidden else "") for s in sheets)
+    if wanted is not None:
+        for info in sheets:
+            if info.name == wanted:
+                if info.is_chart:
+                    raise InputError(
+                        f"Sheet '{info.name}' in {name} is a chart, not a table: choose another sheet."
+                    )
+                return info
+        raise InputError(f"{name} has no sheet named '{wanted}'. Its sheets are: {listed}.")
+    if 0 <= active < len(sheets) and not sheets[active].hidden and not sheets[active].is_chart:
+        return sheets[active]
+    for info in sheets:
+        if not info.hidden and not info.is_chart:
+            return info
+    raise InputError(
+        f"{name} has no visible worksheet to read (its sheets are: {listed}): name the sheet to read "
+        "(--sheet), or unhide it in Excel."
+    )
+
+
+def _clean_rows(rows: list[list[Any]]) -> list[list[Any]]:
+    """Empty cells as None, date cells as datetimes (as openpyxl and xlwings give them), trailing empty
+    rows dropped (calamine pads to the sheet's dimension)."""
+    cleaned = []
+    for row in rows:
+        cleaned.append(
+            [
+                None
+                if value == "" and isinstance(value, str)
+                else dt.datetime.combine(value, dt.time(0))
+                if type(value) is dt.date
+                else value
+                for value in row
+            ]
+        )
+    while cleaned and all(v is None for v in cleaned[-1]):
+        cleaned.pop()
+    return cleaned
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + (letter - 64)
+    return index - 1
+
+
+def _put_back_errors(rows: list[list[Any]], xml: bytes) -> None:
+    """Error values (``#N/A``, ``#REF!``), saved by Excel as ``t="e"`` cells, as their text."""
+    if b't="e"' not in xml:
+        return
+    for match in _ERROR_CELL_RE.finditer(xml):
+        ref = _CELL_REF_RE.search(match.group(0))
+        if ref is None:
+            continue
+        row, column = int(ref.group(2)) - 1, _column_index(ref.group(1))
+        if row < len(rows) and column < len(rows[row]) and rows[row][column] is None:
+            rows[row][column] = match.group(1).decode("utf-8", errors="replace")
+
+
+def hidden_rows(xml: bytes) -> frozenset[int]:
+    """Sheet rows saved with ``hidden="1"``: hidden by a filter or by hand (Excel stores both the same)."""
+    if b"hidden=" not in xml:
+        return frozenset()
+    found = set()
+    for match in _HIDDEN_ROW_RE.finditer(xml):
+        number = _ROW_NUMBER_RE.search(match.group(0))
+        if number:
+            found.add(int(number.group(1)))
+    return frozenset(found)
+
+
+def formula_cells(xml: bytes) -> frozenset[tuple[int, int]]:
+    """(sheet row, 0-based column) of every cell that holds a formula (its saved value is what was read)."""
+    if b"<f>" not in xml and b"<f " not in xml:
+        return frozenset()
+    cells = set()
+    for ref, _ in _CELL_WITH_FORMULA_RE.findall(xml):
+        letters = ref.rstrip(b"0123456789")
+        cells.add((int(ref[len(letters) :]), _column_index(letters)))
+    return frozenset(cells)
+
+
+def sheet_notes(xml: bytes, title: str) -> list[str]:
+    """Notes on merged cells (value only in the top-left cell) and formulas Excel never calculated."""
+    notes = []
+    merges = [f"{a.decode()}:{b.decode()}" for a, b in _MERGE_RE.findall(xml)]
+    if merges:
+        shown = ", ".join(merges[:5]) + (" …" if len(merges) > 5 else "")
+        notes.append(
+            f"Sheet '{title}' has merged cells ({shown}): only the top-left cell of each holds the value; "
+            "the other cells are read as empty."
+        )
+    if b"<f>" in xml or b"<f " in xml:
+        uncached = [
+            ref.decode()
+            for ref, body in _CELL_WITH_FORMULA_RE.findall(xml)
+            if not _CACHED_VALUE_RE.search(body)
+        ]
+        if uncached:
+            shown = ", ".join(uncached[:5]) + (" …" if len(uncached) > 5 else "")
+            notes.append(
+                f"Sheet '{title}' has formulas with no saved result ({shown}); they are read as empty. "
+                "Open the file in Excel and save it again so the results are stored."
+            )
+    return notes
