@@ -16,7 +16,7 @@ from alma_tools import __version__
 from alma_tools.errors import AlmaToolsError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS = ("discharge", "concurrency", "demo", "simulator", "build_workbook")
+COMMANDS = ("discharge", "concurrency", "report", "demo", "simulator", "build_workbook")
 
 
 def build_parser() -> argparse.ArgumentParser:
