@@ -18,6 +18,7 @@ import pytest
 from alma_tools import excel, sheets
 from alma_tools.discharge.samples import make_items
 from fixtures_simulator import TEST_KEY
+from xl_com import rejected, vba_ignore
 from xl_payload import (
     actions,
     caller_books,
@@ -105,7 +106,7 @@ def test_discharge_writes_done_and_status_for_every_row_in_a_few_dozen_writes(
     assert alert[0].startswith("Discharge finished: 300 rows") and alert[1] == "Alma Tools"
     log = wb[excel.LOG_SHEET]
     assert any(str(c.value).startswith("Discharge finished") for c in log["B"])
-    folder = Path.cwd() / "items_to_discharge.alma-run"  # beside the workbook (the remote engine: cwd)
+    folder = Path.cwd() / excel.error_log_path(book).parent  # beside the workbook (the remote engine: cwd)
     assert (folder / "journal.jsonl").exists()
     assert all(TEST_KEY not in p.read_text(encoding="utf-8") for p in folder.iterdir())
 
@@ -157,13 +158,10 @@ def test_busy_excel_delays_the_writes_but_loses_none(caller_book, data_dir, simu
     failures = {"left": 4}
     real_call = sheets.SheetWriter.__call__
 
-    class Busy(Exception):
-        hresult = -2147418111  # RPC_E_CALL_REJECTED: a cell is in edit mode
-
     def busy_then_fine(self, block):
         if failures["left"]:
             failures["left"] -= 1
-            raise Busy(-2147418111, "Call was rejected by callee.", None, None)
+            raise vba_ignore() if failures["left"] % 2 else rejected()  # a cell in edit mode
         return real_call(self, block)
 
     monkeypatch.setattr(sheets.SheetWriter, "__call__", busy_then_fine)
@@ -388,8 +386,9 @@ def test_an_unexpected_failure_is_one_line_with_the_details_in_a_log(
     monkeypatch.setattr(excel.inputs, "make_plan", broken)  # a bug, not a user mistake
     assert excel.check() is None
     text = actions(book, "alert")[-1]["args"][0]
-    log = tmp_path / "items_to_discharge.alma-run" / excel.ERROR_LOG
-    where = log.relative_to(tmp_path)
+    log = excel.error_log_path(book)  # in the run folder beside the workbook (remote engine: the cwd)
+    where = log.relative_to(tmp_path) if log.is_absolute() else log
+    log = tmp_path / where
     assert text == f"Alma Tools hit an unexpected problem: plan exploded. Details are in {where}"
     details = log.read_text(encoding="utf-8")
     assert "Traceback" in details and "RuntimeError: plan exploded" in details

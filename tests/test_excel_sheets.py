@@ -12,15 +12,8 @@ import pytest
 import xlwings as xw
 
 from alma_tools import sheets
+from xl_com import com_error, excel_refused, rejected, vba_ignore
 from xl_payload import actions, fill_of, payload, replay
-
-
-class ComError(Exception):
-    """Shaped like pywintypes.com_error: (hresult, text, excepinfo, argerror), with ``hresult``."""
-
-    def __init__(self, hresult: int) -> None:
-        super().__init__(hresult, "Call was rejected by callee.", None, None)
-        self.hresult = hresult
 
 
 @pytest.fixture
@@ -37,10 +30,11 @@ def book():
         b.close()
 
 
-def test_busy_errors_are_recognised_by_hresult_only():
-    assert sheets.is_busy_error(ComError(-2147418111))
-    assert sheets.is_busy_error(ComError(-2146777998))
-    assert not sheets.is_busy_error(ComError(-2147352567))  # a real exception from Excel: not "busy"
+def test_busy_errors_are_recognised_in_pywin32s_shapes():
+    assert sheets.is_busy_error(rejected())  # RPC_E_CALL_REJECTED as the hresult
+    assert sheets.is_busy_error(vba_ignore())  # DISP_E_EXCEPTION with VBA_E_IGNORE as excepinfo's scode
+    assert not sheets.is_busy_error(excel_refused())  # DISP_E_EXCEPTION with Excel's own reason: not "busy"
+    assert not sheets.is_busy_error(com_error(-2147352567, "Exception occurred.", None, None))
     assert not sheets.is_busy_error(ValueError("x"))
 
 
@@ -109,7 +103,7 @@ def test_busy_excel_delays_writes_without_losing_any():
     def flaky(block):
         if failures["left"]:
             failures["left"] -= 1
-            raise ComError(-2147418111)
+            raise vba_ignore()
         written.append(block)
 
     writer = sheets.BatchWriter(flaky, busy_patience=0.0, sleep=lambda s: None)
@@ -126,11 +120,11 @@ def test_busy_excel_delays_writes_without_losing_any():
 
 def test_other_errors_are_not_swallowed():
     def broken(block):
-        raise ComError(-2147352567)
+        raise excel_refused()
 
     writer = sheets.BatchWriter(broken)
     writer.add(2, True, "x")
-    with pytest.raises(ComError):
+    with pytest.raises(com_error):
         writer.flush()
     assert writer.pending == 1
 

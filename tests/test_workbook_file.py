@@ -96,7 +96,8 @@ def test_two_builds_are_byte_identical_and_the_command_reports_the_build(
 
 
 def test_the_command_names_a_missing_output_folder_without_a_traceback(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["build-workbook", "--output", str(tmp_path / "nowhere" / "book.xlsm")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("alma-tools: cannot write ") and "does not exist" in error
@@ -180,10 +181,10 @@ def test_ribbon_tab_groups_and_buttons(built: Path) -> None:
     assert layout == {
         "Discharge": ["Check sheet", "Discharge loans", "Stop"],
         "Statistics": ["Concurrent checkouts"],
-        "Setup": ["Set API key", "Help"],
+        "Setup": ["Set API key", "Restart Python", "Help"],
     }
     ids = [element.get("id") for element in tab.iter() if element.get("id")]
-    assert len(ids) == len(set(ids)) == 10, "tab, group and button ids must be unique"
+    assert len(ids) == len(set(ids)) == 11, "tab, group and button ids must be unique"
     assert all(re.fullmatch(r"[A-Za-z_][\w]*", identifier) for identifier in ids)
     for button in tab.iter(f"{CUSTOMUI}button"):
         assert button.get("imageMso") and button.get("screentip") and button.get("onAction"), button.attrib
@@ -200,22 +201,48 @@ def test_every_onaction_resolves_to_a_ribbon_sub(built: Path, macros: dict[str, 
         ):
             declared[name] = module
     actions = [button.get("onAction") for button in ribbon_root(built).iter(f"{CUSTOMUI}button")]
-    assert len(actions) == 6
+    assert len(actions) == 7
     missing = [action for action in actions if action.rsplit(".", 1)[-1] not in declared]
     assert not missing, f"ribbon onAction without a Sub Name(control As IRibbonControl): {missing}"
 
 
 def ribbon_run_python(macros: dict[str, str]) -> dict[str, tuple[str, str]]:
-    """Sub name -> (module, function) of each ``RunPython "import m; m.f()"`` in the ribbon callbacks."""
+    """Sub name -> (module, function) of each button that runs Python: ``AlmaRun "f"`` runs
+    ``alma_tools.excel.f()`` through the one ``RunPython`` call in ``AlmaRun``."""
+    code = macros["AlmaRibbon"]
+    runner = re.search(r"Private Sub AlmaRun\(ByVal macro As String\)(.*?)End Sub", code, re.DOTALL)
+    assert runner, "AlmaRibbon has no AlmaRun(macro)"
+    found = re.findall(r'RunPython\s+"import\s+([\w.]+)\s*;\s*([\w.]+)\." & macro & "\(\)"', runner.group(1))
+    assert len(found) == 1 and found[0][0] == found[0][1], found
     calls = {}
-    for sub, body in re.findall(
-        r"Sub\s+(\w+)\s*\([^)]*IRibbonControl\)(.*?)End Sub", macros["AlmaRibbon"], re.DOTALL
-    ):
-        found = re.findall(r'RunPython\s+"import\s+([\w.]+)\s*;\s*([\w.]+)\.(\w+)\(\)"', body)
-        for module, qualifier, function in found:
-            assert qualifier == module, f"{sub} imports {module} but calls {qualifier}.{function}"
-            calls[sub] = (module, function)
+    for sub, body in re.findall(r"Sub\s+(\w+)\s*\([^)]*IRibbonControl\)(.*?)End Sub", code, re.DOTALL):
+        assert "RunPython" not in body, f"{sub} calls RunPython directly, without AlmaRun's error handler"
+        for function in re.findall(r'AlmaRun\s+"(\w+)"', body):
+            calls[sub] = (found[0][0], function)
     return calls
+
+
+def test_every_python_button_has_an_error_handler_with_what_to_do(macros: dict[str, str]) -> None:
+    """Python or the xlwings DLL not found: a plain message naming the fix, never VBA's Debug box."""
+    code = macros["AlmaRibbon"]
+    for sub in ("AlmaRun", "AlmaRestartPython"):
+        body = re.search(rf"Sub {sub}\(.*?\)(.*?)End Sub", code, re.DOTALL).group(1)
+        handler = body.index("On Error GoTo Failed")
+        first_call = min(body.index(word) for word in ("RunPython", "KillPy") if word in body)
+        assert handler < first_call, f"{sub}: the handler must be set before Python is called"
+        assert "Failed:" in body and "AlmaPythonProblem Err.Description" in body
+    problem = re.search(r"Sub AlmaPythonProblem\(.*?\)(.*?)End Sub", code, re.DOTALL).group(1)
+    assert "alma-tools excel-setup" in problem and "MsgBox" in problem
+
+
+def test_xlwings_udf_server_branch_lets_a_missing_dll_reach_our_handler(macros: dict[str, str]) -> None:
+    """In the pinned xlwings.bas, the UDF-server branch's first DLL call (XLPy.SetAttr) comes before its
+    own ``On Error``: that failure propagates to AlmaRun's handler. If xlwings moves it, this test says so
+    (the failure would then be shown by xlwings' ShowError and RunPython return -1)."""
+    code = macros["xlwings"]
+    run_python = re.search(r"Public Function RunPython\(.*?End Function", code, re.DOTALL).group(0)
+    branch = run_python[run_python.index("If OPTIMIZED_CONNECTION = True Then") :]
+    assert branch.index("XLPy.SetAttr") < branch.index("On Error GoTo err_handling")
 
 
 def test_each_button_runs_a_macro_of_alma_tools_excel(built: Path, macros: dict[str, str]) -> None:
@@ -223,7 +250,7 @@ def test_each_button_runs_a_macro_of_alma_tools_excel(built: Path, macros: dict[
     assert {module for module, _ in calls.values()} == {"alma_tools.excel"}
     assert {function for _, function in calls.values()} == EXCEL_MACROS
     actions = {button.get("onAction") for button in ribbon_root(built).iter(f"{CUSTOMUI}button")}
-    assert set(calls) | {"AlmaHelp"} == actions
+    assert set(calls) | {"AlmaHelp", "AlmaRestartPython"} == actions
     # Help needs no Python: it shows the Help sheet, which must exist under that name
     assert 'Worksheets("Help").Activate' in macros["AlmaRibbon"]
     if importlib.util.find_spec("alma_tools.excel") is None:
@@ -437,6 +464,7 @@ def test_bad_sheet_spec_and_missing_folder_are_plain_messages(tmp_path: Path) ->
 
 def test_the_fast_match_search_compresses_exactly_like_upstream() -> None:
     from ms_ovba_compression.ms_ovba import MsOvba
+    from oletools.olevba import decompress_stream
 
     # over 2,048 bytes, so copies are clipped to 18 bytes; long runs and repeats exercise the clipping
     ribbon = (SOURCES / "vba" / "AlmaRibbon.bas").read_bytes()
@@ -448,7 +476,8 @@ def test_the_fast_match_search_compresses_exactly_like_upstream() -> None:
         slow = MsOvba()
         slow._matching = types.MethodType(upstream, slow)
         assert slow.compress(data) == fast
-        assert MsOvba().decompress(fast) == data
+    # read back by olevba (ms-ovba's own decompressor refuses data of more than one 4,096-byte chunk)
+    assert decompress_stream(bytearray(fast)) == data
 
 
 def test_the_build_leaves_the_process_as_it_found_it(built: Path) -> None:

@@ -18,6 +18,7 @@ make a 5,000-row run slow and would fight the person using Excel for the UI thre
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,8 +27,14 @@ from typing import Any
 
 from alma_tools.cells import safe_text
 
-#: COM hresults meaning "Excel is busy, call again later" (RPC_E_CALL_REJECTED, VBA_E_IGNORE)
-BUSY_HRESULTS = frozenset({-2147418111, -2146777998})
+log = logging.getLogger("alma_tools.excel")
+
+#: COM's "call rejected by callee": Excel is busy (a cell in edit mode, a dialog open); call again later
+RPC_E_CALL_REJECTED = -2147418111
+#: COM's "exception occurred": the reason is in ``excepinfo[5]`` (its scode)
+DISP_E_EXCEPTION = -2147352567
+#: Excel's "ignored while busy" (0x800AC472), which reaches Python as DISP_E_EXCEPTION with this scode
+VBA_E_IGNORE = -2146777998
 
 #: fill for rows that need a person (items in transit, on the hold shelf, unknown outcomes)
 NEEDS_PERSON_FILL = "#FFE699"
@@ -39,11 +46,24 @@ MAX_GAP = 40
 
 
 def is_busy_error(error: BaseException) -> bool:
-    """True when ``error`` is COM saying Excel is busy (found without importing pywin32: Linux has none)."""
-    hresult = getattr(error, "hresult", None)
-    if hresult is None and error.args and isinstance(error.args[0], int):
-        hresult = error.args[0]
-    return hresult in BUSY_HRESULTS
+    """True when ``error`` is COM saying Excel is busy (found without importing pywin32: Linux has none).
+
+    pywin32 raises ``com_error(hresult, strerror, excepinfo, argerror)``: ``RPC_E_CALL_REJECTED`` as the
+    hresult, or ``VBA_E_IGNORE`` as the scode (``excepinfo[5]``) of a ``DISP_E_EXCEPTION``. Any other
+    ``DISP_E_EXCEPTION`` is a real refusal by Excel (a bad sheet name, a protected cell), not "busy".
+    xlwings' own ``ExcelBusyError`` (raised when its retries ran out) is busy too.
+    """
+    if type(error).__name__ == "ExcelBusyError":
+        return True
+    args = error.args
+    shaped = len(args) == 4 and isinstance(args[0], int)  # pywintypes.com_error's own shape
+    hresult = getattr(error, "hresult", args[0] if shaped else None)
+    if hresult in (RPC_E_CALL_REJECTED, VBA_E_IGNORE):
+        return True
+    if hresult != DISP_E_EXCEPTION:
+        return False
+    excepinfo = getattr(error, "excepinfo", args[2] if shaped else None)
+    return isinstance(excepinfo, tuple) and len(excepinfo) > 5 and excepinfo[5] == VBA_E_IGNORE
 
 
 def sheet_rows(sheet: Any) -> list[list[Any]]:
@@ -57,19 +77,22 @@ def sheet_rows(sheet: Any) -> list[list[Any]]:
     return [list(row) for row in values]
 
 
-def set_status_bar(app: Any, text: str | bool) -> None:
-    """Show ``text`` in Excel's status bar (``False`` gives it back to Excel); cosmetic, so never fatal.
+def set_status_bar(app: Any, text: str | bool) -> bool:
+    """Show ``text`` in Excel's status bar (``False`` gives it back to Excel); True when it was shown.
 
-    The remote engine has no status bar (``NotImplementedError``) and a busy Excel may reject the call:
-    progress then simply is not shown this time.
+    Cosmetic, so never fatal: the remote engine has no status bar (``NotImplementedError``), a busy Excel
+    may reject the call, and a closed workbook leaves nothing to show it in. The failure is logged and
+    the run goes on.
     """
     try:
         app.status_bar = text
     except NotImplementedError:
-        pass
+        return False
     except Exception as error:
         if not is_busy_error(error):
-            raise
+            log.warning("the status bar could not be set: %s", error)
+        return False
+    return True
 
 
 def progress_text(done: int, total: int, rate: float | None) -> str:
@@ -232,8 +255,10 @@ class BatchWriter:
         busy_patience: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self._write = write
+        self._ready = ready
         self._known = dict(known or {})
         self._interval = interval
         self._patience = busy_patience
@@ -244,6 +269,7 @@ class BatchWriter:
         self._last_flush = -float("inf")
         self.blocks_written = 0
         self.busy_retries = 0
+        self.not_ready = 0
 
     def add(self, row: int, done: bool, status: str, highlight: bool = False) -> None:
         """Queue the result of one sheet row (a later result for the same row replaces an earlier one)."""
@@ -262,12 +288,16 @@ class BatchWriter:
         """Flush if ``interval`` has passed since the last flush; True when everything is written."""
         if self._clock() - self._last_flush < self._interval:
             return self.pending == 0
+        if not self._ready():
+            self.not_ready += 1  # a cell is being edited or a dialog is open: try at the next result
+            return False
         return self.flush()
 
     def flush(self, patience: float | None = None) -> bool:
         """Write every pending row now, retrying busy failures for up to ``patience`` seconds.
 
         Returns True when nothing is left pending; False when Excel stayed busy (the rows stay queued).
+        ``Application.Ready`` (the ``ready`` callable) is waited for within the same patience first.
         """
         self._last_flush = self._clock()
         with self._lock:
@@ -275,6 +305,8 @@ class BatchWriter:
             highlight = set(self._pending.highlight)
         if not values:
             return True
+        if not self._wait_ready(self._patience if patience is None else patience):
+            return False
         for block in plan_blocks(values, highlight, self._known):
             if not self._write_with_retry(block, self._patience if patience is None else patience):
                 return False
@@ -292,6 +324,16 @@ class BatchWriter:
     def close(self, patience: float = 30.0) -> bool:
         """Final flush, patient with a busy Excel; True when every result reached the sheet."""
         return self.flush(patience=patience)
+
+    def _wait_ready(self, patience: float) -> bool:
+        """Wait (sleeping) until Excel says it is ready, for up to ``patience`` seconds."""
+        deadline = self._clock() + patience
+        while not self._ready():
+            self.not_ready += 1
+            if self._clock() + 0.1 > deadline:
+                return False
+            self._sleep(0.1)
+        return True
 
     def _write_with_retry(self, block: Block, patience: float) -> bool:
         deadline = self._clock() + patience

@@ -8,30 +8,65 @@ Attribute VB_Name = "AlmaRibbon"
 '
 ' This file is the source of the module: the workbook is rebuilt from it with "alma-tools build-workbook".
 ' Edits made in Excel's VBA editor are lost at the next build.
+'
+' Every button goes through AlmaRun, whose error handler turns a failure to start Python (Python or the
+' xlwings DLL not found, a wrong Interpreter_Win) into a plain message saying what to do, instead of VBA's
+' "Run-time error ... [Debug]" box. In xlwings.bas's UDF-server branch the first call into the DLL
+' (XLPy.SetAttr) runs before RunPython's own On Error, so that failure propagates to the handler here.
 Option Explicit
 
 Public Sub AlmaCheckSheet(control As IRibbonControl)
-    RunPython "import alma_tools.excel; alma_tools.excel.check()"
+    AlmaRun "check"
 End Sub
 
 Public Sub AlmaDischarge(control As IRibbonControl)
-    RunPython "import alma_tools.excel; alma_tools.excel.discharge()"
+    AlmaRun "discharge"
 End Sub
 
 Public Sub AlmaStop(control As IRibbonControl)
-    RunPython "import alma_tools.excel; alma_tools.excel.stop()"
+    AlmaRun "stop"
 End Sub
 
 Public Sub AlmaConcurrency(control As IRibbonControl)
-    RunPython "import alma_tools.excel; alma_tools.excel.concurrency()"
+    AlmaRun "concurrency"
 End Sub
 
 Public Sub AlmaSetApiKey(control As IRibbonControl)
-    RunPython "import alma_tools.excel; alma_tools.excel.set_api_key()"
+    AlmaRun "set_api_key"
+End Sub
+
+' Restart Python: ends the Python process every button shares (a run in it stops where it is; its journal
+' keeps every scan, so Discharge continues safely). The next button starts a fresh one.
+Public Sub AlmaRestartPython(control As IRibbonControl)
+    On Error GoTo Failed
+    KillPy
+    MsgBox "Python was restarted. The next button you press starts it again (the first click takes a few seconds).", vbInformation, "Alma Tools"
+    Exit Sub
+Failed:
+    AlmaPythonProblem Err.Description
 End Sub
 
 ' Help needs no Python: it only shows the Help sheet, so it works even before Python is set up.
 Public Sub AlmaHelp(control As IRibbonControl)
     ThisWorkbook.Worksheets("Help").Activate
     ThisWorkbook.Worksheets("Help").Range("A1").Select
+End Sub
+
+' Runs alma_tools.excel.<macro>() in the shared Python process; any failure to get there becomes a message.
+Private Sub AlmaRun(ByVal macro As String)
+    On Error GoTo Failed
+    Application.StatusBar = "Alma Tools: starting Python..."
+    RunPython "import alma_tools.excel; alma_tools.excel." & macro & "()"
+    Exit Sub
+Failed:
+    Application.StatusBar = False
+    AlmaPythonProblem Err.Description
+End Sub
+
+Private Sub AlmaPythonProblem(ByVal description As String)
+    MsgBox "Alma Tools could not start Python (" & description & ")." & vbCrLf & vbCrLf & _
+        "To fix it: open a Command Prompt and run" & vbCrLf & "    alma-tools excel-setup" & vbCrLf & _
+        "It sets up Python for Excel and says what it did. If that command is not found, install " & _
+        "Python 3.11 from python.org, then run  py -m pip install alma-tools  and the command above." & vbCrLf & _
+        "See the README's Windows section, or the Help sheet of this workbook.", vbExclamation, "Alma Tools"
 End Sub

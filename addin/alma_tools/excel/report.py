@@ -12,6 +12,7 @@ from typing import Any
 from alma_tools import sheets
 from alma_tools.cells import safe_text
 from alma_tools.errors import InputError
+from alma_tools.excel import desktop
 from alma_tools.excel.inputs import LOCATIONS_SHEET
 from alma_tools.excel.logsheet import LOG_SHEET, append_log
 from alma_tools.excel.messages import alert, reported
@@ -129,7 +130,7 @@ def render_sheet(book: Any, spec: Any, after: Any) -> Any:
         else:
             cells.conditional_formats.add_cell_value("greater_than", 0, fill_color=rule.color)
     if spec.freeze_header:
-        sheet.freeze_panes.freeze_at(f"1:{top}")  # titles and header stay in view while scrolling
+        desktop.freeze_rows(sheet, top)  # titles and header stay in view while scrolling
     if spec.chart is not None and spec.chart.series:
         _render_chart(sheet, spec, top, width)
     return sheet
