@@ -99,9 +99,36 @@ def make_items_xlsx(dest: Path, n: int, source: Path = DATA / "items_to_discharg
     return dest
 
 
-def read_csv_text(path: Path) -> pd.DataFrame:
+def read_csv_text(path: Path, encoding: str = "utf-8-sig") -> pd.DataFrame:
     """A CSV read the way the invariants compare it: every cell text, blanks as ``""``."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding).astype(object)
+
+
+def copy_into(source: Path, folder: Path, name: str | None = None) -> Path:
+    """A writable copy of ``source`` in ``folder`` (the tests never write to ``tests/data``)."""
+    target = folder / (name or source.name)
+    target.write_bytes(source.read_bytes())
+    return target
+
+
+def write_items_csv(folder: Path, frame: pd.DataFrame, name: str = "items.csv") -> Path:
+    """``frame`` as a UTF-8 CSV with BOM, as Analytics exports it."""
+    path = folder / name
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    return path
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` every 10 ms until it is true; fail naming ``what`` after ``timeout`` seconds.
+
+    The way a test waits for the simulator or a run to reach a state (its counts, an item's state), instead
+    of sleeping for a time that is too short on a busy machine and wasted on an idle one.
+    """
+    limit = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > limit:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------------------------- simulator
@@ -563,6 +590,13 @@ def files_containing(root: Path, secret: str = CANARY_KEY, exclude: Sequence[Pat
                     if any(n in member for n in needles)
                 ]
     return found
+
+
+def assert_no_key_anywhere(folder: Path, *texts: str, secret: str = CANARY_KEY) -> None:
+    """The key is in none of ``texts`` (a run's output) and in no file under ``folder``."""
+    for text in texts:
+        assert secret not in text
+    assert files_containing(folder, secret) == []
 
 
 @contextlib.contextmanager

@@ -133,6 +133,7 @@ def run_threads(
         return list(pool.map(lambda n: op(client, n % len(ITEMS)), range(calls)))
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(("rate", "workers"), [(20.0, 8), (25.0, 16)])
 def test_pacing_holds_on_the_server_side(simulator: StartSim, rate: float, workers: int) -> None:
     sim = simulator(rate_limit=25)
@@ -150,6 +151,7 @@ def test_pacing_holds_on_the_server_side(simulator: StartSim, rate: float, worke
     assert took >= (rate * 2 - 1) / rate * 0.98  # paced, not a burst
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_requests_leave_at_their_slot_while_the_results_writer_keeps_python_busy(
     simulator: StartSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -281,6 +283,7 @@ def test_dropped_get_is_retried(simulator: StartSim) -> None:
     assert sim.stats()["faults"]["drop"] > 0
 
 
+@pytest.mark.timing
 def test_late_answer_to_scan_in_is_outcome_unknown_and_the_change_stands(simulator: StartSim) -> None:
     sim = simulator(fault_rate=1.0, faults=("late",), late_delay=3.0)
     began = time.monotonic()
@@ -339,6 +342,7 @@ def test_quota_floor_refuses_the_next_request_before_sending(simulator: StartSim
 
 
 # ------------------------------------------------------------------------------------------- hostile
+@pytest.mark.timing
 def test_huge_answer_is_cut_off(simulator: StartSim) -> None:
     sim = simulator(hostile="huge")
     began = time.monotonic()
@@ -359,6 +363,7 @@ def test_xml_bomb_is_refused(simulator: StartSim) -> None:
             scan(client, 1)
 
 
+@pytest.mark.timing
 def test_dripping_answer_hits_the_overall_deadline(simulator: StartSim) -> None:
     sim = simulator(hostile="drip")
     began = time.monotonic()

@@ -76,6 +76,7 @@ def run_paced(pacer: Pacer, threads: int, calls: int) -> list[float]:
 
 
 # ------------------------------------------------------------------------------------------------ pacing
+@pytest.mark.timing
 @pytest.mark.parametrize(("rate", "threads"), [(20.0, 8), (25.0, 16)])
 def test_pacer_spaces_starts_under_the_rate_in_every_second(rate: float, threads: int) -> None:
     starts = run_paced(Pacer(rate), threads, calls=int(rate * 2))
@@ -85,6 +86,7 @@ def test_pacer_spaces_starts_under_the_rate_in_every_second(rate: float, threads
     assert rate * 0.95 <= achieved <= rate
 
 
+@pytest.mark.timing
 def test_late_wake_ups_never_put_more_than_the_rate_in_a_second() -> None:
     """Starve the pacer's threads of CPU with busy threads; the granted starts still respect the rate."""
     stop = threading.Event()
@@ -105,6 +107,7 @@ def test_late_wake_ups_never_put_more_than_the_rate_in_a_second() -> None:
     assert max_in_any_second(starts) <= 25
 
 
+@pytest.mark.timing
 def test_catching_up_after_a_stall_keeps_the_headroom() -> None:
     """Threads held up together (here: the pacer's lock held 150 ms, as the interpreter lock is held by a
     busy thread) catch up afterwards; any ``floor(rate) + 1`` starts must still span ``1 + HEADROOM`` s, so
@@ -131,6 +134,7 @@ def test_every_pool_of_the_adapter_is_paced_proxies_included() -> None:
     assert adapter.proxy_manager_for("http://proxy.example:3128") is managers[1]  # paced once, then reused
 
 
+@pytest.mark.timing
 def test_pacer_ramp_spaces_the_first_slots_twice_as_wide() -> None:
     pacer = Pacer(20, ramp_slots=3)
     starts = sorted(run_paced(pacer, threads=4, calls=6))
@@ -145,6 +149,7 @@ def test_pacer_bursting_alternative_would_break_the_limit() -> None:
     assert max_in_any_second(burst) == 50
 
 
+@pytest.mark.timing
 def test_pause_holds_every_thread() -> None:
     pacer = Pacer(25)
     pacer.wait()
@@ -156,6 +161,7 @@ def test_pause_holds_every_thread() -> None:
     assert pacer.paused_for == 0
 
 
+@pytest.mark.timing
 def test_pause_keeps_the_longer_pause() -> None:
     pacer = Pacer(10)
     pacer.pause(0.5, jitter=0.0)
@@ -169,6 +175,7 @@ def test_pacer_refuses_rates_over_the_institution_limit(rate: object) -> None:
         Pacer(rate)  # type: ignore[arg-type]
 
 
+@pytest.mark.timing
 def test_two_pacers_do_not_share_slots() -> None:
     first, second = Pacer(2), Pacer(2)
     first.wait()

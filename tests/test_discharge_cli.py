@@ -279,6 +279,7 @@ def test_sigkill_at_ten_random_moments_never_scans_an_item_twice(simulator, tmp_
     assert not list(tmp_path.glob(".items.csv.*.tmp"))
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_1000_items_at_25_per_second_with_real_latency(simulator, tmp_path: Path) -> None:
     """The issue's figure: 1,000 items, latency 0.3-0.8 s, --rate 25: all done, once each, at most 25/s."""

@@ -69,6 +69,7 @@ def result_writes(book) -> list[dict]:
     return [a for a in actions(book, "setValues") if a["sheet_position"] == 0 and a["start_column"] == 10]
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_discharge_writes_done_and_status_for_every_row_in_a_few_dozen_writes(
     caller_book, data_dir, simulator
@@ -173,6 +174,7 @@ def test_busy_excel_delays_the_writes_but_loses_none(caller_book, data_dir, simu
     assert "Discharge finished: 30 rows" in actions(book, "alert")[-1]["args"][0]
 
 
+@pytest.mark.timing
 def test_stop_ends_the_run_within_seconds_with_everything_written(caller_book, data_dir, simulator):
     sim = simulator(latency=(0.3, 0.8))
     data = items_payload(data_dir, sim.base_url, rate=5)
@@ -346,6 +348,7 @@ def test_set_api_key_reports_a_key_alma_refuses_and_a_cancelled_prompt(
     assert actions(book, "alert")[-1]["args"][0] == "No key was entered; nothing changed."
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_writes_per_thousand_rows_at_alma_pace(caller_book, data_dir, simulator):
     """The figure for the README: Excel writes per 1,000 rows at 25 calls/s with Alma's real latency."""

@@ -304,6 +304,7 @@ def test_any_cells_get_a_message_or_nothing(values: list[object], kind: str, suf
     ids.institution_suffix(pd.Series(values, dtype=object))
 
 
+@pytest.mark.timing
 def test_hundred_thousand_ids_checked_fast() -> None:
     values = pd.Series([f"99{i:012d}3681" for i in range(100_000)], dtype=object)
     values[::1000] = "9.93547E+17"

@@ -20,6 +20,7 @@ import requests
 from alma_tools.errors import ConfigError
 from alma_tools.simulator import Item, Simulator, SimulatorConfig
 from fixtures_simulator import DATA, TEST_KEY, find_free_port
+from harness import wait_until
 
 JSON = {"Accept": "application/json"}
 AUTH = {"Authorization": f"apikey {TEST_KEY}"}
@@ -496,6 +497,7 @@ def test_burst_over_the_sliding_second_gets_429_and_changes_nothing(simulator):
     assert xml.status_code == 429 and xml_error(xml)[0] == "PER_SECOND_THRESHOLD"
 
 
+@pytest.mark.timing
 def test_window_slides_instead_of_resetting_each_second(simulator):
     sim = simulator(rate_limit=4, latency=(0.0, 0.0))
     session = requests.Session()
@@ -581,6 +583,7 @@ def test_dropped_posts_are_sometimes_applied(simulator):
         requests.get(item_url(sim, items[0]), headers=AUTH, timeout=5)
 
 
+@pytest.mark.timing
 def test_late_answer_comes_after_the_change_and_blocks_nobody(simulator):
     sim = simulator(fault_rate=1.0, faults=("late",), late_delay=3.0)
     item = plain_items(sim)[0]
@@ -595,6 +598,7 @@ def test_late_answer_comes_after_the_change_and_blocks_nobody(simulator):
     assert quick.ok and quick.json()["faults"] == {"late": 1}
 
 
+@pytest.mark.timing
 def test_latency_is_slept_after_the_change(simulator):
     sim = simulator(latency=(0.6, 0.6))
     item = plain_items(sim)[0]
@@ -602,12 +606,13 @@ def test_latency_is_slept_after_the_change(simulator):
     thread = threading.Thread(target=lambda: result.setdefault("answer", scan(sim, item)))
     started = time.monotonic()
     thread.start()
-    time.sleep(0.3)
-    assert not sim.item(item.item_id).on_loan and "answer" not in result
+    wait_until(lambda: not sim.item(item.item_id).on_loan, timeout=0.5, what="the scan-in's change")
+    assert "answer" not in result
     thread.join()
     assert result["answer"].status_code == 200 and time.monotonic() - started >= 0.6
 
 
+@pytest.mark.timing
 def test_hostile_answers_do_not_kill_the_simulator(simulator):
     bomb = simulator(hostile="xmlbomb")
     answer = requests.get(f"{bomb.base_url}/almaws/v1/bibs/test", headers=AUTH, timeout=5)
@@ -625,6 +630,7 @@ def test_hostile_answers_do_not_kill_the_simulator(simulator):
         assert requests.get(f"{sim.base_url}/_simulator/stats", timeout=5).json()["requests"] >= 1
 
 
+@pytest.mark.timing
 @pytest.mark.slow
 def test_holds_200_requests_per_second_with_real_latency(simulator):
     sim = simulator(latency=(0.3, 0.8), rate_limit=None)
