@@ -22,12 +22,13 @@ the worker threads), and one method per Alma operation the product needs. What i
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
@@ -117,6 +118,29 @@ def _nothing_sent(exc: BaseException) -> bool:
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _barcode_text(barcode: object) -> str:
+    """A barcode as sent: text, stripped; an empty one is refused before sending."""
+    text = "" if barcode is None else str(barcode).strip()
+    if not text:
+        raise InputError("The barcode is empty.")
+    return text
+
+
+#: the path of one item, as Alma's barcode lookup redirects to it (ids percent-quoted)
+_ITEM_LINK = re.compile(r"/bibs/([^/]+)/holdings/([^/]+)/items/([^/]+)/?$")
+#: what :meth:`AlmaClient._exchange` returns as content type for a redirect it was told not to follow
+_REDIRECTED = "redirect"
+
+
+def _ids_from_item_link(url: str) -> tuple[str, str, str] | None:
+    """The (MMS, holding, item) ids in an item's URL, or None when the URL is not an item's path."""
+    match = _ITEM_LINK.search(urlsplit(url).path)
+    if match is None:
+        return None
+    ids = tuple(unquote(part).strip() for part in match.groups())
+    return (ids[0], ids[1], ids[2]) if all(ids) else None
 
 
 def _segment(name: str, value: object) -> str:
@@ -269,10 +293,24 @@ class AlmaClient:
 
     def item_by_barcode(self, barcode: str) -> Item:
         """The item with this barcode (Alma answers with a redirect to the item, which is followed)."""
-        text = "" if barcode is None else str(barcode).strip()
-        if not text:
-            raise InputError("The barcode is empty.")
-        return self._call("GET", "/items", [("item_barcode", text)], item_from_dict)
+        return self._call("GET", "/items", [("item_barcode", _barcode_text(barcode))], item_from_dict)
+
+    def item_ids_by_barcode(self, barcode: str) -> tuple[str, str, str]:
+        """MMS, holding and Item Id of the item with this barcode, in one request.
+
+        Alma answers the lookup with a redirect whose ``Location`` is the item's own path
+        (``…/bibs/{mms}/holdings/{holding}/items/{item}``): the ids are read from it and the redirect is not
+        followed. A ``Location`` of another shape is followed, and the ids read from the item record.
+        """
+        params = [("item_barcode", _barcode_text(barcode))]
+        content_type, text = self._exchange("GET", self.base_url + "/items", params, follow_redirects=False)
+        if content_type == _REDIRECTED:
+            ids = _ids_from_item_link(text)
+            if ids is not None:
+                return ids
+            content_type, text = self._exchange("GET", text, [])
+        item = item_from_dict(parse_body(content_type, text))
+        return item.mms_id, item.holding_id, item.item_id
 
     def get_item(self, mms_id: str, holding_id: str, item_id: str) -> Item:
         """The item as Alma has it now (no ``additional_info``: that comes only from a scan-in)."""
@@ -438,8 +476,13 @@ class AlmaClient:
             )
             time.sleep(wait)
 
-    def _exchange(self, method: str, url: str, params: list[tuple[str, str]]) -> tuple[str, str]:
-        """Send until a final answer: returns (content type, body text) of a 2xx, raises otherwise."""
+    def _exchange(
+        self, method: str, url: str, params: list[tuple[str, str]], *, follow_redirects: bool = True
+    ) -> tuple[str, str]:
+        """Send until a final answer: returns (content type, body text) of a 2xx, raises otherwise.
+
+        With ``follow_redirects=False`` a redirect is an answer too: (``_REDIRECTED``, its absolute URL).
+        """
         tries: Counter[str] = Counter()
         redirects = 0
         what = self._describe(method, urlsplit(url).path.removeprefix(urlsplit(self.base_url).path))
@@ -495,6 +538,8 @@ class AlmaClient:
                 return content_type, text
             location = response.headers.get("Location")
             if method == "GET" and status in (301, 302, 303, 307, 308) and location:
+                if not follow_redirects:
+                    return _REDIRECTED, urljoin(response.url, location)
                 redirects += 1
                 if redirects > _MAX_REDIRECTS:
                     raise AlmaError(f"{what}: Alma redirected too many times", status=status)
