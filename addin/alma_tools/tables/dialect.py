@@ -145,7 +145,7 @@ def _single_byte_encoding(raw: bytes) -> str:
 
     This is a heuristic, and it is only as good as the accented text in the file. Each byte over 127 is
     decoded in each code page with a byte of context on either side and scored: an accented letter common
-    in European titles scores, an upper-case letter inside a lower-case word ("MisŽrables") or a
+    in European titles scores, an upper-case letter inside a lower-case word ("MisŽrables", "MÅller") or a
     box-drawing or mathematical sign ("▄", "√") counts against, typed punctuation (quotes, dashes, €) is
     neutral-good unless it sits inside a word. The best score wins; ties go to cp1252, by far the most
     common, then Mac Roman. cp1252 is never chosen for bytes it leaves undefined (0x81, 0x8D, 0x8F, 0x90,
@@ -173,8 +173,8 @@ def _char_score(window: str, middle: int) -> int:
     before = window[middle - 1] if middle > 0 else " "
     after = window[middle + 1] if middle + 1 < len(window) else " "
     if char.isalpha():
-        if char.isupper() and before.isalpha() and before.islower():
-            return -3
+        if char.isupper() and before.isalpha() and (before.islower() or after.islower()):
+            return -3  # "MisŽrables", "MÅller": a capital inside a word that is in lower case
         return 2 if char in _COMMON_LETTERS else 0
     if char in _COMMON_SYMBOLS:
         return -2 if before.isalpha() and after.isalpha() and char not in "’·" else 1

@@ -13,6 +13,7 @@ uses a fresh random salt. The ids come from ``tests/data/items_to_discharge.csv`
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -268,6 +269,7 @@ def main() -> None:
     )
 
     loans()
+    reading()
 
 
 LOANS_HEADER = [
@@ -330,6 +332,41 @@ def loans() -> None:
         [*volume, "B1", "9/5/2025", "10:00:00", "9/5/2025", "14:00:00"],  # 3: same copy lent twice at once
         [*volume, "B2", "7/5/2026", "09:00:00", "", ""],  # 4: after the as-of (2026-06-30 23:59)
     ])  # fmt: skip
+
+
+#: titles with letters each single-byte code page writes differently (é, Ü, ñ, ü)
+ACCENTED = ("Les Misérables", "Über die Freiheit", "Señor Müller und die Brücke")
+
+
+def csv_text(rows: list[list[str]], *, delimiter: str = ",", lineterminator: str = "\r\n") -> str:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, delimiter=delimiter, lineterminator=lineterminator).writerows(rows)
+    return buffer.getvalue()
+
+
+def reading() -> None:
+    """Files as staff really save them, for the reader (``tests/test_tables_read.py``): encodings,
+    files named for what they are not, broken quotes, extra cells, pasted exports, totals rows, headers."""
+    rows = sample_rows()
+    accented = [HEADER, *[r[:] for r in rows[:3]]]
+    for row, title in zip(accented[1:], ACCENTED, strict=True):
+        row[0] = title
+    tabbed = csv_text(accented, delimiter="\t")
+    # Excel's "Unicode Text" as some versions and tools save it: UTF-16 without a BOM, and big-endian
+    (HERE / "utf16le_no_bom.txt").write_bytes(tabbed.encode("utf-16-le"))
+    (HERE / "utf16be_bom.txt").write_bytes(codecs.BOM_UTF16_BE + tabbed.encode("utf-16-be"))
+    (HERE / "utf16be_no_bom.txt").write_bytes(tabbed.encode("utf-16-be"))
+    # Excel for Mac's "CSV (Macintosh)": Mac Roman with CR line ends; "CSV (MS-DOS)": cp850
+    (HERE / "mac_roman.csv").write_bytes(csv_text(accented, lineterminator="\r").encode("mac_roman"))
+    (HERE / "dos_cp850.csv").write_bytes(csv_text(accented).encode("cp850"))
+    (HERE / "utf8_bom_lf.csv").write_bytes(codecs.BOM_UTF8 + csv_text(accented, lineterminator="\n").encode())
+    # a workbook saved under a .csv name
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Items"
+    for row in accented:
+        sheet.append(row)
+    save_workbook(workbook, "workbook_named.csv")
 
 
 if __name__ == "__main__":
