@@ -183,9 +183,13 @@ def test_requests_leave_at_their_slot_while_the_results_writer_keeps_python_busy
     stop = threading.Event()
     rewrites = [0]
 
+    from alma_tools.tables import ITEM_COLUMNS, find_table, read_grid
+
+    target = ResultsFile(workbook, find_table(read_grid(workbook), ITEM_COLUMNS))
+
     def rewrite() -> None:
         while not stop.is_set():
-            ResultsFile(workbook, 1).write(results)
+            target.write(results)
             rewrites[0] += 1
 
     sim = simulator(rate_limit=None, latency=(0.05, 0.2))
