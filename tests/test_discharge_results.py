@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
@@ -186,16 +185,6 @@ def test_a_file_changed_by_another_program_during_the_run_is_not_overwritten(tmp
         error is not None and "changed by another program" in error and "run the same command again" in error
     )
     assert path.read_text().endswith("someone else's edit\n")
-
-
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write read-only files")
-def test_a_read_only_file_is_refused_before_the_run(tmp_path: Path) -> None:
-    path = tmp_path / "items.csv"
-    path.write_text("MMS Id,Holding Id,Item Id\n" + ID1.replace(";", ",") + "\n", encoding="utf-8")
-    table = read_items(path)
-    path.chmod(0o444)
-    with pytest.raises(InputError, match="read-only"):
-        ResultsFile(path, table)
 
 
 def test_writer_reports_a_failed_save_and_saves_once_it_can(tmp_path: Path) -> None:

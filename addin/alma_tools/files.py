@@ -31,6 +31,16 @@ def owner_files(path: str | os.PathLike[str]) -> list[Path]:
     return [owner for owner in candidates if owner.exists()]
 
 
+def check_not_open(path: str | os.PathLike[str]) -> None:
+    """InputError when Excel has the workbook open (its owner file beside it): our write would be lost."""
+    name = Path(path).name
+    if owner_files(path):
+        raise InputError(
+            f"{name} is open in Excel (its owner file ~${name} is beside it): close it in Excel first, then "
+            "try again."
+        )
+
+
 def check_writable(path: str | os.PathLike[str]) -> None:
     """Refuse to write a file that Excel has open, before any work is done.
 
@@ -40,11 +50,7 @@ def check_writable(path: str | os.PathLike[str]) -> None:
     """
     target = Path(path)
     name = target.name
-    if owner_files(target):
-        raise InputError(
-            f"{name} is open in Excel (its owner file ~${name} is beside it): close it in Excel first, then "
-            "try again."
-        )
+    check_not_open(target)
     if target.is_dir():
         raise InputError(f"{target} is a folder: give the name of a file to write.")
     if not target.parent.is_dir():

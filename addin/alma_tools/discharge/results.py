@@ -350,13 +350,14 @@ class ResultsFile:
     ``table`` is what the reader made of the file: its header row, sheet and (for CSV) dialect. The file is
     read once, here; every write starts from those bytes, so a write costs the patching only. Raises
     InputError, before anything is sent to Alma, when the file is open in Excel (its ``~$`` owner file
-    beside it), read-only, or not what the reader read (changed in between).
+    beside it) or not what the reader read (changed in between). A read-only file is not refused here:
+    the run goes on, and :class:`ResultsWriter` says how to fill the results in afterwards.
     """
 
     def __init__(self, path: str | os.PathLike[str], table: Any) -> None:
         self.path = Path(path)
         self.header_row = int(table.header_row)
-        files.check_writable(self.path)  # open in Excel or read-only: refused before anything is sent
+        files.check_not_open(self.path)  # open in Excel: refused before anything is sent to Alma
         try:
             raw = self.path.read_bytes()
         except OSError as error:
