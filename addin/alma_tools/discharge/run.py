@@ -28,11 +28,11 @@ from alma_tools.alma.exceptions import (
     ServerError,
     ThresholdError,
 )
+from alma_tools.discharge.barcodes import resolve_barcode_row
 from alma_tools.discharge.journal import Journal, JournalError
 from alma_tools.discharge.outcomes import (
     DONE_EARLIER,
     NO_ANSWER,
-    NOT_ON_LOAN,
     STOPPED_BY_USER,
     Outcome,
     alma_error_status,
@@ -126,21 +126,18 @@ class _Worker:
 
     def _process(self, prow: PlannedRow, verify_first: bool) -> Outcome:
         ids = (prow.mms_id, prow.holding_id, prow.item_id)
-        if not prow.item_id:
+        loan_open = False
+        if not prow.item_id:  # a barcode-only row: its ids (and perhaps its desk) from Alma's lookup
             try:
-                item = self.client.item_by_barcode(prow.barcode)
+                found = resolve_barcode_row(self.client, prow, verify_first)
             except (DailyLimitError, AuthError):
                 raise
             except AlmaError as error:
-                return self._record(
-                    prow, Outcome(prow.row, False, self._error_text(prow, error), "alma_error")
-                )
-            if str(item.process_type or "").upper() != "LOAN":
-                if verify_first:  # our scan of an interrupted run went through
-                    return self._record(prow, outcome_from_item(prow.row, item, confirmed=True))
-                return self._record(prow, Outcome(prow.row, False, NOT_ON_LOAN, "not_on_loan"))
-            ids = (item.mms_id, item.holding_id, item.item_id)
-        elif verify_first:
+                return self._failed(prow, error)
+            if isinstance(found, Outcome):
+                return self._record(prow, found)
+            prow, ids, loan_open = found.prow, found.ids, found.loan_open
+        if verify_first and not loan_open:
             confirmed = self._confirm(prow, ids)
             if confirmed is not None:
                 return self._record(prow, confirmed)
