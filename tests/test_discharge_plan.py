@@ -223,6 +223,20 @@ def test_hidden_rows_are_left_alone_and_counted_unless_included() -> None:
     assert [r.row for r in everything.to_send] == [2, 3, 4]
 
 
+def test_rows_hidden_in_a_workbook_are_left_alone(tmp_path: Path) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for values in (HEADER, A, B, C):
+        sheet.append(values)
+    sheet.row_dimensions[3].hidden = True  # B, hidden by hand (a filter hides rows the same way)
+    book.save(tmp_path / "items.xlsx")
+    items = find_table(read_grid(tmp_path / "items.xlsx"), ITEM_COLUMNS)
+    plan = make_plan(items, locations_table(), DischargeOptions())
+    assert [r.row for r in plan.to_send] == [2, 4]
+    assert decided(plan, 3).decided.kind == "hidden"
+
+
 def test_a_hidden_row_does_not_make_a_visible_one_a_duplicate() -> None:
     items = items_table([A, A])
     items.hidden = pd.Series([True, False], index=items.frame.index)

@@ -272,19 +272,6 @@ def _text(table: Table, key: str) -> pd.Series:
     return pd.Series("", index=table.frame.index, dtype=object)
 
 
-def _reader_flags(items: Table) -> tuple[pd.Series, pd.Series]:
-    """The rows hidden in the sheet, and what the reader found wrong with each row ("" when fine)."""
-    # TODO(files engineer): Table.hidden / Table.row_problems land in tables.py; then read them directly
-    index = items.frame.index
-    hidden = getattr(items, "hidden", None)
-    problems = getattr(items, "row_problems", None)
-    if hidden is None:
-        hidden = pd.Series(False, index=index)
-    if problems is None:
-        problems = pd.Series("", index=index, dtype=object)
-    return hidden.reindex(index, fill_value=False).astype(bool), problems.reindex(index, fill_value="")
-
-
 class _Decisions:
     """The rows decided so far: the deciding status and kind of each row, and every problem cell."""
 
@@ -322,7 +309,8 @@ def _leave_hidden_and_damaged(decisions: _Decisions, items: Table, options: Disc
 
     Returns the hidden rows that are left alone.
     """
-    hidden, row_problems = _reader_flags(items)
+    hidden = items.hidden.astype(bool)
+    row_problems = items.row_problems.fillna("").astype(str)
     left_alone = hidden & (not options.include_hidden)
     decisions.kind[left_alone] = "hidden"
     decisions.status[left_alone] = _text(items, "status")[left_alone]
