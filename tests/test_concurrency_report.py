@@ -6,6 +6,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,7 +17,7 @@ import pytest
 
 from alma_tools.cli import main
 from alma_tools.concurrency import CSV_COLUMNS, compute, read_loans, report_sheets, write_csv, write_xlsx
-from alma_tools.concurrency.report import ChartSpec, ConditionalFormat
+from alma_tools.concurrency.report import ChartSeries, ChartSpec, ConditionalFormat
 
 HEADER = "Title,MMS Id,Permanent Call Number,Barcode,Loan Date,Loan Time,Return Date,Return Time"
 
@@ -57,9 +58,10 @@ def test_workbook_sheets_tables_and_first_sheet(sample_outputs) -> None:
     book = openpyxl.load_workbook(xlsx)
     assert book.sheetnames == [
         "Buy more copies",
+        "Top 20 chart",
+        "Weeks at capacity",
         "Statistics",
         "Episodes",
-        "Copies out over time",
         "Problems",
     ]
     first = book["Buy more copies"]
@@ -69,9 +71,10 @@ def test_workbook_sheets_tables_and_first_sheet(sample_outputs) -> None:
     assert "As of: 2026-07-01 00:00" in titles[2]
     assert {name for sheet in book for name in sheet.tables} == {
         "BuyMoreCopies",
+        "TopVolumes",
+        "WeeksAtCapacity",
         "Statistics",
         "Episodes",
-        "CopiesOut",
         "Problems",
     }
     header_row = 7
@@ -94,21 +97,80 @@ def test_workbook_sheets_tables_and_first_sheet(sample_outputs) -> None:
         assert sheet.print_title_rows == f"${top}:${top}"  # the table's header row
 
 
-def test_workbook_has_chart_and_conditional_formats(sample_outputs) -> None:
-    xlsx, _, _ = sample_outputs
+def chart_xml(xlsx: Path) -> str:
     with zipfile.ZipFile(xlsx) as archive:
-        names = archive.namelist()
-        charts = [n for n in names if n.startswith("xl/charts/chart")]
-        assert len(charts) == 1
-        chart = archive.read(charts[0]).decode()
-        assert "<c:scatterChart>" in chart and chart.count("<c:ser>") == 5
-        assert "'Copies out over time'!$A$" in chart
-        sheets = [archive.read(f"xl/worksheets/sheet{i}.xml").decode() for i in range(1, 6)]
+        (chart,) = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
+        return archive.read(chart).decode()
+
+
+def test_workbook_bar_chart_of_the_top_20_and_conditional_formats(sample_outputs) -> None:
+    xlsx, _, _ = sample_outputs
+    chart = chart_xml(xlsx)
+    assert '<c:barDir val="bar"/>' in chart and chart.count("<c:ser>") == 2  # horizontal bars, two series
+    assert "<c:v>Hours all out</c:v>" in chart and "<c:v>Hours 2+ out</c:v>" in chart
+    # categories: the Volume column; values: the two hours columns; rows 5-24 (titles, blank, header)
+    assert chart.count("<c:f>'Top 20 chart'!$B$5:$B$24</c:f>") == 2
+    assert "<c:f>'Top 20 chart'!$D$5:$D$24</c:f>" in chart and "<c:f>'Top 20 chart'!$E$5:$E$24</c:f>" in chart
+    assert '<c:orientation val="maxMin"/>' in chart  # the top volume at the top
+    book = openpyxl.load_workbook(xlsx)
+    top = book["Top 20 chart"]
+    assert [c.value for c in top[4]] == ["Rank", "Volume", "Copies", "Hours All Out", "Hours 2+ Out"]
+    hours = [top.cell(row, 4).value for row in range(5, 25)]
+    assert hours == sorted(hours, reverse=True) and top.cell(25, 1).value is None
+    statistics = book["Statistics"]
+    ranked = [statistics.cell(row, 10).value for row in range(5, 25)]  # Hours All Out of the top 20
+    assert hours == ranked
+    with zipfile.ZipFile(xlsx) as archive:
+        sheets = [archive.read(f"xl/worksheets/sheet{i}.xml").decode() for i in range(1, 7)]
     assert "dataBar" in sheets[0] and "colorScale" in sheets[0]
-    timeline = openpyxl.load_workbook(xlsx)["Copies out over time"]
-    first_time = timeline.cell(9, 1)  # five series names under the title, a blank row, the header in row 8
-    assert first_time.is_date and first_time.number_format == "yyyy-mm-dd hh:mm"
-    assert "dataBar" in sheets[1] and 'operator="greaterThan"' in sheets[1]
+    assert "dataBar" in sheets[3] and 'operator="greaterThan"' in sheets[3]
+
+
+def test_weeks_at_capacity_hours_per_week_add_up_with_one_colour_scale(sample_outputs) -> None:
+    xlsx, _, _ = sample_outputs
+    book = openpyxl.load_workbook(xlsx)
+    weeks = book["Weeks at capacity"]
+    header_row = 4
+    header = [c.value for c in weeks[header_row]]
+    assert header[:4] == ["Rank", "Title", "Permanent Call Number", "Copies"]
+    assert header[4] == "25-08-25" and header[5] == "25-09-01"  # Mondays, the first holding the first loan
+    totals = {}
+    for row in weeks.iter_rows(min_row=header_row + 1, values_only=True):
+        assert all(0 <= (h or 0) <= 168 for h in row[4:])  # a week has 168 hours
+        totals[(row[1], row[2])] = sum(h or 0 for h in row[4:])
+    assert len(totals) == 30
+    buy = book["Buy more copies"]
+    buy_header = [c.value for c in buy[7]]
+    for row in buy.iter_rows(min_row=8, max_row=37, values_only=True):
+        key = (row[buy_header.index("Title")], row[buy_header.index("Permanent Call Number")])
+        assert totals[key] == pytest.approx(row[buy_header.index("Hours All Out")], abs=0.01 * 46)
+    with zipfile.ZipFile(xlsx) as archive:
+        sheet = archive.read("xl/worksheets/sheet3.xml").decode()
+    assert sheet.count("<colorScale>") == 1 and 'sqref="E5:' in sheet  # one scale over every week
+
+
+@pytest.mark.slow
+def test_libreoffice_renders_the_chart_and_the_weeks_sheet(sample_outputs, tmp_path: Path) -> None:
+    """Opened by another spreadsheet program and converted to PDF, the chart and the weeks are there."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed: the rendering check needs it")
+    xlsx, _, _ = sample_outputs
+    profile = tmp_path / "profile"  # its own profile: no clash with another soffice running
+    done = subprocess.run(
+        [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf",
+         "--outdir", str(tmp_path), str(xlsx)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    pdf = tmp_path / "stats.pdf"
+    assert done.returncode == 0 and pdf.exists(), done.stdout + done.stderr
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Top 20 volumes by hours with every copy out" in text
+    assert "Hours with every copy out, and with two or more out" in text  # the chart's title, drawn
+    assert "Hours all out" in text and "Hours 2+ out" in text  # its legend
+    assert "Weeks at capacity: the top 30 volumes" in text and "25-09-01" in text
+    chart = chart_xml(xlsx)
+    assert chart.count("<c:ser>") == 2 and "'Top 20 chart'!$D$5:$D$24" in chart
 
 
 def test_csv_columns_ids_as_text_and_as_of(sample_outputs) -> None:
@@ -155,12 +217,45 @@ def test_sheet_specs_are_plain_data(sample_outputs, data_dir: Path) -> None:
         assert spec.header_row == len(spec.title_lines) + 1
         assert all(isinstance(c, ConditionalFormat) for c in spec.conditional_formats)
         assert set(spec.number_formats) <= set(spec.frame.columns)
-    chart = specs[3].chart
-    assert isinstance(chart, ChartSpec) and len(chart.series) == 5
-    first = chart.series[0]
-    steps = specs[3].frame[[first.x_column, first.y_column]].dropna()
-    assert len(steps) == first.points
-    assert steps[first.y_column].iloc[0] == 0 and steps[first.y_column].iloc[-1] == 0
+    chart = specs[1].chart
+    assert chart == ChartSpec(
+        title="Hours with every copy out, and with two or more out",
+        categories_column="Volume",
+        series=(
+            ChartSeries("Hours all out", "Hours All Out", "#E46C0A"),
+            ChartSeries("Hours 2+ out", "Hours 2+ Out", "#5B9BD5"),
+        ),
+        rows=20,
+        x_title="Hours",
+        y_title="Volume",
+        kind="bar",
+    )
+    assert {s.column for s in chart.series} | {chart.categories_column} <= set(specs[1].frame.columns)
+    (scale,) = specs[2].conditional_formats
+    weeks = list(specs[2].frame.columns[4:])
+    assert (scale.kind, scale.column, scale.last_column) == ("color_scale", weeks[0], weeks[-1])
+
+
+def test_episodes_sheet_holds_the_top_volumes_and_the_csv_every_episode(tmp_path: Path) -> None:
+    from alma_tools.concurrency.report import EPISODE_VOLUMES
+
+    rows = [HEADER.split(",")]
+    for volume in range(EPISODE_VOLUMES + 5):  # each volume: two copies out together once
+        mms = f"99{volume:012}3681"
+        for copy in ("a", "b"):
+            rows.append(["T", mms, "QA1", f"{copy}{volume}", "9/1/2025", "08:00:00", "9/1/2025", "10:00:00"])
+    stats = compute(read_loans(rows), as_of=dt.datetime(2026, 1, 1))
+    write_xlsx(stats, tmp_path / "stats.xlsx")
+    with open(tmp_path / "stats.episodes.csv", encoding="utf-8-sig", newline="") as handle:
+        every = list(csv.DictReader(handle))
+    assert len(every) == len(stats.episodes) == 2 * (EPISODE_VOLUMES + 5)  # a 2+ and an all-out each
+    assert every[0]["Start"] == "2025-09-01 08:00:00" and every[0]["Hours"] == "2.0"
+    sheet = openpyxl.load_workbook(tmp_path / "stats.xlsx")["Episodes"]
+    assert sheet.cell(3, 1).value == (
+        f"The {2 * EPISODE_VOLUMES} episodes of the {EPISODE_VOLUMES} volumes ranked first (of "
+        f"{2 * (EPISODE_VOLUMES + 5)} episodes); every episode is in stats.episodes.csv."
+    )
+    assert sheet.max_row == 5 + 2 * EPISODE_VOLUMES  # 3 title lines, a blank row, the header
 
 
 @pytest.mark.slow

@@ -482,3 +482,28 @@ def _episode_table(conc: _Episodes, full: _Episodes, table: pd.DataFrame, keys: 
         out[column] = episodes[column].to_numpy()
     out.insert(0, "volume", episodes["volume"].to_numpy())
     return out.reset_index(drop=True)
+
+
+def weeks_at_capacity(stats: Stats, volumes: pd.Index) -> tuple[pd.DataFrame, list[dt.datetime]]:
+    """Hours every copy was out in each week of the period, for the given volumes (rows, in that order).
+
+    Weeks start on Monday 00:00; the first week is the one holding the period's first loan, the last one
+    the week holding the as-of moment. Each all-out episode is cut at the week boundaries, so a 10-day
+    episode fills parts of two or three weeks. Returns the hours (volumes x weeks) and each week's start.
+    """
+    if stats.period_start is None:
+        return pd.DataFrame(index=volumes), []
+    first = pd.Timestamp(stats.period_start).normalize()
+    first -= pd.Timedelta(days=first.weekday())
+    starts = pd.date_range(first, pd.Timestamp(stats.as_of), freq="7D")
+    bounds = _seconds(pd.Series(starts.append(pd.DatetimeIndex([starts[-1] + pd.Timedelta(days=7)]))))
+    episodes = stats.episodes[
+        (stats.episodes["Kind"] == KIND_ALL_OUT) & stats.episodes["volume"].isin(volumes)
+    ]
+    row = pd.Index(volumes).get_indexer(episodes["volume"])
+    begin = _seconds(episodes["Start"])[:, None]
+    end = _seconds(episodes["End"])[:, None]
+    overlap = np.clip(np.minimum(end, bounds[1:]) - np.maximum(begin, bounds[:-1]), 0, None) / _HOUR
+    hours = np.zeros((len(volumes), len(starts)))
+    np.add.at(hours, row, overlap)
+    return pd.DataFrame(hours, index=volumes), [s.to_pydatetime() for s in starts]

@@ -6,8 +6,9 @@ columns, number formats, widths, table style, conditional formats, chart); each 
 :class:`SheetSpec` to its library, so the two never drift apart. Nothing here holds an xlsxwriter object.
 
 Sheet order follows the question a collection librarian asks: "Buy more copies?" (volumes that were at
-capacity, longest first) comes first, then the full table, the episodes, a chart of copies out over time for
-the top volumes, and the data problems.
+capacity, longest first) comes first, then a bar chart of the top 20 (hours all out beside hours 2+ out),
+the weeks at capacity of the top volumes (when in the year the shortage was), the full table, the episodes
+of the top volumes (every episode goes to ``<name>.episodes.csv``) and the data problems.
 """
 
 from __future__ import annotations
@@ -23,19 +24,25 @@ import numpy as np
 import pandas as pd
 
 from alma_tools.cells import safe_text
-from alma_tools.concurrency.core import KIND_ALL_OUT, Stats
+from alma_tools.concurrency.core import KIND_ALL_OUT, Stats, weeks_at_capacity
 from alma_tools.tables import check_writable
 
 #: Excel's limit of rows per sheet, less room for the title lines and the header
 MAX_SHEET_ROWS = 1_048_576 - 16
-#: how many volumes the chart shows
-CHART_VOLUMES = 5
+#: how many volumes the bar chart shows
+CHART_VOLUMES = 20
+#: how many volumes (the top of the ranking) the Weeks at capacity sheet shows
+WEEK_VOLUMES = 30
+#: the Episodes sheet holds the episodes of this many volumes, the top of the ranking; the CSV has all
+EPISODE_VOLUMES = 100
 
 DATE_TIME = "yyyy-mm-dd hh:mm"
 HOURS = "#,##0.0"
 RATIO = "0.00"
 PERCENT = '0.0"%"'
 WHOLE = "#,##0"
+#: hours with zero shown as an empty cell, so the weeks at capacity stand out in the colour scale
+WHOLE_OR_BLANK = '#,##0;-#,##0;""'
 TEXT = "@"
 
 #: number format of each column that is not text
@@ -79,35 +86,43 @@ _ID_COLUMNS = ("MMS Id", "Permanent Call Number", "Description", "Title")
 
 @dataclass(frozen=True)
 class ConditionalFormat:
-    """A conditional format on one column's data cells.
+    """A conditional format on the data cells of one column, or of a block of columns sharing one scale.
 
     ``kind``: ``data_bar`` (bar in ``color``), ``color_scale`` (white to ``color``) or ``above_zero``
-    (cells above zero filled with ``color``).
+    (cells above zero filled with ``color``). ``last_column``: the block runs from ``column`` to it (the
+    week columns of the Weeks at capacity sheet, one scale for all of them); None for one column.
     """
 
     column: str
     kind: str
     color: str
+    last_column: str | None = None
 
 
 @dataclass(frozen=True)
 class ChartSeries:
-    """One line of the chart: x values (times) and y values (copies out), columns of the sheet's frame."""
+    """One series of the chart: its legend name and the sheet's column holding its values."""
 
     name: str
-    x_column: str
-    y_column: str
-    points: int
+    column: str
+    color: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChartSpec:
-    """A step chart of copies out over time, drawn from the sheet's own data columns."""
+    """A chart over the first ``rows`` data rows of the sheet's own table.
+
+    ``kind="bar"``: horizontal bars, one group per row, labelled by ``categories_column`` (top row at the
+    top), one bar per series; ``x_title`` names the horizontal (value) axis, ``y_title`` the vertical one.
+    """
 
     title: str
+    categories_column: str
+    series: tuple[ChartSeries, ...]
+    rows: int
     x_title: str
     y_title: str
-    series: list[ChartSeries]
+    kind: str = "bar"
 
 
 @dataclass
@@ -134,10 +149,12 @@ class SheetSpec:
         return len(self.title_lines) + 1
 
 
-def report_sheets(stats: Stats) -> list[SheetSpec]:
-    """The workbook's sheets, in order."""
+def report_sheets(stats: Stats, episodes_file: str | None = None) -> list[SheetSpec]:
+    """The workbook's sheets, in order; ``episodes_file`` is where every episode was written (its name)."""
     return [
         _buy_more_sheet(stats),
+        _chart_sheet(stats),
+        _weeks_sheet(stats),
         _table_sheet(
             "Statistics",
             [
@@ -157,8 +174,7 @@ def report_sheets(stats: Stats) -> list[SheetSpec]:
                 ConditionalFormat("% of Period All Out", "color_scale", "#F8696B"),
             ],
         ),
-        _episodes_sheet(stats),
-        _chart_sheet(stats),
+        _episodes_sheet(stats, episodes_file),
         _problems_sheet(stats),
     ]
 
@@ -240,47 +256,99 @@ def _buy_more_sheet(stats: Stats) -> SheetSpec:
     )
 
 
-def _episodes_sheet(stats: Stats) -> SheetSpec:
-    episodes = stats.episodes.drop(columns="volume")
+def _episodes_sheet(stats: Stats, episodes_file: str | None) -> SheetSpec:
+    """The episodes of the top volumes; a million loans have some 300,000 episodes, which belong in a CSV."""
+    top = stats.volumes.index[:EPISODE_VOLUMES]
+    shown = stats.episodes[stats.episodes["volume"].isin(top)].drop(columns="volume")
     titles = [
         "Episodes: each stretch of time with two or more copies out (2+ out) or every copy out (all out)",
         "Copies Out is the most copies out at once during the episode.",
     ]
-    if len(episodes) > MAX_SHEET_ROWS:
-        titles.append(f"Only the first {MAX_SHEET_ROWS:,} of {len(episodes):,} episodes fit in a sheet.")
-        episodes = episodes.iloc[:MAX_SHEET_ROWS]
+    if len(shown) < len(stats.episodes):
+        where = episodes_file or "the episodes CSV the command line writes beside the workbook"
+        titles.append(
+            f"The {len(shown):,} episodes of the {len(top):,} volumes ranked first (of "
+            f"{len(stats.episodes):,} episodes); every episode is in {where}."
+        )
     return _table_sheet(
-        "Episodes", titles, episodes, "Episodes", [ConditionalFormat("Hours", "data_bar", "#5B9BD5")]
+        "Episodes", titles, shown, "Episodes", [ConditionalFormat("Hours", "data_bar", "#5B9BD5")]
     )
 
 
+def _volume_label(volumes: pd.DataFrame) -> pd.Series:
+    """What a chart calls a volume: its title (or MMS Id) and call number, short enough for an axis."""
+    title = volumes["Title"].where(volumes["Title"] != "", volumes["MMS Id"]).astype(str)
+    short = title.where(title.str.len() <= 45, title.str[:44] + "…")
+    return short + " (" + volumes["Permanent Call Number"].astype(str) + ")"
+
+
 def _chart_sheet(stats: Stats) -> SheetSpec:
-    """Copies out over time for the top volumes, as step lines (the count holds until the next change)."""
-    top = stats.volumes[stats.volumes["Hours 2+ Out"] > 0].head(CHART_VOLUMES)
-    columns: dict[str, pd.Series] = {}
-    series = []
-    for number, (volume, row) in enumerate(top.iterrows(), start=1):
-        timeline = stats.timeline(volume)
-        times = timeline["Time"].to_numpy()
-        counts = timeline["Copies Out"].to_numpy()
-        # a step: at each change, first the count before it, then the count after it
-        step_times = np.repeat(times, 2)
-        step_counts = np.r_[0, np.repeat(counts, 2)[:-1]]
-        x, y = f"{number}. Time", f"{number}. Copies Out"
-        columns[x] = pd.Series(step_times)
-        columns[y] = pd.Series(step_counts)
-        name = f"{number}. {row['Title'] or row['MMS Id']} ({row['Copies']} copies)"
-        series.append(ChartSeries(name=name[:80], x_column=x, y_column=y, points=len(step_times)))
-    frame = pd.DataFrame(columns)
-    titles = ["Copies out over time for the volumes with the most hours of two or more copies out"]
-    titles += [s.name for s in series] or ["No volume had two or more copies out at once."]
-    spec = _table_sheet("Copies out over time", titles, frame, "CopiesOut")
-    spec.widths = {c: (17 if c.endswith("Time") else 10) for c in frame.columns}
-    spec.number_formats = {c: (DATE_TIME if c.endswith("Time") else WHOLE) for c in frame.columns}
-    if series:
+    """The top volumes by hours all out as horizontal bars: hours all out beside hours 2+ out."""
+    top = stats.volumes[stats.volumes["Hours All Out"] > 0].head(CHART_VOLUMES)
+    frame = pd.DataFrame(
+        {
+            "Rank": np.arange(1, len(top) + 1),
+            "Volume": _volume_label(top).to_numpy(object),
+            "Copies": top["Copies"].to_numpy(),
+            "Hours All Out": top["Hours All Out"].to_numpy(),
+            "Hours 2+ Out": top["Hours 2+ Out"].to_numpy(),
+        }
+    )
+    titles = [
+        f"Top {len(top)} volumes by hours with every copy out",
+        "Orange: hours when every copy was out (nobody could borrow one). Blue: hours when two or more "
+        "copies were out. The same figures are on the Buy more copies sheet.",
+    ]
+    if top.empty:
+        titles.append("No volume had all of its copies out at the same time in this period.")
+    spec = _table_sheet("Top 20 chart", titles, frame, "TopVolumes")
+    spec.text_columns = ("Volume",)
+    spec.widths["Volume"] = 50
+    if len(top):
         spec.chart = ChartSpec(
-            title="Copies out over time", x_title="Time", y_title="Copies out", series=series
+            title="Hours with every copy out, and with two or more out",
+            categories_column="Volume",
+            series=(
+                ChartSeries("Hours all out", "Hours All Out", "#E46C0A"),
+                ChartSeries("Hours 2+ out", "Hours 2+ Out", "#5B9BD5"),
+            ),
+            rows=len(top),
+            x_title="Hours",
+            y_title="Volume",
+            kind="bar",
         )
+    return spec
+
+
+def _weeks_sheet(stats: Stats) -> SheetSpec:
+    """Top volumes as rows, the weeks of the period as columns: hours every copy was out that week."""
+    top = stats.volumes[stats.volumes["Hours All Out"] > 0].head(WEEK_VOLUMES)
+    hours, weeks = weeks_at_capacity(stats, top.index)
+    frame = pd.DataFrame(
+        {
+            "Rank": np.arange(1, len(top) + 1),
+            "Title": top["Title"].to_numpy(object),
+            "Permanent Call Number": top["Permanent Call Number"].to_numpy(object),
+            "Copies": top["Copies"].to_numpy(),
+        }
+    )
+    names = [f"{week:%y-%m-%d}" for week in weeks]  # short, so a year of weeks fits a printed page
+    for position, name in enumerate(names):
+        frame[name] = hours.iloc[:, position].round(2).to_numpy()
+    titles = [
+        f"Weeks at capacity: the top {len(top)} volumes, hours every copy was out in each week",
+        "Each column is a week, headed by its Monday (yy-mm-dd); the darker the cell, the longer nobody "
+        "could borrow a copy that week (168 hours: the whole week). An empty cell: not at capacity.",
+    ]
+    if top.empty:
+        titles.append("No volume had all of its copies out at the same time in this period.")
+    conditional = (
+        [ConditionalFormat(names[0], "color_scale", "#F8696B", last_column=names[-1])] if names else []
+    )
+    spec = _table_sheet("Weeks at capacity", titles, frame, "WeeksAtCapacity", conditional)
+    spec.number_formats.update({name: WHOLE_OR_BLANK for name in names})
+    spec.widths.update({name: 9 for name in names})
+    spec.widths["Title"] = 34
     return spec
 
 
@@ -298,12 +366,22 @@ def _problems_sheet(stats: Stats) -> SheetSpec:
 # --- XLSX (xlsxwriter) ----------------------------------------------------------------------------
 
 
+def episodes_csv_path(workbook: str | os.PathLike[str]) -> Path:
+    """``stats.xlsx`` -> ``stats.episodes.csv`` beside it: every episode, written with the workbook."""
+    path = Path(workbook)
+    return path.with_name(f"{path.stem}.episodes.csv")
+
+
 def write_xlsx(stats: Stats, path: str | os.PathLike[str]) -> Path:
-    """Render :func:`report_sheets` into an ``.xlsx`` with xlsxwriter; written beside, then moved in place."""
+    """Render :func:`report_sheets` into an ``.xlsx`` with xlsxwriter; written beside, then moved in place.
+
+    Every episode goes to :func:`episodes_csv_path` (the workbook's Episodes sheet holds the top volumes').
+    """
     import xlsxwriter
 
     target = Path(path)
     check_writable(target)
+    episodes = write_episodes_csv(stats, episodes_csv_path(target))
     with _replacing(target) as temporary:
         workbook = xlsxwriter.Workbook(
             str(temporary), {"remove_timezone": True, "strings_to_formulas": False}
@@ -315,7 +393,7 @@ def write_xlsx(stats: Stats, path: str | os.PathLike[str]) -> Path:
                 "comments": f"As of {stats.as_of:%Y-%m-%d %H:%M}; made by Alma Tools",
             }
         )
-        for spec in report_sheets(stats):
+        for spec in report_sheets(stats, episodes.name):
             _render(workbook, spec)
         workbook.close()
     return target
@@ -366,10 +444,12 @@ def _render(workbook: Any, spec: SheetSpec) -> None:
                 "columns": [{"header": str(c), "format": formats[c]} for c in frame.columns],
             },
         )
+    names = list(frame.columns)
     for conditional in spec.conditional_formats:
-        position = list(frame.columns).index(conditional.column)
+        first_column = names.index(conditional.column)
+        last_column = names.index(conditional.last_column or conditional.column)
         sheet.conditional_format(
-            top + 1, position, last_row, position, _xlsx_conditional(workbook, conditional)
+            top + 1, first_column, last_row, last_column, _xlsx_conditional(workbook, conditional)
         )
     if spec.freeze_header:
         sheet.freeze_panes(top + 1, 0)
@@ -379,7 +459,7 @@ def _render(workbook: Any, spec: SheetSpec) -> None:
     sheet.repeat_rows(top)
     if spec.chart is not None:
         sheet.insert_chart(
-            top + 1, len(frame.columns) + 1, _xlsx_chart(workbook, spec), {"x_scale": 2.2, "y_scale": 1.8}
+            top + 1, len(frame.columns) + 1, _xlsx_chart(workbook, spec), {"x_scale": 2.0, "y_scale": 2.4}
         )
 
 
@@ -410,34 +490,33 @@ def _xlsx_conditional(workbook: Any, conditional: ConditionalFormat) -> dict[str
 
 
 def _xlsx_chart(workbook: Any, spec: SheetSpec) -> Any:
+    """A native horizontal bar chart over the sheet's own columns (top row at the top)."""
     assert spec.chart is not None
-    chart = workbook.add_chart({"type": "scatter", "subtype": "straight"})
+    chart_spec = spec.chart
+    chart = workbook.add_chart({"type": chart_spec.kind})
+    names = list(spec.frame.columns)
     first = spec.header_row + 1
-    for series in spec.chart.series:
-        x = spec.frame.columns.get_loc(series.x_column)
-        y = spec.frame.columns.get_loc(series.y_column)
-        last = first + series.points - 1
-        chart.add_series(
-            {
-                "name": series.name,
-                "categories": [spec.name, first, x, last, x],
-                "values": [spec.name, first, y, last, y],
-                "line": {"width": 1.5},
-            }
-        )
-    chart.set_title({"name": spec.chart.title})
-    chart.set_x_axis(
-        {
-            "name": spec.chart.x_title,
-            "date_axis": True,
-            "num_format": "yyyy-mm-dd",
-            "num_font": {"rotation": -45},
+    last = first + chart_spec.rows - 1
+    categories = names.index(chart_spec.categories_column)
+    for series in chart_spec.series:
+        column = names.index(series.column)
+        options: dict[str, Any] = {
+            "name": series.name,
+            "categories": [spec.name, first, categories, last, categories],
+            "values": [spec.name, first, column, last, column],
+            "gap": 60,
         }
+        if series.color:
+            options["fill"] = {"color": series.color}
+            options["border"] = {"none": True}
+        chart.add_series(options)
+    chart.set_title({"name": chart_spec.title})
+    # in a bar chart xlsxwriter's x axis is the horizontal (value) axis, the y axis the categories
+    chart.set_x_axis(
+        {"name": chart_spec.x_title, "min": 0, "num_format": "#,##0", "major_gridlines": {"visible": True}}
     )
-    chart.set_y_axis(
-        {"name": spec.chart.y_title, "min": 0, "major_unit": 1, "major_gridlines": {"visible": True}}
-    )
-    chart.set_legend({"position": "bottom"})
+    chart.set_y_axis({"name": chart_spec.y_title, "reverse": True, "num_font": {"size": 8}})
+    chart.set_legend({"position": "top"})
     return chart
 
 
@@ -465,6 +544,27 @@ def write_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
     frame["As Of"] = f"{stats.as_of:%Y-%m-%d %H:%M:%S}"
     with _replacing(target) as temporary:
         frame.to_csv(temporary, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    return target
+
+
+def write_episodes_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
+    """Every episode (the workbook shows the top volumes' only) as CSV, times as ``yyyy-mm-dd hh:mm:ss``."""
+    target = Path(path)
+    check_writable(target)
+    frame = stats.episodes.drop(columns="volume")
+    text = {}
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            text[column] = values.dt.strftime("%Y-%m-%d %H:%M:%S")
+        elif pd.api.types.is_float_dtype(values):
+            text[column] = values.round(4)
+        elif pd.api.types.is_numeric_dtype(values):
+            text[column] = values
+        else:
+            text[column] = values.astype(object).map(safe_text)
+    with _replacing(target) as temporary:
+        pd.DataFrame(text).to_csv(temporary, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return target
 
 
