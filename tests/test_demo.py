@@ -18,15 +18,18 @@ DATA = Path(__file__).parent / "data"
 @pytest.mark.slow
 def test_demo_discharges_the_sample_afresh_and_computes_the_statistics_without_a_key(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    run_folder = out / "items_to_discharge.alma-run"
+    run_folder = out / "items_to_discharge.csv.alma-run"
+    legacy_folder = out / "items_to_discharge.alma-run"  # an earlier version's name
     run_folder.mkdir(parents=True)
+    legacy_folder.mkdir()
     # what an earlier demo left: a journal saying every item is done, which must not be trusted by a new demo
     sample = pd.read_csv(DATA / "items_to_discharge.csv", dtype=str, encoding="utf-8-sig")
     old = [
         {"event": "outcome", "key": i, "row": 2, "done": True, "status": "old", "kind": "returned"}
         for i in sample["Item Id"]
     ]
-    (run_folder / "journal.jsonl").write_text("".join(json.dumps(line) + "\n" for line in old))
+    for folder in (run_folder, legacy_folder):
+        (folder / "journal.jsonl").write_text("".join(json.dumps(line) + "\n" for line in old))
     (out / "my notes.txt").write_text("not the demo's")
     (out / "concurrent_checkouts.csv").write_text("an earlier demo's statistics")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
@@ -53,7 +56,9 @@ def test_demo_discharges_the_sample_afresh_and_computes_the_statistics_without_a
     assert (out / "items_to_discharge.original.csv").read_bytes() == (
         DATA / "items_to_discharge.csv"
     ).read_bytes()
-    journal = (run_folder / "journal.jsonl").read_text().splitlines()
+    assert not legacy_folder.exists() and not (run_folder / "journal.jsonl").exists()  # this run is over
+    (finished,) = (run_folder / "finished").iterdir()
+    journal = (finished / "journal.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["event"] == "sent" for line in journal) == 300
 
     # the statistics of the packaged loans export, as alma-tools concurrency computes them, at a fixed as-of
@@ -63,8 +68,16 @@ def test_demo_discharges_the_sample_afresh_and_computes_the_statistics_without_a
         out / "concurrent_checkouts.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False
     )
     assert list(stats.columns[:10]) == [
-        "MMS Id", "Permanent Call Number", "Title", "Copies", "Loans", "Peak Out", "Concurrent Episodes",
-        "Hours 2+ Out", "All Copies Out Episodes", "Hours All Out",
+        "MMS Id",
+        "Permanent Call Number",
+        "Title",
+        "Copies",
+        "Loans",
+        "Peak Out",
+        "Concurrent Episodes",
+        "Hours 2+ Out",
+        "All Copies Out Episodes",
+        "Hours All Out",
     ]
     assert len(stats) > 300 and stats["MMS Id"].str.fullmatch(r"99\d+3681").all()
     hours_all_out = stats["Hours All Out"].astype(float)

@@ -127,7 +127,7 @@ def test_dry_run_prints_the_plan_and_makes_no_call(simulator, tmp_path: Path) ->
     assert "library MAIN, desk RESERVES_DESK: 24 rows" in done.stdout
     assert "Dry run: nothing was sent to Alma." in done.stdout
     assert sim.stats()["requests"] == 0
-    assert items.read_bytes() == before and not (tmp_path / "items_to_discharge.alma-run").exists()
+    assert items.read_bytes() == before and not (tmp_path / "items_to_discharge.csv.alma-run").exists()
 
 
 def test_damaged_export_refuses_each_damaged_row_and_discharges_the_rest(simulator, tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_damaged_export_refuses_each_damaged_row_and_discharges_the_rest(simulat
     )
     done = run(argv(items, sim), tmp_path / "home")
     assert done.returncode == 1, done.stdout  # rows failed: their status says why
-    assert "12 │ returned" in done.stdout, done.stdout
+    assert "12 returned, reshelve" in done.stdout, done.stdout
     raw = items.read_bytes()
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")  # still the cp1252 Excel wrote
@@ -294,10 +294,9 @@ def test_1000_items_at_25_per_second_with_real_latency(simulator, tmp_path: Path
     assert stats["max_requests_in_any_second"] <= 25
     # requests started per second, first to last: each answer's time less its elapsed time (measured from
     # its pacer slot); the journal's sent lines come before a row waits for its slot and would overstate it
-    answers = [
-        json.loads(line) for line in (tmp_path / "items.alma-run" / "answers.jsonl").read_text().splitlines()
-    ]
+    (finished,) = (tmp_path / "items.csv.alma-run" / "finished").iterdir()  # the run is over: put away
+    answers = [json.loads(line) for line in (finished / "answers.jsonl").read_text().splitlines()]
     starts = sorted(answer["time"] - answer["elapsed"] for answer in answers)
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
     assert achieved >= 0.95 * 25, f"{achieved:.2f} requests/s"
-    shutil.rmtree(tmp_path / "items.alma-run")
+    shutil.rmtree(tmp_path / "items.csv.alma-run")

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from alma_tools.alma import AlmaClient
-from alma_tools.cli.discharge import plan_file
-from alma_tools.discharge import DischargeOptions, Journal, Outcome, run_plan
+from alma_tools.discharge import DischargeOptions, Journal, Outcome, make_plan, run_plan
 from alma_tools.discharge.samples import make_items
+from alma_tools.discharge.session import read_tables
 from alma_tools.simulator import Simulator
 
 CANARY = "canary-KEY-run-0ddba11-do-not-log"
@@ -40,7 +40,7 @@ def discharge(
 ) -> list[Outcome]:
     """One run of the core, as a face does it: plan, journal beside the input, the one client."""
     options = options or DischargeOptions(rate=RATE)
-    _, plan = plan_file(items, DATA / "locations.csv", options)
+    plan = make_plan(*read_tables(items, DATA / "locations.csv"), options)
     outcomes = []
     with (
         Journal.for_input(items) as journal,
@@ -86,7 +86,7 @@ def test_every_row_gets_one_outcome_and_every_item_is_scanned_once(simulator, tm
     assert stats["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
     assert stats["in_house_uses"] == 0 and stats["open_loans"] == 0
     # the journal: a sent line before and an outcome line after every scan; every answer kept, key-free
-    folder = tmp_path / "items.alma-run"
+    folder = tmp_path / "items.csv.alma-run"
     records = [json.loads(line) for line in (folder / "journal.jsonl").read_text().splitlines()]
     for item_id in frame["Item Id"]:
         events = [r["event"] for r in records if r["key"] == item_id]
@@ -278,7 +278,7 @@ def test_a_journal_that_cannot_be_written_stops_the_run_before_any_blind_scan(
     frame = make_items(30, seed=10)
     sim = simulator(items=frame, api_keys=(CANARY,))
     items = write_items(tmp_path, frame)
-    folder = tmp_path / "items.alma-run"
+    folder = tmp_path / "items.csv.alma-run"
     folder.mkdir()
     (folder / "journal.jsonl").symlink_to("/dev/full")  # every write fails with "No space left on device"
     outcomes = by_row(discharge(sim, items))

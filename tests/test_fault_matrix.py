@@ -97,7 +97,7 @@ INTERRUPTIONS = ("none", "sigkill", "sigint", "disk_full", "read_only")
 
 
 def _journal(items: Path) -> Path:
-    return items.with_name(f"{items.stem}.alma-run") / "journal.jsonl"
+    return items.with_name(f"{items.name}.alma-run") / "journal.jsonl"
 
 
 def _outcomes(items: Path) -> int:

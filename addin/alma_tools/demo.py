@@ -3,8 +3,9 @@
 A librarian evaluating Alma Tools (or an IT person checking an install) should see a real discharge without an
 Alma key or network: the simulator starts in this process with the packaged sample export, a random key that
 exists only in memory is handed to the client directly (never through the environment or a command line), and
-the sample is discharged through :func:`alma_tools.cli.discharge.discharge_file`, the same function the
-``discharge`` command uses. Each demo starts afresh: a new simulator, and the previous demo's files removed.
+the sample is discharged through :func:`alma_tools.cli.discharge.discharge_file`, the same run (the
+discharge session) and the same file writer the ``discharge`` command uses. Each demo starts afresh: a
+new simulator, and the previous demo's files (its run folder too) removed.
 
 Then the packaged loans export goes through the statistics core, as ``alma-tools concurrency`` would take it,
 into a workbook and a CSV beside the discharge results. Its as-of is fixed at the end of the export's period
@@ -22,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from alma_tools.alma import AlmaClient
-from alma_tools.cli.discharge import RunReport, discharge_file
+from alma_tools.cli.discharge import discharge_file
 from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
 from alma_tools.concurrency.report import describe
 from alma_tools.discharge import DischargeOptions, run_folder_for
+from alma_tools.discharge.journal import legacy_run_folder_for
 from alma_tools.discharge.results import original_copy_path
+from alma_tools.discharge.session import RunReport
 from alma_tools.simulator import Simulator, SimulatorConfig
 
 ITEMS_NAME = "items_to_discharge.csv"
@@ -62,7 +65,8 @@ def _fresh_copy(out: Path) -> Path:
     made = (ITEMS_NAME, LOCATIONS_NAME, LOANS_NAME, STATS_XLSX, STATS_CSV)
     for old in (original_copy_path(items), *(out / name for name in made)):
         old.unlink(missing_ok=True)
-    shutil.rmtree(run_folder_for(items), ignore_errors=True)
+    for folder in (run_folder_for(items), legacy_run_folder_for(items)):
+        shutil.rmtree(folder, ignore_errors=True)
     for name in (ITEMS_NAME, LOCATIONS_NAME, LOANS_NAME):
         # copy the bytes only: the packaged files may be read-only, the user's copy must be writable
         (out / name).write_bytes(_packaged(name).read_bytes())
@@ -107,5 +111,7 @@ def run_demo(
                 on_response=on_response,
             ),
             progress=progress,
+            key_source="The demo's key exists only in this process (no key of yours is used).",
+            address="the built-in simulator",
         )
     return DemoResult(items=items, report=report, statistics=_statistics(out))

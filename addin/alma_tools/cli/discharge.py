@@ -1,9 +1,9 @@
 """``alma-tools discharge``: scan in (discharge) every item of an items export.
 
-The command is a thin face: the tables module reads the files, :func:`~alma_tools.discharge.make_plan`
-decides each row, :func:`~alma_tools.discharge.run_plan` calls Alma, and :mod:`alma_tools.discharge.results`
-writes ``done``/``status`` back into the input. :func:`discharge_file` is the whole run without argument
-parsing, so ``alma-tools demo`` goes through exactly the same code.
+A thin face on :class:`~alma_tools.discharge.session.DischargeSession`, which does the whole run (plan,
+journal, preflight, scans, summary): this module parses the arguments, builds the client from them, writes
+results into the file (:mod:`alma_tools.discharge.results`), shows a progress bar and prints the report.
+:func:`discharge_file` is that run without argument parsing (the demo uses it too).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,72 +27,24 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table as RichTable
 
-from alma_tools.discharge import DischargeOptions, Journal, Outcome, Plan, make_plan, run_plan
+from alma_tools.alma.pacing import DEFAULT_RATE, MAX_RATE
+from alma_tools.discharge import DischargeOptions
+from alma_tools.discharge.plan import LOCATION_TYPES
 from alma_tools.discharge.results import ResultsFile, ResultsWriter
-from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, Table, find_table, read_grid
-
-#: how many rows that need a person are listed at the end (all of them are in the file's status column)
-PEOPLE_SHOWN = 20
-
-#: the order kinds are listed in the summary
-KIND_WORDS = {
-    "returned": "returned, reshelve",
-    "transit": "returned, in transit (set aside)",
-    "hold_shelf": "returned, on hold shelf (set aside)",
-    "skipped_done": "done in an earlier run",
-    "not_on_loan": "not on loan (nothing changed)",
-    "duplicate": "same item as another row",
-    "refused": "refused: damaged or missing ids",
-    "no_desk": "no desk for the location",
-    "alma_error": "Alma error",
-    "unknown": "no answer from Alma (checked next run)",
-    "stopped": "stopped before sending",
-}
-
-
-@dataclass
-class RunReport:
-    """What one discharge run did: counts per kind, the rows a person must handle, and file problems."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    needs_person: list[Outcome] = field(default_factory=list)
-    failed: list[Outcome] = field(default_factory=list)
-    results_error: str | None = None
-    elapsed: float = 0.0
-    results_path: Path | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """0: every row done or deliberately skipped; 1: a row failed or the file could not be written."""
-        return 1 if self.failed or self.results_error else 0
-
-    def record(self, outcome: Outcome) -> None:
-        self.counts[outcome.kind] += 1
-        if outcome.needs_person:
-            self.needs_person.append(outcome)
-        if outcome.failed:
-            self.failed.append(outcome)
-
-
-def read_tables(items_path: Path, locations_path: Path) -> tuple[Table, Table]:
-    """Read the items export and the locations table (InputError with the fix when either is unusable)."""
-    items = find_table(read_grid(items_path), ITEM_COLUMNS)
-    locations = find_table(read_grid(locations_path), LOCATION_COLUMNS)
-    return items, locations
-
-
-def plan_file(items_path: Path, locations_path: Path, options: DischargeOptions) -> tuple[Table, Plan]:
-    items, locations = read_tables(items_path, locations_path)
-    return items, make_plan(items, locations, options)
+from alma_tools.discharge.session import (
+    ClientFactory,
+    DischargeSession,
+    RunReport,
+    describe_address,
+)
 
 
 @contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on stderr (count, rate, time left) when it is a terminal; nothing otherwise."""
     if not enabled:
-        yield lambda: None
+        yield None
         return
     columns = (
         TextColumn("Discharging"),
@@ -106,14 +56,11 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     )
     started = time.monotonic()
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("discharge", total=total, rate="")
-        done = 0
+        task = bar.add_task("discharge", total=None, rate="")
 
-        def advance() -> None:
-            nonlocal done
-            done += 1
+        def advance(done: int, total: int) -> None:
             rate = done / max(time.monotonic() - started, 1e-6)
-            bar.update(task, advance=1, rate=f"{rate:4.1f}/s")
+            bar.update(task, completed=done, total=total, rate=f"{rate:4.1f}/s")
 
         yield advance
 
@@ -142,64 +89,39 @@ def discharge_file(
     items_path: Path,
     locations_path: Path,
     options: DischargeOptions,
-    make_client: Callable[[Callable[[Any], None]], Any],
+    make_client: ClientFactory,
     *,
     stop: threading.Event | None = None,
     progress: bool = False,
+    key_source: str | None = None,
+    address: str = "",
+    sheet: str | None = None,
 ) -> RunReport:
     """Discharge every row of ``items_path``, writing ``done``/``status`` into it; the CLI's and demo's run.
 
     ``make_client(on_response)`` builds the Alma client with the journal's hook for saving answers.
     """
     stop = stop or threading.Event()
-    items, plan = plan_file(items_path, locations_path, options)
-    report = RunReport(results_path=items_path)
-    started = time.monotonic()
-    with Journal.for_input(items_path) as journal:
-        client = make_client(journal.save_answer)
-        writer = ResultsWriter(ResultsFile(items_path, items.header_row))
-        try:
-            with _progress(len(plan.rows), progress) as advance, _stop_on_interrupt(stop):
-                for outcome in run_plan(plan, client, journal, options, stop):
-                    writer.record(outcome)
-                    report.record(outcome)
-                    advance()
-        finally:
-            report.results_error = writer.close()
-            client.close()
-    report.elapsed = time.monotonic() - started
+    session = DischargeSession.from_files(items_path, locations_path, options, sheet=sheet)
+    with _progress(progress) as advance, _stop_on_interrupt(stop):
+        report = session.run(
+            lambda: ResultsWriter(ResultsFile(items_path, session.items)),
+            make_client,
+            stop=stop,
+            progress=advance,
+            key_source=key_source,
+            address=address,
+        )
+    if report.results_message is None:
+        report.results_where = f"Results (done, status) are in {items_path}"
     return report
 
 
 def print_report(report: RunReport, out: TextIO | None = None) -> None:
-    """The summary table (count per kind) and the rows that need a person."""
-    console = Console(file=out or sys.stdout, highlight=False, soft_wrap=True)  # paths unbroken
-    table = RichTable(title=f"Discharge of {report.results_path.name if report.results_path else 'the file'}")
-    table.add_column("Rows", justify="right")
-    table.add_column("Outcome")
-    for kind, words in KIND_WORDS.items():
-        if report.counts[kind]:
-            table.add_row(f"{report.counts[kind]:,}", words)
-    console.print(table)
-    console.print(f"{sum(report.counts.values()):,} rows in {report.elapsed:.0f} s.")
-    report.needs_person.sort(key=lambda o: o.row)
-    report.failed.sort(key=lambda o: o.row)
-    if report.needs_person:
-        console.print(
-            f"{len(report.needs_person):,} rows need a person (filter the status column on 'set aside'):"
-        )
-        for outcome in report.needs_person[:PEOPLE_SHOWN]:
-            console.print(f"  row {outcome.row}: {outcome.status}", markup=False)
-        if len(report.needs_person) > PEOPLE_SHOWN:
-            console.print(f"  … and {len(report.needs_person) - PEOPLE_SHOWN:,} more")
-    if report.failed:
-        console.print(f"{len(report.failed):,} rows not done: their status column says why; the first ones:")
-        for outcome in report.failed[:5]:
-            console.print(f"  row {outcome.row}: {outcome.status}", markup=False)
-    if report.results_error:
-        console.print(report.results_error, markup=False)
-    elif report.results_path:
-        console.print(f"Results (done, status) are in {report.results_path}", markup=False)
+    """The summary: count per kind, the rows that need a person, where the results are."""
+    stream = out or sys.stdout
+    for line in report.lines():
+        print(line, file=stream)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -223,14 +145,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="check everything and print the plan; call nothing"
     )
     parser.add_argument(
-        "--rate", type=float, default=20.0, help="calls per second (default 20; Alma allows 25)"
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help=f"calls per second (default {DEFAULT_RATE:g}; Alma allows {MAX_RATE:g})",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--region", help="Alma region: na, eu, ap, ca, cn")
     where.add_argument("--base-url", help="Alma API base URL (e.g. the simulator's)")
     parser.add_argument(
         "--location-type",
-        choices=("auto", "temp", "perm"),
+        choices=LOCATION_TYPES,
         default="auto",
         help="which location picks the desk: auto (temporary when there is one), temp or perm",
     )
@@ -257,10 +182,10 @@ def options_from(args: argparse.Namespace) -> DischargeOptions:
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     if args.dry_run:
-        _, plan = plan_file(args.items, args.locations, options)
-        print(plan.summary())
-        print("Dry run: nothing was sent to Alma.")
-        return 1 if plan.problems else 0
+        session = DischargeSession.from_files(args.items, args.locations, options)
+        for line in session.dry_run_lines():
+            print(line)
+        return 1 if session.plan.problems else 0
 
     from alma_tools.alma import AlmaClient
 
@@ -273,6 +198,13 @@ def run(args: argparse.Namespace) -> int:
             on_response=on_response,
         )
 
-    report = discharge_file(args.items, args.locations, options, make_client, progress=sys.stderr.isatty())
+    report = discharge_file(
+        args.items,
+        args.locations,
+        options,
+        make_client,
+        progress=sys.stderr.isatty(),
+        address=describe_address(args.base_url, args.region),
+    )
     print_report(report)
     return report.exit_code

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from alma_tools.alma.exceptions import (
     AlmaError,
@@ -29,7 +30,7 @@ from alma_tools.alma.exceptions import (
     ThresholdError,
 )
 from alma_tools.discharge.barcodes import resolve_barcode_row
-from alma_tools.discharge.journal import Journal, JournalError
+from alma_tools.discharge.journal import Journal, JournalError, PastItem
 from alma_tools.discharge.outcomes import (
     DONE_EARLIER,
     NO_ANSWER,
@@ -43,6 +44,21 @@ from alma_tools.discharge.plan import DischargeOptions, Plan, PlannedRow
 
 #: errors after which Alma may or may not have carried the scan out: read the loans before anything else
 _UNCERTAIN = (OutcomeUnknown, ServerError)
+#: connection failures in a row (nothing sent) after which the run stops: Alma is out of reach
+LOST_CONTACT_AFTER = 3
+
+#: what a row needs before its scan: nothing, a check that an interrupted scan did not go through
+#: ("verify": pending or unknown in the journal), or a check that the item is not on a new loan
+#: ("recheck": done in the journal, but the entry may belong to an earlier loan)
+Mode = Literal["scan", "verify", "recheck"]
+
+
+def lost_contact_status(row: int) -> str:
+    """The one message of a run that stopped because Alma could no longer be reached."""
+    return f"Lost contact with Alma at row {row}; nothing after it was sent; run again to finish"
+
+
+Ids = tuple[str, str, str]
 
 
 def _loan_open(loans: list[Any]) -> bool:
@@ -60,12 +76,28 @@ class _Worker:
         self.options = options
         self.stop = stop
         self._halt_lock = threading.Lock()
-        self.halt_status: str | None = None  # set once: the daily limit, or a key Alma refuses
+        self.halt_status: str | None = None  # set once: the daily limit, a key Alma refuses, lost contact
+        self.lost_contact = False
+        self._failures: list[int] = []  # rows of the connection failures in a row (nothing sent)
 
     def halt(self, status: str) -> None:
         with self._halt_lock:
             if self.halt_status is None:
                 self.halt_status = status
+
+    def _answered(self) -> None:
+        """Alma answered a call: the count of connection failures in a row starts again."""
+        with self._halt_lock:
+            self._failures.clear()
+
+    def _unreachable(self, prow: PlannedRow, error: ConnectionFailed) -> Outcome:
+        """A call that could not be sent: the row stays as it was; the third in a row stops the run."""
+        with self._halt_lock:
+            self._failures.append(prow.row)
+            if len(self._failures) >= LOST_CONTACT_AFTER and self.halt_status is None:
+                self.halt_status = lost_contact_status(min(self._failures))
+                self.lost_contact = True
+        return Outcome(prow.row, False, self._error_text(prow, error), "stopped")
 
     def _record(self, prow: PlannedRow, outcome: Outcome) -> Outcome:
         """Journal an outcome; if the journal cannot be written, keep the outcome and stop the run.
@@ -79,14 +111,21 @@ class _Worker:
                 self.halt(str(error))
         return outcome
 
-    def process(self, prow: PlannedRow, verify_first: bool) -> Outcome:
-        """Decide one row; never raises (an unexpected error becomes an ``unknown`` outcome)."""
+    def process(self, prow: PlannedRow, mode: Mode, past: PastItem | None = None) -> Outcome:
+        """Decide one row; never raises (an unexpected error becomes an ``unknown`` outcome).
+
+        ``past``: what the journal holds for the row's item (for a recheck: its earlier outcome and ids).
+        """
         if self.stop.is_set():
             return Outcome(prow.row, False, STOPPED_BY_USER, "stopped")
         if self.halt_status is not None:
             return Outcome(prow.row, False, self.halt_status, "stopped")
         try:
-            return self._process(prow, verify_first)
+            if mode == "recheck" and past is not None and past.outcome is not None:
+                return self._recheck(prow, past.outcome, past.ids)
+            return self._process(prow, mode == "verify")
+        except ConnectionFailed as error:  # nothing was sent: the row is left as it was, for the next run
+            return self._unreachable(prow, error)
         except JournalError as error:  # the sent line could not be written, so nothing was sent
             self.halt(str(error))
             return Outcome(prow.row, False, str(error), "stopped")
@@ -120,8 +159,8 @@ class _Worker:
             )
         if isinstance(error, AuthError) and not error.code:
             return f"Alma refused the API key ({error.message}): check the key and run again"
-        if isinstance(error, ConnectionFailed):
-            return f"Could not reach Alma ({error.message}); nothing was sent: run again to finish this row"
+        if isinstance(error, ConnectionFailed):  # its message says already that nothing was sent
+            return f"{error.message}: run again to finish this row"
         return alma_error_status(prow.row, error.code, error.message)
 
     def _process(self, prow: PlannedRow, verify_first: bool) -> Outcome:
@@ -130,7 +169,7 @@ class _Worker:
         if not prow.item_id:  # a barcode-only row: its ids (and perhaps its desk) from Alma's lookup
             try:
                 found = resolve_barcode_row(self.client, prow, verify_first)
-            except (DailyLimitError, AuthError):
+            except (DailyLimitError, AuthError, ConnectionFailed):
                 raise
             except AlmaError as error:
                 return self._failed(prow, error)
@@ -144,8 +183,10 @@ class _Worker:
         # at most two scans per row and run, and the second only after the loans showed the first did nothing
         for _ in range(2):
             try:
-                return self._record(prow, self._scan(prow, ids))
-            except (DailyLimitError, AuthError):
+                outcome = self._scan(prow, ids)
+                self._answered()
+                return self._record(prow, outcome)
+            except (DailyLimitError, AuthError, ConnectionFailed):
                 raise
             except _UNCERTAIN:
                 confirmed = self._confirm(prow, ids)
@@ -160,7 +201,7 @@ class _Worker:
 
     def _scan(self, prow: PlannedRow, ids: tuple[str, str, str]) -> Outcome:
         if self.journal is not None:
-            self.journal.sent(prow.key, prow.row)
+            self.journal.sent(prow.key, prow.row, ids)
         options = self.options
         item = self.client.scan_in(
             *ids,
@@ -172,6 +213,23 @@ class _Worker:
             place_on_hold_shelf=options.place_on_hold_shelf,
         )
         return outcome_from_item(prow.row, item)
+
+    def _recheck(self, prow: PlannedRow, before: Outcome, known: Ids | None) -> Outcome:
+        """A row the journal has settled, in an entry that may belong to an earlier loan: one call reads
+        the item's loans; no open loan -> settled as before, else the row is scanned like any other."""
+        ids = known or ((prow.mms_id, prow.holding_id, prow.item_id) if prow.item_id else None)
+        if ids is None:  # a barcode row from a journal without ids: its lookup shows whether it is on loan
+            return self._process(prow, False)
+        try:
+            loans = self.client.item_loans(*ids)
+        except (DailyLimitError, AuthError, ConnectionFailed):
+            raise
+        except AlmaError as error:
+            return self._failed(prow, error)
+        self._answered()
+        if _loan_open(loans):
+            return self._process(prow, False)
+        return self._record(prow, _as_before(prow, before))
 
     def _confirm(self, prow: PlannedRow, ids: tuple[str, str, str]) -> Outcome | None:
         """After an uncertain scan: the row's outcome if the loan is closed, None if it is still open.
@@ -192,60 +250,119 @@ class _Worker:
         return Outcome(prow.row, False, NO_ANSWER, "unknown")
 
 
+@dataclass
+class Triage:
+    """The rows of a plan before any call: those settled without Alma, and those to work on (with how)."""
+
+    settled: list[Outcome] = field(default_factory=list)
+    work: list[tuple[PlannedRow, Mode, PastItem | None]] = field(default_factory=list)
+
+
+def triage(plan: Plan, journal: Journal | None, loan_dates: Mapping[int, float] | None = None) -> Triage:
+    """Settle what the plan and the journal decide; say what each other row needs first.
+
+    A journal entry is trusted only for the same loan (see :meth:`Journal.trust`): a row the journal has as
+    done is skipped outright only when its entry is recent and older than the row's loan date; otherwise
+    its loans are read first ("recheck"). ``loan_dates``: row -> the latest moment of its Loan Date (epoch).
+    """
+    result = Triage()
+    for prow in plan.rows:
+        if prow.decided is not None:
+            result.settled.append(prow.decided)
+            continue
+        past = journal.past(prow.key) if journal is not None else None
+        if past is None:
+            result.work.append((prow, "scan", None))
+        elif past.pending or (past.outcome is not None and past.outcome.kind == "unknown"):
+            result.work.append((prow, "verify", past))
+        elif past.outcome is not None and (past.outcome.done or past.outcome.kind == "not_on_loan"):
+            loaned = loan_dates.get(prow.row) if loan_dates else None
+            if journal is not None and journal.trust(past, loaned):
+                result.settled.append(_as_before(prow, past.outcome))
+            else:
+                result.work.append((prow, "recheck", past))
+        else:
+            result.work.append((prow, "scan", None))
+    return result
+
+
+def _as_before(prow: PlannedRow, before: Outcome) -> Outcome:
+    """A row the journal settles: done (skipped) or not on loan, in the words of its earlier outcome."""
+    if before.done:
+        return Outcome(prow.row, True, before.status or DONE_EARLIER, "skipped_done")
+    return Outcome(prow.row, False, before.status, "not_on_loan")
+
+
+class Execution:
+    """The rows of a triage worked on by threads; iterate for one outcome per row, as answers arrive.
+
+    After the run: :attr:`halt_status` is why it stopped early (daily limit, refused key, journal, lost
+    contact), :attr:`lost_contact` whether it was Alma out of reach.
+    """
+
+    def __init__(
+        self,
+        work: list[tuple[PlannedRow, Mode, PastItem | None]],
+        client: Any,
+        journal: Journal | None,
+        options: DischargeOptions,
+        stop: threading.Event,
+    ) -> None:
+        self.work = work
+        self.options = options
+        self._worker = _Worker(client, journal, options, stop)
+
+    @property
+    def halt_status(self) -> str | None:
+        return self._worker.halt_status
+
+    @property
+    def lost_contact(self) -> bool:
+        return self._worker.lost_contact
+
+    def __iter__(self) -> Iterator[Outcome]:
+        if not self.work:
+            return
+        results: queue.Queue[Outcome] = queue.Queue()
+        abandon = threading.Event()
+        worker = self._worker
+
+        def task(prow: PlannedRow, mode: Mode, known: PastItem | None) -> None:
+            outcome = Outcome(prow.row, False, STOPPED_BY_USER, "stopped")
+            try:
+                if not abandon.is_set():
+                    outcome = Outcome(prow.row, False, NO_ANSWER, "unknown")  # if process() itself dies
+                    outcome = worker.process(prow, mode, known)
+            finally:
+                results.put(outcome)  # every row reaches the consumer, whatever happens, so it never hangs
+
+        workers = self.options.worker_count()
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alma-discharge")
+        try:
+            for prow, mode, known in self.work:
+                pool.submit(task, prow, mode, known)
+            for _ in range(len(self.work)):
+                yield results.get()
+        finally:
+            # the consumer stopped early (or the run ended): queued rows end at once, calls in flight finish
+            abandon.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_plan(
     plan: Plan,
     client: Any,
     journal: Journal | None,
     options: DischargeOptions,
     stop: threading.Event,
+    loan_dates: Mapping[int, float] | None = None,
 ) -> Iterator[Outcome]:
     """Discharge every row of ``plan``; yield one :class:`Outcome` per plan row, as results arrive.
 
     ``stop`` (set by the Stop button, Ctrl+C) ends the run within a few seconds: calls in flight finish and
     are recorded, the rest say "Stopped before this row". ``journal`` may be ``None`` only where nothing must
-    survive the process (tests of the plan logic); the faces always pass one.
+    survive the process (tests of the plan logic); the faces always pass one (through the session).
     """
-    pending: list[tuple[PlannedRow, bool]] = []
-    for prow in plan.rows:
-        if prow.decided is not None:
-            yield prow.decided
-            continue
-        past = journal.past(prow.key) if journal is not None else None
-        if past is not None and past.outcome is not None and not past.pending:
-            before = past.outcome
-            if before.done:
-                yield Outcome(prow.row, True, before.status or DONE_EARLIER, "skipped_done")
-                continue
-            if before.kind == "not_on_loan":
-                yield Outcome(prow.row, False, before.status, "not_on_loan")
-                continue
-        verify = past is not None and (
-            past.pending or (past.outcome is not None and past.outcome.kind == "unknown")
-        )
-        pending.append((prow, verify))
-    if not pending:
-        return
-
-    worker = _Worker(client, journal, options, stop)
-    results: queue.Queue[Outcome] = queue.Queue()
-    abandon = threading.Event()
-
-    def task(prow: PlannedRow, verify: bool) -> None:
-        outcome = Outcome(prow.row, False, STOPPED_BY_USER, "stopped")
-        try:
-            if not abandon.is_set():
-                outcome = Outcome(prow.row, False, NO_ANSWER, "unknown")  # if process() itself dies
-                outcome = worker.process(prow, verify)
-        finally:
-            results.put(outcome)  # every row reaches the consumer, whatever happens, so it never hangs
-
-    pool = ThreadPoolExecutor(max_workers=options.worker_count(), thread_name_prefix="alma-discharge")
-    try:
-        for prow, verify in pending:
-            pool.submit(task, prow, verify)
-        for _ in range(len(pending)):
-            yield results.get()
-    finally:
-        # the consumer stopped early (or the run ended): queued rows end at once, calls in flight finish
-        abandon.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+    sorted_out = triage(plan, journal, loan_dates)
+    yield from sorted_out.settled
+    yield from Execution(sorted_out.work, client, journal, options, stop)
