@@ -213,3 +213,18 @@ def test_an_xml_bomb_is_refused(simulator) -> None:
     sim = simulator(hostile="xmlbomb")
     with client_for(sim) as client, pytest.raises(AlmaError, match="refused for safety"):
         client.analytics_report("/shared/Sample University/Reports/Items to discharge")
+
+
+def test_peek_reads_what_the_full_parse_reads_or_says_it_cannot(simulator, tmp_path: Path) -> None:
+    sim = simulator(reports={REPORT: write_csv(tmp_path / "items.csv", source_rows(30))})
+    url = f"{sim.base_url}/almaws/v1/analytics/reports"
+    auth = {"Authorization": f"apikey {TEST_KEY}"}
+    first = requests.get(url, params={"path": REPORT, "format": "json"}, headers=auth, timeout=10)
+    page = fetch.parse_page(first.headers["Content-Type"], first.text)
+    assert fetch.peek(first.text) == fetch.Head(page.token, page.finished, True)
+    # JSON written by an encoder that escapes "<" hides the head: the page is then parsed before going on
+    escaped = first.text.replace("<", "\\u003c")
+    assert fetch.peek(escaped) is None
+    assert fetch.parse_page("application/json", escaped).rows == page.rows
+    last = requests.get(url, params={"token": page.token, "format": "json"}, headers=auth, timeout=10)
+    assert fetch.peek(last.text) == fetch.Head("", True, True)

@@ -21,9 +21,11 @@ XML is parsed with ``defusedxml`` (the JSON form is the same XML as a string in 
 from __future__ import annotations
 
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -191,6 +193,35 @@ def parse_page(content_type: str, text: str) -> _Page:
     return _Page(token, finished, _schema_headings(rowset), rows)
 
 
+@dataclass(frozen=True)
+class Head:
+    """What the next call depends on, read from the start of an answer without parsing all of it."""
+
+    token: str
+    finished: bool
+    has_rows: bool
+
+
+_FINISHED = re.compile(r"<IsFinished>\s*(true|false)\s*</IsFinished>", re.IGNORECASE)
+_TOKEN = re.compile(r"<ResumptionToken>\s*([^<\s]*)\s*</ResumptionToken>")
+_HEAD_CHARS = 4096
+
+
+def peek(text: str) -> Head | None:
+    """The token, ``IsFinished`` and whether there are rows, from the answer's text; None when unsure.
+
+    Both elements come before ``ResultXml`` in Alma's answer (in JSON too: the XML is a string there, and
+    ``<`` is written as is). A row is ``<Row`` (the schema's ``name="Row"`` and ``<rowset`` are not, and a
+    value's ``<`` is escaped). Whatever ``peek`` says is checked against the full parse of the same page.
+    """
+    head = text[:_HEAD_CHARS]
+    finished = _FINISHED.search(head)
+    if finished is None:
+        return None
+    token = _TOKEN.search(head[: finished.start()])
+    return Head(token.group(1) if token else "", finished.group(1).lower() == "true", "<Row" in text)
+
+
 # ----------------------------------------------------------------------------------------- the fetch
 
 
@@ -241,23 +272,24 @@ class _Fetch:
             params.append(("filter", self.filter))
         return params
 
-    def _ask(self) -> _Page | None:
-        """One call; None when Alma says there are no more rows (420033)."""
+    def _ask(self) -> tuple[str, str] | None:
+        """One call: (content type, body); None when Alma says there are no more rows (420033)."""
         try:
-            content_type, text = self.client._exchange(
-                "GET", self.client.base_url + REPORTS_PATH, self._params()
-            )
+            return self.client._exchange("GET", self.client.base_url + REPORTS_PATH, self._params())
         except AlmaError as error:
             if error.code == END_OF_DATA_CODE and self.token:
                 return None
             raise _explain(error, self.path) from None
-        return parse_page(content_type, text)
 
     def _tell(self, message: str) -> None:
         if self.on_progress is not None:
             self.on_progress(Progress(len(self.rows), self.pages, message, self.waited))
 
-    def _add(self, page: _Page) -> None:
+    def _add(self, page: _Page, head: Head) -> None:
+        if (page.token, page.finished, bool(page.rows)) != (head.token, head.finished, head.has_rows):
+            raise AlmaError(
+                f"An Analytics answer for {self.path!r} could not be read consistently; nothing was saved"
+            )
         if page.headings is not None and self.headings is None:
             self.headings = page.headings
         if not page.rows:
@@ -295,26 +327,53 @@ class _Fetch:
         time.sleep(STILL_RUNNING_WAIT)
         self.waited += STILL_RUNNING_WAIT
 
+    def _collect(self, queued: list[tuple[Future[_Page], Head]], *, wait: bool) -> None:
+        """Add the parsed pages to the rows in order: those already parsed, or (``wait``) all of them."""
+        while queued and (wait or queued[0][0].done()):
+            future, head = queued.pop(0)
+            self._add(future.result(), head)
+
     def run(self) -> ReportRows:
+        """Page through the report. Each page is parsed on a thread of its own while the next call is out:
+        the next call needs only the token and ``IsFinished``, read from the head of the answer (when they
+        cannot be, the page is parsed before going on), so parsing adds nothing to the time of the fetch."""
         self._tell(f"Asking Analytics for {report_name(self.path)}")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-page") as parser:
+            queued: list[tuple[Future[_Page], Head]] = []
+            try:
+                self._page_through(parser, queued)
+                self._collect(queued, wait=True)
+            finally:
+                for future, _head in queued:
+                    future.cancel()
+        if self.headings is None:
+            raise AlmaError(f"Analytics sent no columns for the report {self.path!r}; nothing was saved")
+        return ReportRows(self.path, list(self.headings.values()), self.rows, self.pages, datetime.now())
+
+    def _page_through(self, parser: ThreadPoolExecutor, queued: list[tuple[Future[_Page], Head]]) -> None:
         while True:
-            page = self._ask()
-            if page is None:
+            answer = self._ask()
+            if answer is None:
                 break
-            self.token = self.token or page.token
-            self._add(page)
-            if page.finished:
+            head = peek(answer[1])
+            if head is None:
+                self._collect(queued, wait=True)
+                page = parse_page(*answer)
+                head = Head(page.token, page.finished, bool(page.rows))
+                self._add(page, head)
+            else:
+                queued.append((parser.submit(parse_page, *answer), head))
+                self._collect(queued, wait=False)
+            self.token = self.token or head.token
+            if head.finished:
                 break
             if not self.token:
                 raise AlmaError(
                     f"Analytics said the report {self.path!r} goes on but sent no resumption token; "
                     "nothing was saved"
                 )
-            if not page.rows:
+            if not head.has_rows:
                 self._wait_for_rows()
-        if self.headings is None:
-            raise AlmaError(f"Analytics sent no columns for the report {self.path!r}; nothing was saved")
-        return ReportRows(self.path, list(self.headings.values()), self.rows, self.pages, datetime.now())
 
 
 def fetch_rows(
