@@ -109,10 +109,11 @@ def test_a_barcode_row_whose_item_is_not_on_loan_is_left_as_it_is(simulator) -> 
 
 
 def test_the_same_item_by_ids_and_by_barcode_is_scanned_once(simulator) -> None:
+    """The plan matches a barcode to a row that has it beside its ids; here the id rows lack it."""
     frame = make_items(4, seed=26)
     frame["Temporary Location Code"] = ""
     sim = simulator(items=frame)
-    by_ids = frame.iloc[[0, 1]]
+    by_ids = frame.iloc[[0, 1]].assign(Barcode="")  # without their barcodes: only the run can match them
     by_barcode = barcode_only(frame.iloc[[2, 0, 3, 1]], place=True)  # rows 4-7: items 2, 0, 3, 1
     by_barcode.loc[by_barcode.index[3], ["Library Code", "Location Code"]] = ""  # row 7: the record's place
     rows = pd.concat([by_ids, by_barcode], ignore_index=True).fillna("")
@@ -131,7 +132,8 @@ def test_the_barcode_row_first_in_the_file_still_leaves_the_scan_to_the_row_with
     frame = make_items(1, seed=27)
     frame["Temporary Location Code"] = ""
     sim = simulator(items=frame)
-    rows = pd.concat([barcode_only(frame, place=True), frame], ignore_index=True).fillna("")
+    by_ids = frame.assign(Barcode="")
+    rows = pd.concat([barcode_only(frame, place=True), by_ids], ignore_index=True).fillna("")
     outcomes = run(sim, plan_rows(rows))
     assert (outcomes[2].kind, outcomes[2].status) == ("duplicate", "Same item as row 3")
     assert outcomes[3].done

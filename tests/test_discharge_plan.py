@@ -112,6 +112,21 @@ def test_barcode_only_rows_are_keyed_by_barcode() -> None:
     assert "2 of them have only a barcode" in str(plan.summary())
 
 
+@pytest.mark.parametrize("order", ["ids first", "barcode first"])
+def test_a_barcode_row_for_an_item_another_row_has_by_ids_is_its_duplicate(order: str) -> None:
+    barcode_row = ["", "", "", A[3], "MAIN", "stacks", ""]
+    rows = [A, barcode_row, B] if order == "ids first" else [barcode_row, A, B]
+    plan = make_plan(items_table(rows), locations_table(), DischargeOptions())
+    ids_row, barcode_at = (2, 3) if order == "ids first" else (3, 2)
+    outcome = decided(plan, barcode_at).decided
+    assert outcome is not None and (outcome.kind, outcome.status) == (
+        "duplicate",
+        f"Same item as row {ids_row}",
+    )
+    assert sorted(r.row for r in plan.to_send) == [ids_row, 4]
+    assert plan.summary().barcode_only == 0  # no lookup needed
+
+
 def test_row_without_item_id_or_barcode_and_missing_holding_are_refused() -> None:
     no_id = ["", "", "", "", "MAIN", "stacks", ""]
     no_holding = [A[0], "", *A[2:]]

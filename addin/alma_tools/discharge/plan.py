@@ -417,14 +417,22 @@ def _find_desks(
 def _duplicates(
     decisions: _Decisions, item: pd.Series, barcode: pd.Series, done_before: pd.Series
 ) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Each row's key (Item Id, or ``barcode:<b>``), the first row with that key, and the later ones."""
+    """Each row's key (Item Id, or ``barcode:<b>``), the first row with that key, and the later ones.
+
+    A barcode-only row whose barcode a row with ids has too names that row's item: it is the duplicate,
+    wherever it stands in the file, so the item is scanned by ids and the barcode needs no lookup.
+    """
     rows = decisions.rows
-    key = ("barcode:" + barcode).where((item == "") & (barcode != ""), item)
+    barcode_only = (item == "") & (barcode != "")
+    key = ("barcode:" + barcode).where(barcode_only, item)
     # rows still to send and rows done earlier take part; refused, no-desk and hidden rows do not
     candidates = (decisions.open | done_before) & (decisions.kind != "hidden") & (key != "")
-    candidates &= key != "barcode:"
-    first_row = pd.Series(rows.values, index=decisions.index).where(candidates)
+    first_row = pd.Series(rows.values, index=decisions.index, dtype=float).where(candidates)
     first_row = first_row.groupby(key.where(candidates)).transform("min")
+    with_ids = candidates & ~barcode_only & (barcode != "")
+    row_of_barcode = first_row[with_ids].groupby(barcode[with_ids]).min()
+    by_ids = barcode.where(candidates & barcode_only).map(row_of_barcode)
+    first_row = first_row.where(by_ids.isna(), by_ids)
     duplicate = candidates & (first_row != rows)
     return key, first_row, duplicate
 
