@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from alma_tools import tables
+from alma_tools.errors import InputError
 from alma_tools.tables import ITEM_COLUMNS, find_table, read_grid, sniff_csv
 
 BAD = Path(__file__).parent / "data" / "bad_input"
@@ -77,3 +78,107 @@ def test_undefined_cp1252_bytes_are_not_read_as_cp1252(tmp_path: Path) -> None:
     path.write_bytes("Barcode,Title\r\n1,Müller\r\n".encode("cp850"))
     text, dialect = sniff_csv(path)
     assert dialect.encoding == "cp850" and "Müller" in text
+
+
+# --- structure: quotes, extra cells, pasted exports, totals ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["unclosed_quote.csv", "unclosed_quote_closed_later.csv"])
+def test_a_quote_that_never_closes_is_refused_naming_its_line(name: str) -> None:
+    with pytest.raises(InputError) as caught:
+        items(BAD / name)
+    message = str(caught.value)
+    assert message.startswith(
+        f'{name}: Line 4 opens a quote that never closes: "Molecular biology of the cell,'
+    )
+    assert "add the closing quote" in message
+    with pytest.raises(InputError, match="Line 4 opens a quote that never closes"):
+        sniff_csv(BAD / name)  # the fast paths refuse it too
+
+
+def test_a_real_multiline_title_is_not_a_broken_quote() -> None:
+    assert items(BAD / "multiline_title.csv").rows.tolist() == [2, 4, 5]
+
+
+def test_a_record_longer_than_the_header_is_kept_whole_and_refused() -> None:
+    table = items(BAD / "extra_cell.csv")
+    assert table.rows.tolist() == [2, 3, 4]
+    problems = table.row_problems.tolist()
+    assert problems[0] == problems[2] == ""
+    assert problems[1].startswith("has one cell more than the header (column H: 'k00040'): probably a comma")
+    assert "the row is not sent" in problems[1]
+    shifted = table.frame.loc[table.rows == 3].iloc[0]
+    assert shifted["title"] == "Molecular biology" and shifted["column H"] == "k00040"  # every cell kept
+
+
+def test_a_value_right_of_a_sheets_header_is_refused() -> None:
+    values = [["Barcode", "Title"], ["0447203478", "A", "note"], ["303011kj0", "B"]]
+    table = find_table(read_grid(values, name="Items"), ITEM_COLUMNS)
+    assert table.row_problems.tolist()[1] == ""
+    assert table.row_problems.tolist()[0].startswith(
+        "has a value right of the header's last column (C2: 'note')"
+    )
+
+
+def test_two_exports_pasted_are_one_table() -> None:
+    table = items(BAD / "two_exports_pasted.csv")
+    assert table.rows.tolist() == [2, 3, 4, 10, 11]
+    assert table.text("mms_id").iloc[3] == "99879507668053681"
+    assert table.set_aside == [
+        (5, "footer ('Applied filters: Library is equal to SCI')"),
+        (6, "totals ('Row count: 3')"),
+        (8, "between two exports ('Items on loan - MAIN')"),
+        (9, "repeats the header"),
+        (12, "totals ('Row count: 2')"),
+    ]
+    assert "Row(s) 9 repeat the header and were ignored." in table.notes
+    assert (
+        "Row 8 ('Items on loan - MAIN') between two exports (a footer or title) was ignored." in table.notes
+    )
+
+
+def test_a_second_header_in_another_order_is_refused() -> None:
+    with pytest.raises(
+        InputError, match=r"row 4 is a second header with its columns in another order \('Barcode', 'Title'"
+    ):
+        items(BAD / "two_exports_other_order.csv")
+
+
+def test_totals_rows_in_german_are_set_aside_wherever_they_are() -> None:
+    table = items(BAD / "totals_rows_german.csv")
+    assert table.rows.tolist() == [2, 3, 5, 7, 9]
+    assert [row for row, _ in table.set_aside] == [4, 6, 8, 10, 11, 12, 13]
+    assert table.set_aside[0] == (4, "totals ('1030300 Ergebnis')")
+    assert table.set_aside[-3:] == [
+        (11, "totals ('Gesamtergebnis')"),
+        (12, "totals ('Anzahl: 5')"),
+        (13, "totals ('Summe')"),
+    ]
+    assert "Row 13 ('Summe') is a totals row and was ignored." in table.notes
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["Total", "", "4"],
+        ["", "Anzahl", "4"],
+        ["Gesamt:", "4", ""],
+        ["Totaal", "", ""],
+        ["MAIN Total", "3", "3"],
+    ],
+)
+def test_totals_shapes(row: list[str]) -> None:
+    rows = [["Title", "Barcode", "Copies"], ["A", "0447203478", "1"], row, ["B", "303011kj0", "1"]]
+    table = find_table(read_grid(rows), ITEM_COLUMNS)
+    assert table.rows.tolist() == [2, 4] and [r for r, _ in table.set_aside] == [3]
+
+
+def test_rows_that_only_look_like_totals_are_data() -> None:
+    rows = [
+        ["Title", "Barcode", "Copies"],
+        ["Total Quality Management", "0447203478", "1"],  # a title starting with a totals word
+        ["Total", "32095372176908", ""],  # a barcode is not a count
+        ["Only a title", "", ""],  # inside the data: kept, the plan reports the missing barcode
+        ["B", "303011kj0", "1"],
+    ]
+    assert find_table(read_grid(rows), ITEM_COLUMNS).rows.tolist() == [2, 3, 4, 5]

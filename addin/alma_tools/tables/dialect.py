@@ -288,6 +288,8 @@ def _refuse_runaway_quote(
         if "unexpected end of data" in str(error):
             raise InputError(_runaway_message(text, lines[-1], name, starts[-1])) from None
     multi = [i for i in range(len(records) - 1) if lines[i + 1] - lines[i] > 1]
+    if _EOL_RE.search(text[starts[-1] :].rstrip("\r\n")):
+        multi.append(len(records) - 1)  # the last record spans lines too
     if not multi:
         return
     widths = [len(records[i]) for i in range(len(records) - 1) if lines[i + 1] - lines[i] == 1]

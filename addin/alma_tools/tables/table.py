@@ -7,7 +7,6 @@ named with its row number so the faces can tell the user.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from alma_tools.errors import InputError
-from alma_tools.tables.cells import STRIP_CHARS, cell_text, plain_text, visible
+from alma_tools.tables.aside import set_aside_rows
+from alma_tools.tables.cells import cell_text, plain_text, visible
 from alma_tools.tables.dialect import CsvDialect
 from alma_tools.tables.grid import Grid
 from alma_tools.tables.headers import Column, column_letter, find_header
@@ -89,14 +89,6 @@ class Table:
         return self.labels.get(key, key)
 
 
-#: first-cell text of the footer rows Analytics and people add below a table
-_FOOTER_RE = re.compile(
-    r"(applied filters|filters applied|row count|record count|number of rows|report generated|generated on|"
-    r"data as of)\b|(grand )?totals?\s*:?\s*$|total (rows|records|items|loans)\b|rows?\s*:|\d+\s+rows?\s*$",
-    re.IGNORECASE,
-)
-
-
 def find_table(
     grid: Grid,
     columns: Sequence[Column],
@@ -120,46 +112,6 @@ def find_table(
     return _build_table(grid, columns, header_position, found, allow_empty)
 
 
-def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
-    """Rows whose cells are all empty or whitespace: strips each row's joined text once, not each cell."""
-    joined: pd.Series | None = None
-    for position in range(frame.shape[1]):
-        column = frame.iloc[:, position]
-        if pd.api.types.infer_dtype(column, skipna=False) != "string":
-            column = cell_text(column)[0]
-        joined = column if joined is None else joined + column
-    assert joined is not None  # a table always has at least one recognised column
-    return (joined.str.strip(STRIP_CHARS) == "").to_numpy(dtype=bool)
-
-
-def _footer_rows(values: np.ndarray, blank: np.ndarray) -> np.ndarray:
-    """Footer rows: Analytics' and people's notes below the data, found by walking up from the last row.
-
-    A row is data ("substantial") when two or more cells are filled and the first is not a known footer text;
-    everything after the last such row that is a known footer text ("Applied filters: …", "Row count: 3")
-    or a lone sentence in the first cell is a footer. A lone barcode or id is data, never a footer. In a
-    one-column table every lone cell is data, so only the known footer texts are dropped there.
-    """
-    footer = np.zeros(len(values), dtype=bool)
-    one_column = values.shape[1] == 1
-    for position in range(len(values) - 1, -1, -1):
-        if blank[position]:
-            continue
-        cells = [plain_text(v) for v in values[position]]
-        first = cells[0]
-        keyword = bool(first) and _FOOTER_RE.match(first) is not None
-        filled = sum(1 for c in cells if c)
-        if keyword:
-            footer[position] = True
-        elif one_column:
-            continue
-        elif filled >= 2:
-            break  # the last data row: nothing above it is a footer
-        elif filled == 1 and first and isinstance(values[position][0], str) and re.search(r"[\s:]", first):
-            footer[position] = True
-    return footer
-
-
 def _build_table(
     grid: Grid,
     columns: Sequence[Column],
@@ -176,13 +128,16 @@ def _build_table(
     frame = body[keep_positions].copy()
     frame.columns = [names[p] for p in keep_positions]
 
-    blank = _blank_rows(frame)
-    aside_positions, aside = _set_aside_rows(frame, numbers, blank, found, labels)
+    texts = _texts(frame)
+    aside_positions, aside = set_aside_rows(frame, texts, numbers, columns, found, labels, grid.source)
     notes.extend(_set_aside_notes(aside))
-    keep = ~blank
+    keep = (texts != "").any(axis=1)
     keep[aside_positions] = False
+    header_width = _header_width(grid.values.iloc[header_position].tolist())
+    problems = _extra_cells(grid, frame, texts, keep_positions, header_width, numbers)
     frame = frame[keep]
     numbers = numbers[keep]
+    problems = problems[keep]
     if frame.empty and not allow_empty:
         raise InputError(
             f"{grid.source} has a header in row {header_row} but no data rows below it: export the report "
@@ -198,7 +153,7 @@ def _build_table(
         typed=grid.typed,
         sheet=grid.sheet,
         hidden=numbers.isin(grid.hidden_rows) if grid.hidden_rows else pd.Series(False, index=frame.index),
-        row_problems=pd.Series("", index=frame.index, dtype=object),
+        row_problems=problems,
         set_aside=aside,
         dialect=grid.dialect,
         records=pd.Series(frame.index.to_numpy(dtype="int64"), index=frame.index, dtype="int64"),
@@ -251,41 +206,85 @@ def _name_columns(
     return names, labels, notes
 
 
-def _set_aside_rows(
+def _texts(frame: pd.DataFrame) -> np.ndarray:
+    """The frame as clean text, rows × columns (see :func:`cell_text`): what the row sorting looks at."""
+    if frame.shape[1] == 0:
+        return np.empty((len(frame), 0), dtype=object)
+    return np.column_stack(
+        [cell_text(frame.iloc[:, i])[0].to_numpy(dtype=object) for i in range(frame.shape[1])]
+    )
+
+
+def _header_width(header_cells: list[object]) -> int:
+    """Cells up to the header's last non-empty one: where the results columns go, so nothing may be there."""
+    filled = [i for i, cell in enumerate(header_cells) if plain_text(cell)]
+    return filled[-1] + 1 if filled else 0
+
+
+_COUNT_WORDS = {1: "one cell", 2: "two cells", 3: "three cells"}
+
+
+def _extra_cells(
+    grid: Grid,
     frame: pd.DataFrame,
+    texts: np.ndarray,
+    grid_positions: list[int],
+    header_width: int,
     numbers: pd.Series,
-    blank: np.ndarray,
-    found: dict[str, list[int]],
-    labels: dict[str, str],
-) -> tuple[list[int], list[tuple[int, str]]]:
-    """Positions in ``frame``, and (row, why), of the rows below the header that are not data."""
-    reasons: dict[int, str] = {}
-    # Two exports pasted one under the other repeat the header: that row is not data.
-    repeated = np.ones(len(frame), dtype=bool)
-    for key in found:
-        repeated &= (frame[key] == labels[key]).to_numpy(dtype=bool)
-    for position in np.flatnonzero(repeated):
-        reasons[int(position)] = "repeats the header"
-    footer = _footer_rows(frame.to_numpy(dtype=object), blank)
-    first_column = frame.iloc[:, 0]
-    for position in np.flatnonzero(footer & ~repeated):
-        reasons[int(position)] = f"footer ('{visible(plain_text(first_column.iloc[position]))}')"
-    row_numbers = numbers.to_numpy()
-    positions = sorted(reasons)
-    return positions, [(int(row_numbers[p]), reasons[p]) for p in positions]
+) -> pd.Series:
+    """Why each row must not be sent: a filled cell right of the header's last column.
+
+    In a CSV that is nearly always a separator inside a cell that is not in quotes (a comma in a title),
+    which shifts every cell after it; the results written after the header would overwrite the row's
+    last cell. The row is kept whole (every cell, under ``column H`` …) and refused by the plan.
+    """
+    problems = pd.Series("", index=frame.index, dtype=object)
+    beyond = [i for i, position in enumerate(grid_positions) if position >= header_width]
+    if not beyond:
+        return problems
+    extra = texts[:, beyond] != ""
+    for row_position in np.flatnonzero(extra.any(axis=1)):
+        cells = [
+            (grid_positions[beyond[i]], texts[row_position, beyond[i]])
+            for i in np.flatnonzero(extra[row_position])
+        ]
+        count = len(cells)
+        where, value = column_letter(cells[0][0]), visible(cells[0][1], 40)
+        if grid.kind == "csv" and grid.dialect is not None:
+            separator = {",": "comma", ";": "semicolon", "\t": "tab"}[grid.dialect.delimiter]
+            why = (
+                f"has {_COUNT_WORDS.get(count, f'{count} cells')} more than the header (column {where}: "
+                f"'{value}'): probably a {separator} inside a cell that is not in quotes (a title?), which "
+                f"shifts the cells after it. Put that cell in quotes or remove the {separator}; the row is "
+                "not sent until then"
+            )
+        else:
+            why = (
+                f"has a value right of the header's last column ({where}{int(numbers.iloc[row_position])}: "
+                f"'{value}'): give that column a header or clear the cell; the row is not sent until then"
+            )
+        problems.iloc[int(row_position)] = why
+    return problems
+
+
+#: how a note says what was done with a row set aside, by the first word of its reason
+_ASIDE_NOTES = {
+    "footer": "after the data was ignored as a footer.",
+    "totals": "is a totals row and was ignored.",
+    "between": "between two exports (a footer or title) was ignored.",
+}
 
 
 def _set_aside_notes(aside: list[tuple[int, str]]) -> list[str]:
-    """The notes the faces print for the rows set aside (one line per kind of reason)."""
+    """The notes the faces print for the rows set aside: "Row 7 ('Applied filters: …') after the data
+    was ignored as a footer."; repeated headers in one line."""
     notes = []
     repeated = [row for row, why in aside if why == "repeats the header"]
     if repeated:
         shown = ", ".join(str(n) for n in repeated[:5]) + (" …" if len(repeated) > 5 else "")
         notes.append(f"Row(s) {shown} repeat the header and were ignored.")
     for row, why in aside:
-        if why.startswith("footer ("):
-            notes.append(
-                f"Row {row} ({why.removeprefix('footer (').removesuffix(')')}) after the data was "
-                "ignored as a footer."
-            )
+        kind, _, shown = why.partition(" (")
+        if kind.split()[0] in _ASIDE_NOTES:
+            notes.append(f"Row {row} ({shown.removesuffix(')')}) {_ASIDE_NOTES[kind.split()[0]]}")
     return notes

@@ -367,6 +367,46 @@ def reading() -> None:
     for row in accented:
         sheet.append(row)
     save_workbook(workbook, "workbook_named.csv")
+    structure(rows)
+
+
+def structure(rows: list[list[str]]) -> None:
+    """Broken quotes, a record longer than the header, two exports pasted together, totals rows."""
+    lines = [",".join(row) for row in [HEADER, *rows[:7]]]
+    # line 4 opens a quote that never closes: the csv module would make lines 4-8 one cell
+    broken = lines[:]
+    broken[3] = '"' + broken[3]
+    (HERE / "unclosed_quote.csv").write_bytes(("\r\n".join(broken) + "\r\n").encode())
+    # ... or that is closed by the next quoted title, four lines later
+    later = broken[:]
+    later[7] = '"Smith, John: a life",' + later[7].split(",", 1)[1]
+    (HERE / "unclosed_quote_closed_later.csv").write_bytes(("\r\n".join(later) + "\r\n").encode())
+    # row 3: an unquoted comma in the title gives the record one cell more than the header
+    extra = lines[:4]
+    extra[2] = extra[2].replace("Molecular biology of the cell / 7th ed.", "Molecular biology, of the cell")
+    (HERE / "extra_cell.csv").write_bytes(("\r\n".join(extra) + "\r\n").encode())
+
+    # Two Analytics exports pasted one under the other: footer, blank line, title, a header spelt
+    # differently (MMS ID), more rows, footer
+    first = [HEADER, *rows[:3], ["Applied filters: Library is equal to SCI"], ["Row count: 3"], []]
+    second = [["Items on loan - MAIN"], [h.replace("MMS Id", "MMS ID") for h in HEADER], *rows[3:5]]
+    write_csv("two_exports_pasted.csv", [*first, *second, ["Row count: 2"]])
+    swapped = [HEADER[1], HEADER[0], *HEADER[2:]]
+    write_csv("two_exports_other_order.csv", [HEADER, *rows[:2], swapped, [rows[2][1], rows[2][0], *rows[2][2:]]])
+
+    # German Excel: semicolons, a subtotal row per library (Excel's Data › Subtotal), then the grand
+    # total and a count row; each label in the Library Code column, the count under Barcode
+    def total(label: str, count: int) -> list[str]:
+        return ["", str(count), "", "", "", label, ""]
+
+    by_library = sorted(rows[:5], key=lambda r: r[5])
+    totals = [HEADER]
+    for library in dict.fromkeys(r[5] for r in by_library):
+        group = [r for r in by_library if r[5] == library]
+        totals += [*group, total(f"{library} Ergebnis", len(group))]
+    totals += [total("Gesamtergebnis", 5), ["Anzahl: 5", "", "", "", "", "", ""], ["Summe", "", "", "", "", "", "5"]]
+    write_csv("totals_rows_german.csv", totals, delimiter=";")
+
 
 
 if __name__ == "__main__":
