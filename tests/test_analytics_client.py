@@ -228,3 +228,14 @@ def test_peek_reads_what_the_full_parse_reads_or_says_it_cannot(simulator, tmp_p
     assert fetch.parse_page("application/json", escaped).rows == page.rows
     last = requests.get(url, params={"token": page.token, "format": "json"}, headers=auth, timeout=10)
     assert fetch.peek(last.text) == fetch.Head("", True, True)
+
+
+def test_pages_too_large_for_the_client_are_asked_for_with_fewer_rows(simulator, tmp_path: Path) -> None:
+    rows = source_rows(1200)
+    sim = simulator(reports={REPORT: write_csv(tmp_path / "items.csv", rows)})
+    said: list[fetch.Progress] = []
+    with client_for(sim, max_answer_bytes=60_000) as client:  # a page of 1,000 rows is some 250 KB
+        report = fetch.fetch_rows(client, REPORT, on_progress=said.append)
+    assert report.rows == rows
+    assert any("asking for 250 rows a page" in p.message for p in said)
+    assert any("asking for 50 rows a page" in p.message for p in said)

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 REPORTS_PATH = "/analytics/reports"
 END_OF_DATA_CODE = "420033"
+#: the client's code for an answer over its size cap (alma/sessions.py)
+TOO_LARGE_CODE = "ANSWER_TOO_LARGE"
 BLOCK = 25
 MAX_LIMIT = 1000
 #: seconds between asks while Alma is still running the report, and how long to keep asking
@@ -273,13 +275,39 @@ class _Fetch:
         return params
 
     def _ask(self) -> tuple[str, str] | None:
-        """One call: (content type, body); None when Alma says there are no more rows (420033)."""
-        try:
-            return self.client._exchange("GET", self.client.base_url + REPORTS_PATH, self._params())
-        except AlmaError as error:
-            if error.code == END_OF_DATA_CODE and self.token:
-                return None
-            raise _explain(error, self.path) from None
+        """One call: (content type, body); None when Alma says there are no more rows (420033).
+
+        Pages must stay under the client's answer size cap: a first page too large is asked for again with
+        fewer rows (nothing is lost: it starts the report afresh), and after a page over half the cap the
+        next pages are asked for with half as many rows. A later page too large cannot be asked for again
+        (the token has moved on), so that ends the fetch with a message.
+        """
+        while True:
+            try:
+                content_type, text = self.client._exchange(
+                    "GET", self.client.base_url + REPORTS_PATH, self._params()
+                )
+            except AlmaError as error:
+                if error.code == END_OF_DATA_CODE and self.token:
+                    return None
+                if error.code == TOO_LARGE_CODE and not self.token and self.limit > BLOCK:
+                    self._fewer_rows(4)
+                    continue
+                if error.code == TOO_LARGE_CODE:
+                    raise AlmaError(
+                        f"A page of the report {self.path!r} was larger than the client accepts; nothing "
+                        "was saved",
+                        code=error.code,
+                        hint="Remove columns the job does not need from the report, then try again.",
+                    ) from None
+                raise _explain(error, self.path) from None
+            if len(text) > self.client.max_answer_bytes // 2 and self.limit > BLOCK:
+                self._fewer_rows(2)
+            return content_type, text
+
+    def _fewer_rows(self, factor: int) -> None:
+        self.limit = max(BLOCK, self.limit // factor // BLOCK * BLOCK)
+        self._tell(f"The report's pages are large; asking for {self.limit} rows a page")
 
     def _tell(self, message: str) -> None:
         if self.on_progress is not None:

@@ -386,6 +386,8 @@ class AnalyticsReports:
             start = job.position
             job.position += len(chunk)
             job.finished = job.position >= len(job.rows)
+            if job.finished:
+                job.rows = ()  # a filtered copy is not kept for the 420033 answers still to come
             finished = job.finished and not self.missed_end
             parts = [f'<rowset xmlns="{ROWSET_NS}">']
             if not job.schema_sent:
