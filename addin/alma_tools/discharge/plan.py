@@ -472,7 +472,7 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
     by_ids = first_row.notna() & ~key.str.startswith("barcode:")
     claims = ItemClaims(dict(zip(key[by_ids], first_row[by_ids].astype(int), strict=True)))
     plan_rows = _build_rows(
-        _RowColumns(items, key, place, send_library, desk, kind, status, done_cell & ~decisions.open),
+        _RowColumns(items, key, place, send_library, desk, kind, status, done_before),
         barcode_only & (kind == ""),
         needs_item,
         BarcodeLookup(desks, claims),
