@@ -91,22 +91,22 @@ def _escaped(text: str) -> str:
     return _XML_CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", escape(text))
 
 
-def inline_string_cell(ref: str, text: str, style: str | None = None) -> str:
-    """A ``<c>`` holding ``text`` as an inline string."""
+def inline_string_cell(ref: str, text: str, style: str | None = None, p: str = "") -> str:
+    """A ``<c>`` holding ``text`` as an inline string (``p``: the sheet's namespace prefix, ``x:`` or "")."""
     space = ' xml:space="preserve"' if text != text.strip() else ""
     styled = f' s="{style}"' if style else ""
-    return f'<c r="{ref}"{styled} t="inlineStr"><is><t{space}>{_escaped(text)}</t></is></c>'
+    return f'<{p}c r="{ref}"{styled} t="inlineStr"><{p}is><{p}t{space}>{_escaped(text)}</{p}t></{p}is></{p}c>'
 
 
-def boolean_cell(ref: str, value: bool, style: str | None = None) -> str:
+def boolean_cell(ref: str, value: bool, style: str | None = None, p: str = "") -> str:
     """A ``<c>`` holding TRUE or FALSE."""
     styled = f' s="{style}"' if style else ""
-    return f'<c r="{ref}"{styled} t="b"><v>{int(value)}</v></c>'
+    return f'<{p}c r="{ref}"{styled} t="b"><{p}v>{int(value)}</{p}v></{p}c>'
 
 
-def empty_cell(ref: str, style: str | None = None) -> str:
+def empty_cell(ref: str, style: str | None = None, p: str = "") -> str:
     """An empty cell: nothing at all, or a styled empty ``<c>`` when the cell had a style to keep."""
-    return f'<c r="{ref}" s="{style}"/>' if style else ""
+    return f'<{p}c r="{ref}" s="{style}"/>' if style else ""
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,11 @@ class Flag:
     value: bool
 
 
-def cell_xml(ref: str, value: Text | Flag, old_style: str | None) -> str:
+def cell_xml(ref: str, value: Text | Flag, old_style: str | None, p: str = "") -> str:
     """The ``<c>`` element for one new value at ``ref``, keeping the old cell's style unless told."""
     if isinstance(value, Text):
-        return inline_string_cell(ref, value.text, value.style or old_style)
-    return boolean_cell(ref, True, old_style) if value.value else empty_cell(ref, old_style)
+        return inline_string_cell(ref, value.text, value.style or old_style, p)
+    return boolean_cell(ref, True, old_style, p) if value.value else empty_cell(ref, old_style, p)
 
 
 @dataclass
@@ -277,7 +277,10 @@ def _patched_row(
     last = sheet.last_column(row)
     if last is not None and last < pending[0][0] and row.group(3) is not None:
         # the usual case: every new cell goes right of the row's last cell
-        new = "".join(cell_xml(f"{column_letters(column)}{number}", value, None) for column, value in pending)
+        new = "".join(
+            cell_xml(f"{column_letters(column)}{number}", value, None, sheet.prefix)
+            for column, value in pending
+        )
         start_tag = _widen_spans(row.group(1), pending[-1][0])
         return f"<{sheet.prefix}row{start_tag}>{row.group(3)}{new}</{sheet.prefix}row>"
     out: list[str] = []
@@ -285,7 +288,7 @@ def _patched_row(
     index = 0
 
     def make(column: int, style: str | None) -> str:
-        return cell_xml(f"{column_letters(column)}{number}", pending[index][1], style)
+        return cell_xml(f"{column_letters(column)}{number}", pending[index][1], style, sheet.prefix)
 
     for cell in sheet.cells(row):
         while index < len(pending) and pending[index][0] < cell.column:
