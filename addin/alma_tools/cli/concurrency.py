@@ -70,12 +70,18 @@ def parse_as_of(text: str | None) -> dt.datetime:
 
 def run(args: argparse.Namespace) -> int:
     from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
-    from alma_tools.concurrency.report import describe, problems_csv_path, write_problems_csv
+    from alma_tools.concurrency.report import (
+        describe,
+        episodes_csv_path,
+        problems_csv_path,
+        write_problems_csv,
+    )
 
     if args.output and not args.output.lower().endswith(".xlsx"):
         raise InputError(f"--output {args.output}: the workbook name must end in .xlsx.")
     problems_path = problems_csv_path(args.csv) if args.csv and not args.output else None
-    outputs = [p for p in (args.output, args.csv, problems_path) if p]
+    episodes_path = episodes_csv_path(args.output) if args.output else None
+    outputs = [p for p in (args.output, episodes_path, args.csv, problems_path) if p]
     refuse_output_over_input(outputs, [p for p in (args.loans, args.items, args.requests) if p])
     for path in outputs:
         check_writable(path)  # before the work, not after it
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         print("Writing the workbook ...", flush=True)
         print(f"Workbook: {write_xlsx(stats, args.output)}")
+        print(f"Every episode: {episodes_csv_path(args.output)}")
     if args.csv:
         print(f"CSV: {write_csv(stats, args.csv)}")
     if problems_path is not None:
