@@ -172,8 +172,12 @@ def test_unrecognised_duplicate_and_blank_headers_get_unique_names() -> None:
 
 
 def test_header_must_be_within_the_first_rows() -> None:
-    rows = [["Loans report"]] * 31 + [["Barcode"], ["1"]]
-    with pytest.raises(InputError, match="no header row found in the first 30 rows"):
+    # issue 11 §6: the header is searched in the first 100 rows (it was 30)
+    assert (
+        find_table(read_grid([["Loans report"]] * 99 + [["Barcode"], ["1"]]), ITEM_COLUMNS).header_row == 100
+    )
+    rows = [["Loans report"]] * 100 + [["Barcode"], ["1"]]
+    with pytest.raises(InputError, match="no header row found in the first 100 rows"):
         find_table(read_grid(rows), ITEM_COLUMNS)
 
 

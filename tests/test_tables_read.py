@@ -182,3 +182,43 @@ def test_rows_that_only_look_like_totals_are_data() -> None:
         ["B", "303011kj0", "1"],
     ]
     assert find_table(read_grid(rows), ITEM_COLUMNS).rows.tolist() == [2, 3, 4, 5]
+
+
+# --- headers: invisible characters, other languages, far down ----------------------------------------
+
+
+def test_invisible_characters_in_headers_are_ignored() -> None:
+    table = items(BAD / "invisible_header_chars.csv")
+    assert list(table.frame.columns) == [
+        "title", "barcode", "mms_id", "holding_id", "item_id", "library_code", "location_code"
+    ]  # fmt: skip
+    assert table.labels["location_code"] == "Location Code\u200b"  # as written, for the writer
+    assert table.text("location_code").tolist()[0] == "sciper"
+
+
+def test_an_invisible_character_we_do_not_ignore_is_shown() -> None:
+    with pytest.raises(InputError) as caught:
+        items(BAD / "invisible_unknown_char.csv")
+    assert "but there is 'Item Id<U+2063>': rename column 'Item Id<U+2063>' to 'Item Id'" in str(caught.value)
+
+
+def test_a_missing_column_names_the_columns_not_recognised() -> None:
+    with pytest.raises(InputError) as caught:
+        items(BAD / "german_headers.csv")
+    message = str(caught.value)
+    assert "no column 'Item Id': add it" in message
+    assert message.endswith(
+        "Columns seen and not recognised: 'Titel', 'Exemplar-ID', 'Bibliothek', 'Standortcode'."
+    )
+
+
+def test_header_below_row_40_is_found() -> None:
+    table = items(BAD / "header_below_row_40.csv")
+    assert table.header_row == 44 and table.rows.tolist() == [45, 46]
+
+
+def test_visible_spells_out_what_nobody_sees() -> None:
+    assert tables.visible("Location Code\u200b") == "Location Code<U+200B>"
+    assert tables.visible("a\u00a0b\u00adc\u2060d\ufeff") == "a<U+00A0>b<U+00AD>c<U+2060>d<U+FEFF>"
+    assert tables.visible("plain Ünïcode") == "plain Ünïcode"
+    assert tables.visible("x" * 100, 10) == "x" * 9 + "…"

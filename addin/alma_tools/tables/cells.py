@@ -19,7 +19,12 @@ STRIP_CHARS = " \t\r\n\u00a0\u2007\u202f\ufeff"
 
 #: characters nobody sees on screen: zero-width space/joiners, word joiner, soft hyphen, BOM, NBSP and kin
 INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\u00ad\ufeff\u00a0\u2007\u202f\u180e"
-_SHOWN_RE = re.compile(f"[{INVISIBLE_CHARS}\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u2028\u2029]")
+#: what :func:`visible` spells out: the invisible characters, control characters, line and paragraph
+#: separators, direction marks, bidi embeddings and isolates, invisible operators
+_SHOWN_RE = re.compile(
+    f"[{INVISIBLE_CHARS}\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u2028\u2029"
+    "\u200e\u200f\u202a-\u202e\u2061-\u2064\u2066-\u2069]"
+)
 
 _INT_TYPES = (int, np.integer)
 _FLOAT_TYPES = (float, np.floating)

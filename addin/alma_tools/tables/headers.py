@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from alma_tools.errors import InputError
+from alma_tools.tables.cells import visible
 from alma_tools.tables.grid import Grid
 
 #: how many rows from the top may hold titles before the header row
-HEADER_SEARCH_ROWS = 30
+HEADER_SEARCH_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,21 @@ class ColumnSet(tuple):
         return instance
 
 
+#: invisible characters that end up in headers pasted from the web or Word: zero-width space and joiners,
+#: word joiner, soft hyphen, BOM, direction marks (NBSP and other spaces are removed with the spaces)
+_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\u00ad\ufeff\u180e\u200e\u200f]")
+
+
 def normalise_header(text: Any) -> str:
     """Header text reduced for matching.
 
-    Case, spaces, NBSPs, underscores, dots, hyphens, a BOM and a trailing ``(s)`` are ignored, so
-    ``MMS_ID``, ``mms id`` and ``\ufeffMMS Id`` all name the same column.
+    Case, spaces (NBSP too), underscores, dots, hyphens, invisible characters (zero-width space, word
+    joiner, soft hyphen, BOM) and a trailing ``(s)`` are ignored, so ``MMS_ID``, ``mms id``,
+    ``\ufeffMMS Id`` and ``Location Code\u200b`` name the columns they look like.
     """
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return ""
-    folded = str(text).replace("\ufeff", "").casefold()
+    folded = _INVISIBLE_RE.sub("", str(text)).casefold()
     folded = re.sub(r"[\s\u00a0_.\-]+", "", folded)
     return folded.removesuffix("(s)")
 
@@ -185,6 +192,26 @@ def _and(labels: Iterable[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _wanted(columns: Sequence[Column], required_any: Sequence[Sequence[str]]) -> str:
+    """``MMS Id, Holding Id and Item Id or Barcode``: what a table needs, as a sentence says it."""
+    by_key = {c.key: c for c in columns}
+    wanted = ", ".join(c.label for c in columns if c.required)
+    if required_any:
+        either = " or ".join(_and(by_key[k].label for k in group) for group in required_any)
+        wanted = f"{wanted} and {either}" if wanted else either
+    return wanted
+
+
+def _quoted(cells: Sequence[str]) -> str:
+    """``'Exemplar-ID', 'Standortcode'``: cells as a message lists them, invisible characters shown."""
+    return ", ".join([f"'{visible(c, 40)}'" for c in cells[:12]] + (["…"] if len(cells) > 12 else []))
+
+
+def _not_recognised(cells: Sequence[str]) -> str:
+    """ " Columns seen and not recognised: 'Exemplar-ID', 'Standortcode'." ("" when there are none)."""
+    return f" Columns seen and not recognised: {_quoted(cells)}." if cells else ""
+
+
 def _raise_missing(
     grid: Grid,
     columns: Sequence[Column],
@@ -192,49 +219,59 @@ def _raise_missing(
     position: int | None,
     found: dict[str, list[int]],
 ) -> None:
-    """Explain which column is missing, the closest header seen, and the rename that fixes it."""
-    by_key = {c.key: c for c in columns}
+    """Explain which column is missing, the closest header seen, the rename that fixes it, and the
+    columns seen that were not recognised (an export in another language, a header with an invisible
+    character)."""
     if position is None:
-        wanted = ", ".join(c.label for c in columns if c.required)
-        if required_any:
-            either = " or ".join(_and(by_key[k].label for k in group) for group in required_any)
-            wanted = f"{wanted} and {either}" if wanted else either
+        filled = [r for r in range(min(HEADER_SEARCH_ROWS, len(grid.values))) if _cells(grid, r)]
+        seen = ""
+        if filled:
+            first = filled[0]
+            seen = (
+                f" Row {grid.row_numbers[first]} has {_quoted(_cells(grid, first))}, none of them recognised."
+            )
         raise InputError(
             f"{grid.source}: no header row found in the first {HEADER_SEARCH_ROWS} rows. The table needs "
-            f"columns named {wanted}; put these names in one row above the data."
+            f"columns named {_wanted(columns, required_any)}; put these names in one row above the data."
+            + seen
         )
-    header_cells = grid.values.iloc[position].tolist()
-    row_number = grid.row_numbers[position]
+    by_key = {c.key: c for c in columns}
     missing = [c for c in columns if c.required and c.key not in found]
     if not missing and required_any:
         group = max(required_any, key=lambda g: (sum(k in found for k in g), -len(g)))
         missing = [by_key[k] for k in group if k not in found]
-    unmatched = {
-        normalise_header(cell): str(cell).strip()
-        for i, cell in enumerate(header_cells)
-        if cell is not None and str(cell).strip() and not any(i in p for p in found.values())
-    }
-    parts = []
-    for column in missing:
-        targets = [normalise_header(a) for a in (column.label, *column.aliases)]
-        best = None
-        for target in targets:
-            close = difflib.get_close_matches(target, list(unmatched), n=1, cutoff=0.6)
-            if close:
-                best = unmatched[close[0]]
-                break
-        if best:
-            parts.append(
-                f"no column '{column.label}', but there is '{best}': "
-                f"rename column '{best}' to '{column.label}'"
-            )
-        else:
-            parts.append(
-                f"no column '{column.label}': add it (or rename the column that holds it to '{column.label}')"
-            )
+    matched = {i for positions in found.values() for i in positions}
+    unmatched_cells = [
+        c for i, c in enumerate(_cells(grid, position, keep_empty=True)) if i not in matched and c
+    ]
+    unmatched = {normalise_header(cell): cell for cell in unmatched_cells}
+    parts = [_missing_part(column, unmatched) for column in missing]
     alternatives = ""
     if len(required_any) > 1:
         alternatives = (
             " The table needs " + " or ".join(_and(by_key[k].label for k in g) for g in required_any) + "."
         )
-    raise InputError(f"{grid.source}, header in row {row_number}: " + "; ".join(parts) + "." + alternatives)
+    raise InputError(
+        f"{grid.source}, header in row {grid.row_numbers[position]}: "
+        + "; ".join(parts)
+        + "."
+        + alternatives
+        + _not_recognised(unmatched_cells)
+    )
+
+
+def _cells(grid: Grid, position: int, keep_empty: bool = False) -> list[str]:
+    """The text of one grid row's cells (stripped), without the empty ones unless ``keep_empty``."""
+    cells = ["" if c is None else str(c).strip() for c in grid.values.iloc[position].tolist()]
+    return cells if keep_empty else [c for c in cells if c]
+
+
+def _missing_part(column: Column, unmatched: dict[str, str]) -> str:
+    """One missing column: the rename when a header seen is close to one of its names, else add it."""
+    for target in (normalise_header(a) for a in (column.label, *column.aliases)):
+        close = difflib.get_close_matches(target, list(unmatched), n=1, cutoff=0.6)
+        if close:
+            best = visible(unmatched[close[0]])
+            label = column.label
+            return f"no column '{label}', but there is '{best}': rename column '{best}' to '{label}'"
+    return f"no column '{column.label}': add it (or rename the column that holds it to '{column.label}')"

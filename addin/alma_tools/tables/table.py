@@ -181,8 +181,8 @@ def _name_columns(
         for other in others:
             other_label = str(header_cells[other]).strip()
             where = (
-                f"columns {column_letter(first)} ('{labels[key]}') "
-                f"and {column_letter(other)} ('{other_label}')"
+                f"columns {column_letter(first)} ('{visible(labels[key])}') "
+                f"and {column_letter(other)} ('{visible(other_label)}')"
             )
             if not cell_text(body[first])[0].equals(cell_text(body[other])[0]):
                 raise InputError(

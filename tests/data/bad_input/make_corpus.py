@@ -392,7 +392,8 @@ def structure(rows: list[list[str]]) -> None:
     second = [["Items on loan - MAIN"], [h.replace("MMS Id", "MMS ID") for h in HEADER], *rows[3:5]]
     write_csv("two_exports_pasted.csv", [*first, *second, ["Row count: 2"]])
     swapped = [HEADER[1], HEADER[0], *HEADER[2:]]
-    write_csv("two_exports_other_order.csv", [HEADER, *rows[:2], swapped, [rows[2][1], rows[2][0], *rows[2][2:]]])
+    moved = [rows[2][1], rows[2][0], *rows[2][2:]]
+    write_csv("two_exports_other_order.csv", [HEADER, *rows[:2], swapped, moved])
 
     # German Excel: semicolons, a subtotal row per library (Excel's Data › Subtotal), then the grand
     # total and a count row; each label in the Library Code column, the count under Barcode
@@ -404,8 +405,23 @@ def structure(rows: list[list[str]]) -> None:
     for library in dict.fromkeys(r[5] for r in by_library):
         group = [r for r in by_library if r[5] == library]
         totals += [*group, total(f"{library} Ergebnis", len(group))]
-    totals += [total("Gesamtergebnis", 5), ["Anzahl: 5", "", "", "", "", "", ""], ["Summe", "", "", "", "", "", "5"]]
+    totals += [total("Gesamtergebnis", 5), ["Anzahl: 5", *[""] * 6], ["Summe", *[""] * 5, "5"]]
     write_csv("totals_rows_german.csv", totals, delimiter=";")
+    headers(rows)
+
+
+def headers(rows: list[list[str]]) -> None:
+    """Headers with invisible characters, in another language, or far below the top."""
+    invisible = ["Title", "\u00adBarcode", "MMS\u2060Id", "Holding\u00a0Id", "Item Id\u200b", "Library Code"]
+    write_csv("invisible_header_chars.csv", [[*invisible, "Location Code\u200b"], *rows[:3]])
+    # U+2063 (invisible separator) is not one we ignore: the message must show it
+    unknown = ["Title", "MMS Id", "Holding Id", "Item Id\u2063", "Library Code"]
+    write_csv("invisible_unknown_char.csv", [unknown, *[[r[0], r[2], r[3], r[4], r[5]] for r in rows[:2]]])
+    german = ["Titel", "Exemplar-ID", "MMS Id", "Holding Id", "Bibliothek", "Standortcode"]
+    write_csv("german_headers.csv", [german, *[[r[0], r[4], r[2], r[3], r[5], r[6]] for r in rows[:2]]])
+    filters = [[f"  Library is equal to L{i:02d}"] for i in range(40)]
+    titles = [["Items on loan"], ["Applied filters:"], *filters, []]
+    write_csv("header_below_row_40.csv", [*titles, HEADER, *rows[:2]])
 
 
 
