@@ -90,3 +90,19 @@ def test_nothing_is_missing_when_every_row_has_its_desk() -> None:
     summary = plan_for([["stacks", "MAIN", "D"]], [item(1), item(2)]).summary()
     assert not summary.missing_desks and not summary.unknown_libraries
     assert not any("have no desk" in line for line in summary.lines())
+
+
+def test_without_a_library_anywhere_a_row_with_ids_is_refused_and_a_barcode_row_asks_alma() -> None:
+    header = ["Item Id", "MMS Id", "Holding Id", "Barcode", "Location Code"]
+    ids = item(1)
+    rows = [[ids[2], ids[0], ids[1], "", "stacks"], ["", "", "", "B7", "stacks"]]
+    two_columns = find_table(
+        read_grid([["location_code", "circ_desk"], ["stacks", "D"]], name="old.csv"), LOCATION_COLUMNS
+    )
+    plan = make_plan(find_table(read_grid([header, *rows]), ITEM_COLUMNS), two_columns, DischargeOptions())
+    refused = plan.rows[0].decided
+    assert refused is not None and refused.kind == "no_desk"
+    assert refused.status == "Row 2 has no Library Code: fill it in (the scan-in is sent for a library)"
+    asks = plan.rows[1]
+    assert asks.decided is None and asks.lookup is not None and asks.lookup.needs_item
+    assert asks.circ_desk == "D"

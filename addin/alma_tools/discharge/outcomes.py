@@ -125,6 +125,10 @@ def no_location_status(row: int) -> str:
     return f"Row {row} has no Location Code: fill it in, the desk is chosen by location"
 
 
+def no_library_status(row: int) -> str:
+    return f"Row {row} has no Library Code: fill it in (the scan-in is sent for a library)"
+
+
 def no_desk_status(location: str, library: str) -> str:
     return f"No desk for location '{location}' (library {library}): add it to the Locations table"
 

@@ -30,6 +30,7 @@ from alma_tools.discharge.outcomes import (
     empty_id_status,
     no_desk_status,
     no_ids_status,
+    no_library_status,
     no_location_status,
     no_temp_location_status,
     same_item_status,
@@ -394,7 +395,6 @@ def _find_desks(
     send_library, desk = desks.lookup(place.location, place.library)
     lacking = (place.location == "") | ((desk != "") & (send_library == ""))
     needs_item = barcode_only & lacking & decisions.open
-    rows = decisions.rows
     decisions.refuse(
         (place.location == "") & ~needs_item,
         place.location_key,
@@ -412,9 +412,7 @@ def _find_desks(
     decisions.refuse(
         no_library,
         "library_code",
-        rows.map(
-            lambda row: f"Row {row} has no Library Code: fill it in (the scan-in is sent for a library)"
-        ),
+        decisions.row_text(no_library_status),
         "no_desk",
     )
     return send_library, desk, needs_item
