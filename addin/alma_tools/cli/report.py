@@ -180,6 +180,20 @@ def fetch_for_job(args: argparse.Namespace) -> Path:
     return file
 
 
+def resolve_input(args: argparse.Namespace, attribute: str, what: str) -> None:
+    """The job's input file or ``--report PATH``, exactly one; with ``--report`` the report is fetched into
+    a new file in the current folder, which becomes the input (``args.<attribute>``)."""
+    given = getattr(args, attribute)
+    if args.report and given:
+        raise InputError(f"Give the {what} file or --report PATH, not both.")
+    if not args.report and not given:
+        raise InputError(
+            f"Give the {what} export (a CSV or XLSX file), or --report PATH to fetch it from Analytics."
+        )
+    if args.report:
+        setattr(args, attribute, fetch_for_job(args))
+
+
 def _end_progress_line() -> None:
     if sys.stderr.isatty():
         print(file=sys.stderr)
