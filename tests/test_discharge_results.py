@@ -233,3 +233,29 @@ def test_a_slow_save_makes_the_writer_save_less_often(tmp_path: Path) -> None:
     # without the wait, a save every interval + cost: dozens; with it, one save, then one per 50 x its cost
     assert saves <= 2 + duration / (50 * cost), (saves, cost, duration)
     assert read_items(path).text("done").iloc[:400].eq("TRUE").all()
+
+
+def test_xlsx_results_go_into_the_sheet_the_reader_read_not_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "items.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active.append(["keep me"])
+    items = book.create_sheet("Loans & returns")
+    items.append(["Title"])  # a title row: the header is row 2
+    items.append(["MMS Id", "Holding Id", "Item Id"])
+    items.append(ID1.split(";"))
+    book.active = 1  # the workbook was saved with the items sheet open
+    book.save(path)
+    table = read_items(path)
+    assert table.sheet == "Loans & returns" and table.header_row == 2
+    ResultsFile(path, table).write({3: (True, "Returned")})
+    saved = openpyxl.load_workbook(path)
+    assert [c.value for c in saved["Loans & returns"][2]] == [
+        "MMS Id",
+        "Holding Id",
+        "Item Id",
+        "done",
+        "status",
+    ]
+    assert [c.value for c in saved["Loans & returns"][3]][3:] == [True, "Returned"]
+    assert [[c.value for c in r] for r in saved["Notes"].iter_rows()] == [["keep me"]]

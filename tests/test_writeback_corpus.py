@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from alma_tools.cli import main
@@ -220,3 +221,30 @@ def test_a_workbook_open_in_excel_is_refused_before_any_call(
     assert "writeback_rich.xlsx is open in Excel" in printed and "close it in Excel first" in printed
     assert sim.stats()["requests"] == 0
     assert path.read_bytes() == before
+
+
+def test_a_status_from_alma_the_code_page_cannot_hold_goes_beside_the_file(
+    simulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    """The file is Windows cp1252 (Excel's "CSV (Comma delimited)"); Alma names the item's home library
+    "Łódź", which cp1252 cannot write: every result goes to items.results.csv, the file stays as it was."""
+    sample = (Path(__file__).parent / "data" / "items_to_discharge.csv").read_text("utf-8-sig").splitlines()
+    header, first, second, third = sample[0], sample[1], sample[2], sample[3]
+    rows = [header, first.replace("Introduction to algorithms", "Les Misérables"), second, third]
+    path = tmp_path / "items.csv"
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1252"))
+    raw = path.read_bytes()
+    known = [line.split(",") for line in sample[1:4]]
+    known[1][5] = "ŁÓDŹ"  # the simulator's copy of the second item belongs to that library
+    frame = pd.DataFrame(known, columns=header.split(","), dtype=object)
+    sim = simulator(items=frame)
+    code, printed = discharge(path, sim, capsys, monkeypatch)
+    assert code == 0, printed
+    assert "The results (done, status) are in items.results.csv" in printed and "has no 'Ł'" in printed
+    assert path.read_bytes() == raw
+    text = (tmp_path / "items.results.csv").read_bytes().decode("utf-8-sig")
+    width = len(header.split(","))
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    assert [r[:width] for r in records] == [line.split(",") for line in (rows[0], *rows[1:])]
+    assert records[0][width:] == ["done", "status"]
+    assert records[2][width:] == ["TRUE", "Returned; in transit to Łódź Library — set aside"]
