@@ -300,3 +300,72 @@ def test_1000_items_at_25_per_second_with_real_latency(simulator, tmp_path: Path
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
     assert achieved >= 0.95 * 25, f"{achieved:.2f} requests/s"
     shutil.rmtree(tmp_path / "items.csv.alma-run")
+
+
+def hidden_sheet_workbook(path: Path, frame: pd.DataFrame) -> Path:
+    """A workbook as staff keep one: a hidden "Last term" sheet first, the active "Items" sheet with a row
+    hidden by hand and a footer."""
+    book = openpyxl.Workbook()
+    last_term = book.active
+    last_term.title = "Last term"
+    last_term.append(list(frame.columns))
+    for row in frame.iloc[:3].itertuples(index=False):
+        last_term.append(list(row))
+    last_term.sheet_state = "hidden"
+    items = book.create_sheet("Items")
+    items.append(list(frame.columns))
+    for row in frame.iloc[3:].itertuples(index=False):
+        items.append(list(row))
+    items.append(["Applied filters: Loan Status is equal to Active"])
+    items.row_dimensions[4].hidden = True  # the third data row (frame row 5)
+    book.active = 1
+    book.save(path)
+    return path
+
+
+def test_the_visible_active_sheet_is_discharged_and_hidden_rows_are_left_alone(
+    simulator, tmp_path: Path
+) -> None:
+    frame = make_items(12, seed=31)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    items = hidden_sheet_workbook(tmp_path / "items.xlsx", frame)
+    plan = run(argv(items, sim, "--dry-run"), tmp_path / "home")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "Plan for items.xlsx, sheet 'Items':" in plan.stdout
+    assert "9 rows: 8 to scan in." in plan.stdout
+    assert "1 rows hidden by a filter or by hand were left alone (use --include-hidden" in plan.stdout
+    assert "Row 11 ('Applied filters: Loan Status is equal to Active')" in plan.stdout  # the reader's note
+    assert "The Alma API key is taken from the ALMA_API_KEY environment variable." in plan.stdout
+    assert sim.stats()["requests"] == 0
+
+    done = run(argv(items, sim), tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 hidden by a filter or by hand (left alone)" in done.stdout
+    hidden_item = frame["Item Id"][5]
+    last_term = set(frame["Item Id"][:3])
+    scans = sim.stats()["scans"]
+    assert set(scans) == set(frame["Item Id"][3:]) - {hidden_item}  # never the hidden sheet, nor the row
+    assert not last_term & set(scans)
+    sheet = openpyxl.load_workbook(items)["Items"]
+    header = [c.value for c in sheet[1]]
+    status_col = header.index("status") + 1
+    assert sheet.cell(4, status_col).value is None  # the hidden row: nothing written
+    assert sheet.cell(3, status_col).value.startswith("Returned")
+
+    included = run(argv(items, sim, "--include-hidden"), tmp_path / "home")
+    assert included.returncode == 0, included.stdout
+    assert sim.stats()["scans"].get(hidden_item) == 1
+    chosen = run(argv(items, sim, "--sheet", "Last term"), tmp_path / "home")
+    assert chosen.returncode == 0, chosen.stdout
+    assert all(sim.stats()["scans"].get(i) == 1 for i in last_term)  # named: the hidden sheet is read
+
+
+def test_an_unknown_sheet_is_refused_naming_the_sheets(simulator, tmp_path: Path) -> None:
+    frame = make_items(6, seed=32)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    items = hidden_sheet_workbook(tmp_path / "items.xlsx", frame)
+    before = items.read_bytes()
+    done = run(argv(items, sim, "--sheet", "Nope"), tmp_path / "home")
+    assert done.returncode == 2
+    assert "Last term" in done.stderr and "Items" in done.stderr
+    assert items.read_bytes() == before and sim.stats()["requests"] == 0

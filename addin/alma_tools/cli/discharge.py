@@ -95,14 +95,13 @@ def discharge_file(
     progress: bool = False,
     key_source: str | None = None,
     address: str = "",
-    sheet: str | None = None,
 ) -> RunReport:
     """Discharge every row of ``items_path``, writing ``done``/``status`` into it; the CLI's and demo's run.
 
     ``make_client(on_response)`` builds the Alma client with the journal's hook for saving answers.
     """
     stop = stop or threading.Event()
-    session = DischargeSession.from_files(items_path, locations_path, options, sheet=sheet)
+    session = DischargeSession.from_files(items_path, locations_path, options)
     with _progress(progress) as advance, _stop_on_interrupt(stop):
         report = session.run(
             lambda: ResultsWriter(ResultsFile(items_path, session.items)),
@@ -145,6 +144,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="check everything and print the plan; call nothing"
     )
     parser.add_argument(
+        "--sheet",
+        metavar="NAME",
+        help="the workbook's sheet to discharge (default: the active sheet when visible, else the first "
+        "visible one; a hidden sheet only when named here)",
+    )
+    parser.add_argument(
+        "--include-hidden",
+        action="store_true",
+        help="also send rows hidden by a filter or by hand (left alone by default)",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=DEFAULT_RATE,
@@ -176,6 +186,8 @@ def options_from(args: argparse.Namespace) -> DischargeOptions:
         register_in_house_use=args.register_in_house_use,
         auto_print_slip=True if args.auto_print_slip else None,
         place_on_hold_shelf=True if args.place_on_hold_shelf else None,
+        sheet=args.sheet,
+        include_hidden=args.include_hidden,
     )
 
 

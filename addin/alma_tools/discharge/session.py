@@ -297,32 +297,39 @@ class DischargeSession:
         locations_path: str | os.PathLike[str],
         options: DischargeOptions,
         *,
-        sheet: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> DischargeSession:
-        """The session of an items file: its run folder beside it, named after the whole file name."""
-        items, locations = read_tables(items_path, locations_path, sheet=sheet)
+        """The session of an items file (its sheet ``options.sheet``): the run folder beside it, named after
+        the whole file name."""
+        items, locations = read_tables(items_path, locations_path, sheet=options.sheet)
+        name = Path(items_path).name
         return cls(
             items,
             locations,
             options,
             run_folder_for(items_path),
-            name=Path(items_path).name,
+            name=f"{name}, sheet '{items.sheet}'" if items.sheet else name,
             legacy_folder=legacy_run_folder_for(items_path),
             clock=clock,
         )
 
     # -- what the faces show before a run ----------------------------------------------------------------
     def reading_notes(self) -> list[str]:
-        """What the reader noticed (merged cells, footers, rows set aside), in plain lines."""
+        """What the reader noticed (merged cells, footers, rows set aside), in plain lines; a row set aside
+        that a note already names is not said twice."""
         notes = [str(note) for note in self.items.notes]
-        for row, why in getattr(self.items, "set_aside", []) or []:
-            notes.append(f"Row {row} set aside: {why}")
+        for row, why in self.items.set_aside:
+            if not any(note.startswith(f"Row {row} ") for note in notes):
+                notes.append(f"Row {row} set aside (not data, left as it is): {why}")
         return notes
 
     def dry_run_lines(self, key_source: str | None = None) -> list[str]:
-        """The plan, what the reader noticed, where the key comes from; no call is made."""
-        lines = [*self.plan.summary().lines(), *self.reading_notes()]
+        """The plan, what the reader noticed, where the key comes from; no call is made.
+
+        InputError, as for a run, when a ``done``/``status`` column holds the user's own notes.
+        """
+        self.check_user_columns()
+        lines = [f"Plan for {self.name}:", *self.plan.summary().lines(), *self.reading_notes()]
         lines.append(key_source if key_source is not None else describe_key_source())
         lines.append("Dry run: nothing was sent to Alma.")
         return lines
@@ -398,7 +405,8 @@ class DischargeSession:
         stop = stop or threading.Event()
         started = time.monotonic()
         self.check_user_columns()
-        report = RunReport(self.name, total=len(self.plan.rows), notes=self.reading_notes())
+        left_out = self.plan.summary().left_out_lines()  # hidden rows, missing desks: as the dry run says
+        report = RunReport(self.name, total=len(self.plan.rows), notes=[*left_out, *self.reading_notes()])
         with self._journal() as journal:
             sorted_out = triage(self.plan, journal, loan_moments(self.items))
             sink = make_sink()
