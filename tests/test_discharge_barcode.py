@@ -159,3 +159,20 @@ def test_a_barcode_row_whose_item_sits_where_no_desk_is_known_is_not_scanned(sim
         f"item with barcode {frame.iloc[0]['Barcode']}: add it to the Locations table"
     )
     assert frame.iloc[0]["Item Id"] not in sim.stats()["scans"]
+
+
+def test_with_the_old_two_column_table_the_library_comes_from_the_item_record(simulator) -> None:
+    frame = make_items(4, seed=29)
+    frame["Temporary Location Code"] = ""
+    frame = frame[frame["Location Code"].isin(pd.read_csv(DATA / "locations_to_circ.csv")["location_code"])]
+    assert len(frame) >= 2
+    sim = simulator(items=frame)
+    items = find_table(read_grid(frame[["Barcode", "Location Code"]]), ITEM_COLUMNS)
+    locations = find_table(read_grid(DATA / "locations_to_circ.csv"), LOCATION_COLUMNS)
+    plan = make_plan(items, locations, DischargeOptions(rate=25.0))
+    assert all(r.lookup is not None and r.lookup.needs_item for r in plan.to_send)
+    before = sim.stats()["requests"]
+    outcomes = run(sim, plan)
+    assert sim.stats()["requests"] - before == 3 * len(frame)
+    assert all(o.done for o in outcomes.values()), outcomes
+    assert sim.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}

@@ -247,7 +247,9 @@ class Plan:
 
     def summary(self) -> PlanSummary:
         sending = self.to_send
-        desks = Counter((r.library, r.circ_desk) for r in sending if r.circ_desk)
+        # rows whose desk comes from Alma's item record are counted in the barcode line, not here
+        placed = [r for r in sending if r.circ_desk and not (r.lookup and r.lookup.needs_item)]
+        desks = Counter((r.library, r.circ_desk) for r in placed)
         problems: dict[str, tuple[int, list[int]]] = {}
         for prow in self.rows:
             if prow.decided is not None:
