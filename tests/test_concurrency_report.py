@@ -362,3 +362,19 @@ def test_summary_in_days_over_72_hours_and_the_2_plus_figure_once() -> None:
     lines = describe(compute(read_loans(loans), as_of=dt.datetime(2026, 1, 1)))
     assert "  10.0 days all out, 2 copies, 2 loans: Book [991111111111113681 QA1]" in lines
     assert "  2.0 h all out, 12.0 h 2+ out, 3 copies, 3 loans: Three [992222222222223681 QA2]" in lines
+
+
+def test_packaged_sample_carries_only_its_four_deliberate_problems(data_dir: Path) -> None:
+    """The demo's loans end before its as-of; the problems are the README's four, and the test copy is
+    the packaged file."""
+    from alma_tools.demo import DEMO_AS_OF, _packaged
+
+    packaged = _packaged("loans_export.xlsx").read_bytes()
+    assert packaged == (data_dir / "loans_export.xlsx").read_bytes()
+    stats = compute(read_loans(data_dir / "loans_export.xlsx"), as_of=DEMO_AS_OF)
+    listed = [(row.Row, row.Column) for row in stats.problems.itertuples()]
+    assert listed == [(106, "Loan Date"), (3716, "Return Time"), (5439, "Return Date"), (8696, "Loan Date")]
+    readme = _packaged("README.md").read_text(encoding="utf-8")
+    for row, column in listed:
+        assert f"| {row} | {column} |" in readme
+    assert stats.volumes["Last Return"].max() <= DEMO_AS_OF
