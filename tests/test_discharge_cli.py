@@ -369,3 +369,32 @@ def test_an_unknown_sheet_is_refused_naming_the_sheets(simulator, tmp_path: Path
     assert done.returncode == 2
     assert "Last term" in done.stderr and "Items" in done.stderr
     assert items.read_bytes() == before and sim.stats()["requests"] == 0
+
+
+def test_a_status_column_with_the_users_own_notes_is_refused_before_any_call(
+    simulator, tmp_path: Path
+) -> None:
+    frame = make_items(8, seed=33)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    theirs = frame.assign(Status="")
+    theirs.loc[1, "Status"] = "Claims returned - see ticket 4711"  # row 3
+    items = write_items(tmp_path, theirs)
+    before = items.read_bytes()
+    for extra in ((), ("--dry-run",)):
+        done = run(argv(items, sim, *extra), tmp_path / "home")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert (
+            "Column 'Status' already holds your own notes (row 3: 'Claims returned - see ticket 4711'): "
+            "rename or move it, then run again"
+        ) in done.stderr
+    assert items.read_bytes() == before and sim.stats()["requests"] == 0
+
+    # a status column Alma Tools wrote is its own, even after a person added a note to it
+    ours = write_items(tmp_path, frame)
+    assert run(argv(ours, sim), tmp_path / "home").returncode == 0
+    result = read_back(ours)
+    result.loc[1, "status"] = "Patron called, book on the trolley"
+    result.to_csv(ours, index=False, encoding="utf-8-sig")
+    again = run(argv(ours, sim), tmp_path / "home")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert read_back(ours)["status"][1] == "Patron called, book on the trolley"  # a done row is skipped
