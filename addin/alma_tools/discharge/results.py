@@ -482,10 +482,7 @@ class ResultsWriter:
         self._wake = threading.Event()
         self._closing = False
         self._wait = interval
-        try:
-            target.keep_original()
-        except OSError as error:
-            self._fail(error)
+        self._kept_original = False
         self._thread = threading.Thread(target=self._loop, name="alma-tools-results", daemon=True)
         self._thread.start()
 
@@ -512,6 +509,15 @@ class ResultsWriter:
                 return
             snapshot = dict(self._results)
             self._dirty = False
+        if not self._kept_original:  # at the first save, not before: a refused key leaves no trace
+            try:
+                self.target.keep_original()
+                self._kept_original = True
+            except OSError as error:
+                with self._lock:
+                    self._dirty = True
+                self._fail(error)
+                return
         started = time.thread_time()  # this thread's CPU: the workers' is not the save's
         try:
             self.note = self.target.write(snapshot)
