@@ -3,6 +3,8 @@ and every missing desk or unknown library named by the dry run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from alma_tools.discharge import DischargeOptions, make_plan
@@ -106,3 +108,14 @@ def test_without_a_library_anywhere_a_row_with_ids_is_refused_and_a_barcode_row_
     asks = plan.rows[1]
     assert asks.decided is None and asks.lookup is not None and asks.lookup.needs_item
     assert asks.circ_desk == "D"
+
+
+def test_the_corpus_locations_table_with_one_code_twice_is_refused_before_any_call() -> None:
+    bad = Path(__file__).parent / "data" / "bad_input" / "locations_duplicate_and_blank_desk.csv"
+    locations = find_table(read_grid(bad), LOCATION_COLUMNS)
+    with pytest.raises(InputError) as caught:
+        make_plan(items_table([item(1)]), locations, DischargeOptions())
+    assert (
+        "location 'stacks' in row 2 has desk 'DEFAULT_CIRC_DESK' but 'stacks' in row 4 has desk "
+        "'RESERVES_DESK'"
+    ) in str(caught.value)
