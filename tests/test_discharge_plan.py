@@ -252,6 +252,18 @@ def test_rows_hidden_in_a_workbook_are_left_alone(tmp_path: Path) -> None:
     assert decided(plan, 3).decided.kind == "hidden"
 
 
+def test_a_hidden_row_keeps_its_done_cell_and_its_problems_are_not_marked() -> None:
+    header = [*HEADER, "done", "status"]
+    damaged = ["9.93547E+17", *A[1:]]
+    items = items_table([[*A, "x", "Returned; reshelve to Main stacks"], [*damaged, "", ""]], header)
+    items.hidden = pd.Series([True, True], index=items.frame.index)
+    plan = make_plan(items, locations_table(), DischargeOptions())
+    first, second = (decided(plan, n).decided for n in (2, 3))
+    assert (first.kind, first.done, first.status) == ("hidden", True, "Returned; reshelve to Main stacks")
+    assert (second.kind, second.done) == ("hidden", False)
+    assert plan.problems == [] and plan.to_send == []
+
+
 def test_a_hidden_row_does_not_make_a_visible_one_a_duplicate() -> None:
     items = items_table([A, A])
     items.hidden = pd.Series([True, False], index=items.frame.index)

@@ -25,9 +25,9 @@ from alma_tools.discharge.locations import DeskTable, fold_code
 from alma_tools.discharge.outcomes import (
     DONE_EARLIER,
     KIND_WORDS,
-    TRUE_WORDS,
     Outcome,
     empty_id_status,
+    is_true_word,
     no_desk_status,
     no_ids_status,
     no_library_status,
@@ -42,6 +42,8 @@ from alma_tools.tables import Table
 LOCATION_TYPES = ("auto", "temp", "perm")
 ID_KEYS = ("mms_id", "holding_id", "item_id")
 ID_KINDS: dict[str, Kind] = {"mms_id": "mms", "holding_id": "holding", "item_id": "item"}
+#: kinds whose row keeps its ``done`` cell as it is: done earlier, or hidden and left alone
+_KEPT_KINDS = ("skipped_done", "hidden")
 #: the most first rows shown per kind of problem in the summary
 FIRST_ROWS_SHOWN = 5
 
@@ -463,7 +465,7 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
     item, barcode = _text(items, "item_id"), _text(items, "barcode")
     barcode_only = (item == "") & (barcode != "")
     hidden = _leave_hidden_and_damaged(decisions, items, options)
-    done_cell = _text(items, "done").str.strip().str.casefold().isin(TRUE_WORDS)
+    done_cell = _text(items, "done").map(is_true_word).astype(bool)
     done_before = done_cell & ~hidden
     _refuse_ids(decisions, items, item, barcode)
     place = _choose_location(decisions, items, options)
@@ -478,7 +480,7 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
     by_ids = first_row.notna() & ~key.str.startswith("barcode:")
     claims = ItemClaims(dict(zip(key[by_ids], first_row[by_ids].astype(int), strict=True)))
     plan_rows = _build_rows(
-        _RowColumns(items, key, place, send_library, desk, kind, status, done_before),
+        _RowColumns(items, key, place, send_library, desk, kind, status, done_cell & kind.isin(_KEPT_KINDS)),
         barcode_only & (kind == ""),
         needs_item,
         BarcodeLookup(desks, claims),
