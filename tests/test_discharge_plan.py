@@ -316,6 +316,9 @@ def test_impossible_options_are_refused_in_plain_words(options: dict, words: str
         "Alma did not answer; this row will be checked (not re-sent) on the next run",
         "Could not reach Alma (the connection was refused); nothing was sent: run again to finish this row",
         "No desk for location 'resv' (library MAIN): add it to the Locations table",
+        "Alma at alma.example.org could not be reached (the connection was refused); nothing was sent: run "
+        "again to finish this row",
+        "Lost contact with Alma at row 7; nothing after it was sent; run again to finish",
         "Row 2 has no Item Id and no Barcode: fill one of them in",
         "MMS Id is empty in row 3: fill it in (export it with the MMS Id column)",
         "MMS Id in row 2 was turned into a number by Excel and is shown as 9.93547E+17, so its digits are "

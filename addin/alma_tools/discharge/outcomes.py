@@ -228,6 +228,8 @@ _OUR_STATUS = re.compile(
             r"Alma did not answer; ",
             r"Alma refused the API key",
             r"Could not reach Alma\b",
+            r"Alma at \S+ could not be reached\b",
+            r"A secure connection to \S+ could not be made\b",
             r"Lost contact with Alma\b",
             r"Stopped( before this row$|: )",
             r"Unexpected problem \(",
