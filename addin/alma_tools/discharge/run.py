@@ -79,6 +79,7 @@ class _Worker:
         self.halt_status: str | None = None  # set once: the daily limit, a key Alma refuses, lost contact
         self.lost_contact = False
         self._failures: list[int] = []  # rows of the connection failures in a row (nothing sent)
+        self.unreachable: set[int] = set()  # every row whose call could not be sent (Alma out of reach)
 
     def halt(self, status: str) -> None:
         with self._halt_lock:
@@ -94,6 +95,7 @@ class _Worker:
         """A call that could not be sent: the row stays as it was; the third in a row stops the run."""
         with self._halt_lock:
             self._failures.append(prow.row)
+            self.unreachable.add(prow.row)
             if len(self._failures) >= LOST_CONTACT_AFTER and self.halt_status is None:
                 self.halt_status = lost_contact_status(min(self._failures))
                 self.lost_contact = True
@@ -319,6 +321,14 @@ class Execution:
     @property
     def lost_contact(self) -> bool:
         return self._worker.lost_contact
+
+    def not_reached(self, outcome: Outcome) -> bool:
+        """True for a row Alma never saw: its call could not be sent, or lost contact stopped it first.
+
+        The faces leave such a row's ``done``/``status`` as they were (the summary says why, once).
+        """
+        worker = self._worker
+        return outcome.row in worker.unreachable or (worker.lost_contact and outcome.kind == "stopped")
 
     def __iter__(self) -> Iterator[Outcome]:
         if not self.work:

@@ -136,7 +136,8 @@ class RunReport:
             PEOPLE_SHOWN,
             f"{len(self.needs_person):,} rows need a person (filter the status column on 'set aside'):",
         )
-        failed = [o for o in self.failed if not (self.halt and o.status == self.halt)]
+        # rows a halt stopped are said once, by the halt's own line
+        failed = [o for o in self.failed if not (self.halt and o.kind == "stopped")]
         out += _listed(failed, FAILED_SHOWN, f"{len(failed):,} rows not done; the first ones:")
         if self.halt:
             out.append(self.halt)
@@ -465,10 +466,10 @@ class DischargeSession:
         progress: ProgressCallback | None,
     ) -> None:
         """Hand every outcome to the report, and to the sink unless its row is left as it is: hidden rows,
-        and after lost contact the rows not reached (the summary says once why they were not sent)."""
+        and rows Alma never saw (unreachable, or after lost contact: the summary says once why)."""
         for finished, outcome in enumerate(_chain(settled, execution), start=1):
             report.record(outcome)
-            if not (outcome.left_alone or (execution.lost_contact and outcome.kind == "stopped")):
+            if not (outcome.left_alone or execution.not_reached(outcome)):
                 sink.record(outcome)
             if progress is not None:
                 progress(finished, report.total)
