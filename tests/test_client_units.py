@@ -15,13 +15,20 @@ import pytest
 from alma_tools.alma import (
     AlmaClient,
     AlmaError,
+    AnswerLost,
     AuthError,
+    CertificateError,
+    ConnectionFailed,
     DailyLimitError,
+    OutcomeUnknown,
     Pacer,
     RetryPolicy,
     ServerError,
     ThresholdError,
+    check_rate,
+    client_factory,
     describe_key_source,
+    item_path,
     resolve_api_key,
     resolve_base_url,
     store_api_key,
@@ -37,7 +44,7 @@ from alma_tools.alma.responses import (
     parse_body,
     parse_error,
 )
-from alma_tools.errors import AlmaToolsError, ConfigError
+from alma_tools.errors import AlmaToolsError, ConfigError, InputError
 
 
 def max_in_any_second(starts: list[float]) -> int:
@@ -205,6 +212,27 @@ def test_retry_jitter_stays_within_bounds_and_varies() -> None:
     waits = {policy.sleep_for("throttle", 2) for _ in range(50)}
     assert all(0.5 <= wait <= 1.0 for wait in waits)
     assert len(waits) > 10
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (ThresholdError("slow down", status=429, code="PER_SECOND_THRESHOLD"), "throttle"),
+        (ThresholdError("slow down", status=503, code="PER_SECOND_THRESHOLD"), "server"),
+        (ServerError("fault", status=503), "server"),
+        (AlmaError("please retry later", status=400, code="GENERAL_ERROR"), "server"),
+        (ConnectionFailed("refused"), "connect"),
+        (AnswerLost("the answer broke off", status=200), "connect"),
+        (CertificateError("certificate not trusted"), None),
+        (OutcomeUnknown("sent, no answer"), None),
+        (AuthError("invalid api key", status=500), None),
+        (DailyLimitError("daily limit", status=429, code="DAILY_THRESHOLD"), None),
+        (AlmaError("answer too large", status=500, code="ANSWER_TOO_LARGE"), None),
+        (AlmaError("no such item", status=400, code="401689"), None),
+    ],
+)
+def test_retry_policy_decides_what_is_retried(error: AlmaError, kind: str | None) -> None:
+    assert RetryPolicy().kind_for(error) == kind
 
 
 def test_retry_policy_is_a_frozen_value() -> None:
@@ -519,6 +547,39 @@ def test_no_server_setting_names_the_settings(monkeypatch: pytest.MonkeyPatch) -
 def test_client_refuses_rate_over_25_before_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="at most 25"):
         AlmaClient(region="eu", api_key="k", rate=30)
+
+
+@pytest.mark.parametrize(
+    ("rate", "words"),
+    [
+        (0, "more than 0 and at most 25 calls per second"),
+        (-1, "more than 0 and at most 25 calls per second"),
+        (25.5, "more than 0 and at most 25 calls per second"),
+        (float("nan"), "more than 0 and at most 25 calls per second"),
+        ("fast", "must be a number of calls per second, not 'fast'"),
+        (None, "must be a number of calls per second, not None"),
+    ],
+)
+def test_one_rate_check_with_a_message_that_matches_it(rate: object, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        check_rate(rate)
+    with pytest.raises(ConfigError, match=words):
+        client_factory(region="eu", api_key="k", rate=rate)  # type: ignore[arg-type]
+    assert check_rate("0.5") == 0.5 and check_rate(25) == 25.0
+
+
+def test_client_factory_builds_the_run_client_with_the_journal_hook() -> None:
+    seen: list[object] = []
+    make_client = client_factory(base_url="http://127.0.0.1:9", api_key="k", rate=5, workers=3)
+    with make_client(seen.append) as client:
+        assert (client.rate, client.workers, client.on_response) == (5.0, 3, seen.append)
+        assert client.base_url == "http://127.0.0.1:9/almaws/v1"
+
+
+def test_item_path_quotes_each_id_and_refuses_an_empty_one() -> None:
+    assert item_path(" 991 ", "22/1", "23?4") == "/bibs/991/holdings/22%2F1/items/23%3F4"
+    with pytest.raises(InputError, match="holding id is empty"):
+        item_path("991", " ", "23")
 
 
 # ------------------------------------------------------------------------------------------ key lookup

@@ -116,6 +116,10 @@ class AuthError(AlmaError):
     """The API key is missing, unknown to Alma, or not allowed to do this (e.g. a read-only Bibs key)."""
 
 
+class AnswerLost(ServerError):
+    """A read (GET) was sent and its answer broke off or never came; reading changes nothing: retried."""
+
+
 class OutcomeUnknown(AlmaError):
     """A request that changes Alma (a scan-in) was sent and no usable answer came back.
 
@@ -126,3 +130,7 @@ class OutcomeUnknown(AlmaError):
 
 class ConnectionFailed(AlmaError):
     """Alma could not be reached at all; nothing was sent, so nothing changed."""
+
+
+class CertificateError(ConnectionFailed):
+    """The server's certificate is not trusted: nothing was sent, and trying again would meet the same."""

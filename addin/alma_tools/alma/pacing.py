@@ -61,21 +61,26 @@ HEADROOM = 0.02
 RAMP_SLOTS = 8
 
 
+def check_rate(rate: object) -> float:
+    """*rate* as calls per second, or ConfigError when it is not a number more than 0 and at most 25."""
+    try:
+        value = float(rate)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"The request rate must be a number of calls per second, not {rate!r}.") from None
+    if not 0 < value <= MAX_RATE:
+        raise ConfigError(
+            f"The request rate must be more than 0 and at most {MAX_RATE:g} calls per second (Alma's limit "
+            f"for the whole institution; {DEFAULT_RATE:g} leaves room for its other systems); "
+            f"{value:g} was asked."
+        )
+    return value
+
+
 class Pacer:
     """Hands out start slots ``(1 + HEADROOM)/rate`` seconds apart to any number of threads, plus pauses."""
 
     def __init__(self, rate: float = DEFAULT_RATE, ramp_slots: int = 0) -> None:
-        try:
-            rate = float(rate)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"The request rate must be a number of calls per second, not {rate!r}."
-            ) from None
-        if not 0 < rate <= MAX_RATE:
-            raise ConfigError(
-                f"The request rate must be more than 0 and at most {MAX_RATE:g} calls per second "
-                f"(Alma's limit for the whole institution); {rate:g} was asked."
-            )
+        rate = check_rate(rate)
         self.rate = rate
         self.interval = (1 + HEADROOM) / rate
         self._lock = threading.Lock()

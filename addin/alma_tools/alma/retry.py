@@ -28,8 +28,21 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from alma_tools.alma.exceptions import (
+    AlmaError,
+    AnswerLost,
+    AuthError,
+    CertificateError,
+    ConnectionFailed,
+    DailyLimitError,
+    OutcomeUnknown,
+    ThresholdError,
+)
+from alma_tools.alma.responses import is_retry_later
+
 Kind = Literal["throttle", "server", "connect"]
-KINDS: tuple[Kind, ...] = ("throttle", "server", "connect")
+#: the same request would meet the same fate: an answer too large or too slow is not asked for again
+FINAL_CODES = frozenset({"ANSWER_TOO_LARGE", "ANSWER_TOO_SLOW"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,20 @@ class RetryPolicy:
             raise ValueError("RetryPolicy waits must not be negative")
         if not 0 <= self.jitter <= 1:
             raise ValueError("RetryPolicy.jitter must be between 0 and 1")
+
+    def kind_for(self, error: AlmaError) -> Kind | None:
+        """The budget a failed try draws on, or None when the failure is final and is raised as it is."""
+        if isinstance(error, ThresholdError) and error.status == 429:
+            return "throttle"
+        if isinstance(error, CertificateError):
+            return None
+        if isinstance(error, (ConnectionFailed, AnswerLost)):
+            return "connect"
+        if isinstance(error, (AuthError, DailyLimitError, OutcomeUnknown)) or error.status is None:
+            return None
+        if error.code in FINAL_CODES:
+            return None
+        return "server" if is_retry_later(error.status, error.code, error.message) else None
 
     def attempts(self, kind: Kind) -> int:
         """Total tries allowed for *kind*."""

@@ -27,6 +27,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -38,23 +39,22 @@ from alma_tools.alma import analytics
 from alma_tools.alma.adapters import PacedAdapter
 from alma_tools.alma.exceptions import (
     AlmaError,
-    AuthError,
+    AnswerLost,
+    CertificateError,
     ConnectionFailed,
     DailyLimitError,
     OutcomeUnknown,
-    ServerError,
-    ThresholdError,
     redact,
     register_secret,
 )
 from alma_tools.alma.keys import clean_key, resolve_api_key
-from alma_tools.alma.pacing import DEFAULT_RATE, RAMP_SLOTS, Pacer
+from alma_tools.alma.pacing import DEFAULT_RATE, RAMP_SLOTS, Pacer, check_rate
+from alma_tools.alma.protocols import ClientFactory, OnResponse
 from alma_tools.alma.regions import resolve_base_url
 from alma_tools.alma.responses import (
     Item,
     Loan,
     ResponseRecord,
-    is_retry_later,
     item_from_dict,
     loans_from_dict,
     parse_body,
@@ -74,6 +74,8 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 #: Alma's answers are small: once the first bytes came (within the 30 s read timeout) the rest follows,
 #: so an answer still arriving after 40 s is a broken or hostile server, and is not waited for again.
 DEADLINE_SECONDS = 40.0
+#: worker threads (and pooled connections) when the caller does not say
+DEFAULT_WORKERS = 8
 _MAX_REDIRECTS = 3
 _READ_CHUNK = 64 * 1024
 _NOT_SENT = (
@@ -82,6 +84,16 @@ _NOT_SENT = (
     urllib3.exceptions.ConnectTimeoutError,
     ConnectionRefusedError,
 )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One HTTP answer the client goes on with: a 2xx, or a redirect to follow (``redirect`` is the URL)."""
+
+    status: int
+    content_type: str
+    text: str
+    redirect: str | None = None
 
 
 class _NoAnswer(Exception):
@@ -151,6 +163,43 @@ def _segment(name: str, value: object) -> str:
     return quote(text, safe="")
 
 
+def item_path(mms_id: str, holding_id: str, item_id: str) -> str:
+    """``/bibs/{mms}/holdings/{holding}/items/{item}``: each id a quoted path segment, none empty."""
+    return (
+        f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
+        f"/items/{_segment('item id', item_id)}"
+    )
+
+
+def client_factory(
+    *,
+    base_url: str | None = None,
+    region: str | None = None,
+    api_key: str | None = None,
+    rate: float = DEFAULT_RATE,
+    workers: int = DEFAULT_WORKERS,
+) -> ClientFactory:
+    """The one way a run builds its client: the connection and pace now, the journal's hook at the start.
+
+    ``make_client = client_factory(region="eu", rate=options.rate, workers=options.worker_count())`` and,
+    once the run's journal exists, ``make_client(journal.save_answer)``. The rate is checked here, so an
+    impossible one is refused before any file is read.
+    """
+    check_rate(rate)
+
+    def make_client(on_response: OnResponse | None) -> AlmaClient:
+        return AlmaClient(
+            base_url=base_url,
+            region=region,
+            api_key=api_key,
+            rate=rate,
+            workers=workers,
+            on_response=on_response,
+        )
+
+    return make_client
+
+
 class AlmaClient:
     """Talks to one Alma institution through its regional gateway; safe to share between worker threads.
 
@@ -163,11 +212,11 @@ class AlmaClient:
         region: str | None = None,
         api_key: str | None = None,
         rate: float = DEFAULT_RATE,
-        workers: int = 8,
+        workers: int = DEFAULT_WORKERS,
         timeout: float | tuple[float, float] = (5, 30),
         retry: RetryPolicy | None = None,
         quota_floor: int = 1000,
-        on_response: Callable[[ResponseRecord], None] | None = None,
+        on_response: OnResponse | None = None,
         *,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         deadline: float = DEADLINE_SECONDS,
@@ -245,46 +294,29 @@ class AlmaClient:
         item_id: str,
         *,
         library: str,
-        circ_desk: str | None,
+        circ_desk: str,
         register_in_house_use: bool = False,
         done: bool | None = None,
         auto_print_slip: bool | None = None,
         place_on_hold_shelf: bool | None = None,
-        confirm: bool | None = None,
-        department: str | None = None,
-        work_order_type: str | None = None,
-        status: str | None = None,
-        request_id: str | None = None,
     ) -> Item:
-        """Scan the item in at *library*/*circ_desk* (or *department*), which returns it if on loan.
+        """Scan the item in at *library*/*circ_desk*, which returns it if on loan.
 
         ``register_in_house_use`` is always sent, false by default: Alma's own default (true) would record a
         spurious in-house use whenever an already-returned item is scanned again (e.g. after a timeout).
         Options left at None are not sent, as the scan-in screen would not send them.
         """
-        path = (
-            f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
-            f"/items/{_segment('item id', item_id)}"
-        )
-        if not str(library or "").strip():
+        path = item_path(mms_id, holding_id, item_id)
+        library, circ_desk = str(library or "").strip(), str(circ_desk or "").strip()
+        if not library:
             raise InputError("The library code for the scan-in is empty.")
-        if not str(circ_desk or "").strip() and not str(department or "").strip():
-            raise InputError("A scan-in needs a circulation desk or a department; neither was given.")
-        params: list[tuple[str, str]] = [("op", "scan"), ("library", str(library).strip())]
-        for name, value in (
-            ("circ_desk", circ_desk),
-            ("department", department),
-            ("work_order_type", work_order_type),
-            ("status", status),
-            ("request_id", request_id),
-        ):
-            if value is not None and str(value).strip():
-                params.append((name, str(value).strip()))
+        if not circ_desk:
+            raise InputError("A scan-in needs a circulation desk; none was given.")
+        params = [("op", "scan"), ("library", library), ("circ_desk", circ_desk)]
         for name, flag in (
             ("done", done),
             ("auto_print_slip", auto_print_slip),
             ("place_on_hold_shelf", place_on_hold_shelf),
-            ("confirm", confirm),
         ):
             if flag is not None:
                 params.append((name, _bool(flag)))
@@ -314,19 +346,11 @@ class AlmaClient:
 
     def get_item(self, mms_id: str, holding_id: str, item_id: str) -> Item:
         """The item as Alma has it now (no ``additional_info``: that comes only from a scan-in)."""
-        path = (
-            f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
-            f"/items/{_segment('item id', item_id)}"
-        )
-        return self._call("GET", path, [], item_from_dict)
+        return self._call("GET", item_path(mms_id, holding_id, item_id), [], item_from_dict)
 
     def item_loans(self, mms_id: str, holding_id: str, item_id: str) -> list[Loan]:
         """The item's loans (empty when it is not on loan): the cheap check that a discharge worked."""
-        path = (
-            f"/bibs/{_segment('MMS id', mms_id)}/holdings/{_segment('holding id', holding_id)}"
-            f"/items/{_segment('item id', item_id)}/loans"
-        )
-        return self._call("GET", path, [], loans_from_dict)
+        return self._call("GET", item_path(mms_id, holding_id, item_id) + "/loans", [], loans_from_dict)
 
     def test_key(self, write: bool = False) -> None:
         """Check the key and the server with Alma's own test call; raises the matching AlmaError if not.
@@ -450,30 +474,20 @@ class AlmaClient:
         if self.on_response is not None:
             self.on_response(ResponseRecord(method, path, status, record_body(text), elapsed))
 
-    def _retry_or_raise(self, kind: Kind, tries: Counter[str], error: AlmaError, what: str) -> None:
+    def _wait_before_retry(self, kind: Kind, tries: Counter[str], error: AlmaError, what: str) -> None:
         """Count a failed try; wait before the next one, or raise *error* when the budget is spent."""
         tries[kind] += 1
         if not self.retry.should_retry(kind, tries[kind]):
             raise error
         wait = self.retry.sleep_for(kind, tries[kind])
+        attempt = f"try {tries[kind] + 1} of {self.retry.attempts(kind)}"
         if kind == "throttle":
             wait = self._pacer.pause(wait)
             log.info(
-                "%s: Alma said too many calls per second; all requests pause %.2f s (try %d of %d)",
-                what,
-                wait,
-                tries[kind] + 1,
-                self.retry.attempts(kind),
+                "%s: Alma said too many calls per second; all requests pause %.2f s (%s)", what, wait, attempt
             )
         else:
-            log.info(
-                "%s: %s; trying again in %.2f s (try %d of %d)",
-                what,
-                error.message,
-                wait,
-                tries[kind] + 1,
-                self.retry.attempts(kind),
-            )
+            log.info("%s: %s; trying again in %.2f s (%s)", what, error.message, wait, attempt)
             time.sleep(wait)
 
     def _exchange(
@@ -481,81 +495,92 @@ class AlmaClient:
     ) -> tuple[str, str]:
         """Send until a final answer: returns (content type, body text) of a 2xx, raises otherwise.
 
-        With ``follow_redirects=False`` a redirect is an answer too: (``_REDIRECTED``, its absolute URL).
+        A GET's redirect (the barcode lookup) is followed; a failure the retry policy calls retryable is
+        retried within its budget; anything else is raised. With ``follow_redirects=False`` a redirect is
+        an answer too: (``_REDIRECTED``, the absolute URL it points to).
         """
         tries: Counter[str] = Counter()
         redirects = 0
         what = self._describe(method, urlsplit(url).path.removeprefix(urlsplit(self.base_url).path))
         while True:
-            prepared = self._session.prepare_request(
-                requests.Request(method, url, params=params or None, headers=self._auth_headers(url))
-            )
-            settings = self._session.merge_environment_settings(prepared.url, {}, True, None, None)
-            self._sending.slot = None
             try:
-                # the connection waits for the pacer's slot (see _before_send) just before writing
-                response = self._session.send(
-                    prepared, timeout=self.timeout, allow_redirects=False, **settings
-                )
-                started = self._sending.slot or time.monotonic()
-                text = self._read_body(response, started)
-            except requests.exceptions.SSLError:
-                raise ConnectionFailed(
-                    f"A secure connection to {urlsplit(url).hostname} could not be made (certificate not "
-                    "trusted); nothing was sent",
-                    hint="Check the server address; if your network inspects HTTPS, ask IT to install its "
-                    "certificate for Python.",
-                ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, _NoAnswer) as exc:
-                sent = not (isinstance(exc, requests.exceptions.RequestException) and _nothing_sent(exc))
-                reason = exc.reason if isinstance(exc, _NoAnswer) else self._reason(exc)
-                status = exc.status if isinstance(exc, _NoAnswer) else None
-                if sent and method != "GET":
-                    raise OutcomeUnknown(
-                        f"The {what} was sent but {reason}; it may or may not have been done",
-                        status=status,
-                        hint="Re-read the item's loans before doing anything else with it.",
-                    ) from None
-                if isinstance(exc, _NoAnswer) and exc.final_code:
-                    words = "answer too large" if exc.final_code == "ANSWER_TOO_LARGE" else "answer too slow"
-                    raise AlmaError(f"{words}: {reason}", status=status, code=exc.final_code) from None
-                if sent:
-                    failure: AlmaError = ServerError(f"{what}: {reason}", status=status)
-                else:
-                    failure = ConnectionFailed(
-                        f"Alma at {urlsplit(url).hostname} could not be reached ({reason}); nothing was sent",
-                        hint="Check the network connection and the server address, then run again.",
-                    )
-                self._retry_or_raise("connect", tries, failure, what)
+                answer = self._send(method, url, params, what)
+            except AlmaError as error:
+                kind = self.retry.kind_for(error)
+                if kind is None:
+                    raise
+                self._wait_before_retry(kind, tries, error, what)
                 continue
+            if answer.redirect is None:
+                return answer.content_type, answer.text
+            if not follow_redirects:
+                return _REDIRECTED, answer.redirect
+            redirects += 1
+            if redirects > _MAX_REDIRECTS:
+                raise AlmaError(f"{what}: Alma redirected too many times", status=answer.status)
+            url, params = answer.redirect, []
 
-            elapsed = time.monotonic() - started
-            status = response.status_code
-            self._record(method, response.url, status, text, elapsed)
-            remaining = self._note_remaining(response)
-            content_type = response.headers.get("Content-Type", "")
-            if 200 <= status < 300:
-                return content_type, text
-            location = response.headers.get("Location")
-            if method == "GET" and status in (301, 302, 303, 307, 308) and location:
-                if not follow_redirects:
-                    return _REDIRECTED, urljoin(response.url, location)
-                redirects += 1
-                if redirects > _MAX_REDIRECTS:
-                    raise AlmaError(f"{what}: Alma redirected too many times", status=status)
-                url, params = urljoin(response.url, location), []
-                continue
-            error = parse_error(status, content_type, text)
-            if isinstance(error, DailyLimitError):
-                error.remaining = remaining
-                raise error
-            if status == 429 and isinstance(error, ThresholdError):
-                self._retry_or_raise("throttle", tries, error, what)
-                continue
-            if is_retry_later(status, error.code, error.message) and not isinstance(error, AuthError):
-                self._retry_or_raise("server", tries, error, what)
-                continue
-            raise error
+    def _send(self, method: str, url: str, params: list[tuple[str, str]], what: str) -> _Answer:
+        """One HTTP request: its answer (a 2xx or a redirect to follow), or the AlmaError it ended in."""
+        prepared = self._session.prepare_request(
+            requests.Request(method, url, params=params or None, headers=self._auth_headers(url))
+        )
+        settings = self._session.merge_environment_settings(prepared.url, {}, True, None, None)
+        self._sending.slot = None
+        try:
+            # the connection waits for the pacer's slot (see _before_send) just before writing
+            response = self._session.send(prepared, timeout=self.timeout, allow_redirects=False, **settings)
+            started = self._sending.slot or time.monotonic()
+            text = self._read_body(response, started)
+        except requests.exceptions.SSLError:
+            raise CertificateError(
+                f"A secure connection to {urlsplit(url).hostname} could not be made (certificate not "
+                "trusted); nothing was sent",
+                hint="Check the server address; if your network inspects HTTPS, ask IT to install its "
+                "certificate for Python.",
+            ) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, _NoAnswer) as exc:
+            raise self._transport_failure(method, url, exc, what) from None
+        status = response.status_code
+        self._record(method, response.url, status, text, time.monotonic() - started)
+        remaining = self._note_remaining(response)
+        content_type = response.headers.get("Content-Type", "")
+        if 200 <= status < 300:
+            return _Answer(status, content_type, text)
+        location = response.headers.get("Location")
+        if method == "GET" and status in (301, 302, 303, 307, 308) and location:
+            return _Answer(status, content_type, text, redirect=urljoin(response.url, location))
+        error = parse_error(status, content_type, text)
+        if isinstance(error, DailyLimitError):
+            error.remaining = remaining
+        raise error
+
+    def _transport_failure(
+        self,
+        method: str,
+        url: str,
+        exc: requests.exceptions.ConnectionError | requests.exceptions.Timeout | _NoAnswer,
+        what: str,
+    ) -> AlmaError:
+        """The AlmaError for a request whose answer did not come back whole, by what may have happened."""
+        sent = not (isinstance(exc, requests.exceptions.RequestException) and _nothing_sent(exc))
+        reason = exc.reason if isinstance(exc, _NoAnswer) else self._reason(exc)
+        status = exc.status if isinstance(exc, _NoAnswer) else None
+        if sent and method != "GET":
+            return OutcomeUnknown(
+                f"The {what} was sent but {reason}; it may or may not have been done",
+                status=status,
+                hint="Re-read the item's loans before doing anything else with it.",
+            )
+        if isinstance(exc, _NoAnswer) and exc.final_code:
+            words = "answer too large" if exc.final_code == "ANSWER_TOO_LARGE" else "answer too slow"
+            return AlmaError(f"{words}: {reason}", status=status, code=exc.final_code)
+        if sent:
+            return AnswerLost(f"{what}: {reason}", status=status)
+        return ConnectionFailed(
+            f"Alma at {urlsplit(url).hostname} could not be reached ({reason}); nothing was sent",
+            hint="Check the network connection and the server address, then run again.",
+        )
 
     @staticmethod
     def _reason(exc: requests.exceptions.ConnectionError | requests.exceptions.Timeout) -> str:
