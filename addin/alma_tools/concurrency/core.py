@@ -22,6 +22,7 @@ in the export to ``as_of``, the same for every volume, so the percentages compar
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +31,6 @@ import pandas as pd
 from alma_tools.concurrency.loans import (
     PROBLEM_COLUMNS,
     LoansInput,
-    combine_codes,
     problem_frame,
     volume_keys,
 )
@@ -106,88 +106,141 @@ def compute(loans: LoansInput, as_of: dt.datetime | None = None) -> Stats:
     """Per-volume concurrency figures, episodes and data problems of ``loans`` up to ``as_of`` (or now)."""
     as_of = (as_of or dt.datetime.now()).replace(microsecond=0, tzinfo=None)
     keys = list(volume_keys(loans.by_description))
-    frame = loans.loans
     problems = [loans.problems]
-
-    start = _seconds(frame["start"])
-    end = _seconds(frame["end"])
-    as_of_s = int(np.datetime64(as_of, "s").astype(np.int64))
+    frame, span = _loans_up_to(loans, as_of, problems)
+    volumes = _Volumes.of(frame, keys)
     rows = frame["row"].to_numpy(np.int64)
+    segments = _merge_copy_overlaps(volumes, span, rows, loans.source)
+    problems.append(segments.problems)
+    copies, copy_problems = _copies(loans, volumes, rows)
+    problems.append(copy_problems)
 
+    inst_vol, inst_t, count = _instants(segments.volume, segments.start, segments.end)
+    n_vol = volumes.count
+    peak = _peaks(inst_vol, count, n_vol)
+    all_threshold = np.where(copies >= 2, copies, np.iinfo(np.int64).max)
+    conc = _episodes(inst_vol, inst_t, count, np.full(n_vol, 2, np.int64), n_vol)
+    full = _episodes(inst_vol, inst_t, count, all_threshold, n_vol)
+
+    period_start_s = int(span.start.min()) if len(span.start) else None
+    period_hours = (span.as_of - period_start_s) / _HOUR if period_start_s is not None else 0.0
+    table = _volume_table(loans, frame, volumes, span, segments, copies, peak, (conc, full), period_hours)
+    problem_table = pd.concat([p for p in problems if len(p)] or [problems[0]], ignore_index=True)
+    problem_table = problem_table.sort_values(["File", "Row"], kind="stable").reset_index(drop=True)
+    return Stats(
+        volumes=table,
+        episodes=_episode_table(conc, full, table, keys),
+        problems=problem_table[list(PROBLEM_COLUMNS)],
+        as_of=as_of,
+        source=loans.source,
+        period_start=(
+            dt.datetime(1970, 1, 1) + dt.timedelta(seconds=period_start_s)
+            if period_start_s is not None
+            else None
+        ),
+        by_description=loans.by_description,
+        has_requests=loans.requests is not None,
+        items_source=loans.items_source,
+        notes=list(loans.notes),
+        _instant_volume=inst_vol,
+        _instant_time=inst_t,
+        _instant_count=count,
+    )
+
+
+@dataclass
+class _Span:
+    """Each kept loan's start and end in whole seconds; ``end`` cut at ``as_of``, ``returned`` as exported."""
+
+    start: np.ndarray
+    end: np.ndarray
+    returned: np.ndarray  # _NAT for a loan still out
+    is_open: np.ndarray
+    as_of: int
+
+
+def _loans_up_to(
+    loans: LoansInput, as_of: dt.datetime, problems: list[pd.DataFrame]
+) -> tuple[pd.DataFrame, _Span]:
+    """The loans that started by ``as_of`` (the others listed as problems), and their time spans."""
+    frame = loans.loans
+    start, end = _seconds(frame["start"]), _seconds(frame["end"])
+    as_of_s = int(np.datetime64(as_of, "s").astype(np.int64))
     late = start > as_of_s
     if late.any():
         problems.append(
             problem_frame(
-                rows[late],
+                frame["row"].to_numpy(np.int64)[late],
                 "Loan Date",
                 "the loan is after the as-of moment " + f"{as_of:%Y-%m-%d %H:%M}" + "; it is left out",
                 "Check the Loan Date, or give a later --as-of",
                 loans.source,
             )
         )
-    keep = ~late
-    frame = frame.loc[keep]
-    start, end, rows = start[keep], end[keep], rows[keep]
+        frame, start, end = frame.loc[~late], start[~late], end[~late]
     is_open = end == _NAT
-    returned_at = end
-    end = np.where(is_open | (end > as_of_s), as_of_s, end)
+    clipped = np.where(is_open | (end > as_of_s), as_of_s, end)
+    return frame, _Span(start=start, end=clipped, returned=end, is_open=is_open, as_of=as_of_s)
 
-    # Volume numbers in order of first appearance; the key columns come back for the output. read_loans
-    # has numbered the keys already (from the distinct cells); a frame built by hand is numbered here.
-    volume_frame = frame[keys].reset_index(drop=True)
-    if "volume_code" in frame:
-        volume_code = frame["volume_code"].to_numpy(np.int64)
-        barcode_codes = frame["barcode_code"].to_numpy(np.int64)
-    else:
-        volume_code = combine_codes([pd.factorize(frame[k].to_numpy(object))[0] for k in keys])
-        barcode_codes = pd.factorize(frame["barcode"].to_numpy(object))[0].astype(np.int64)
-    vol, first_row = _first_appearance(volume_code)
-    n_vol = len(first_row)
-    copy_key = vol * (int(barcode_codes.max(initial=0)) + 1) + barcode_codes
 
-    seg_vol, seg_start, seg_end, overlap_problems = _merge_copy_overlaps(
-        copy_key, vol, start, end, rows, frame["barcode"].to_numpy(object), loans.source
-    )
-    if overlap_problems is not None:
-        problems.append(overlap_problems)
+@dataclass
+class _Volumes:
+    """The one numbering of volumes (0..count-1 in order of first appearance) and of copies.
 
-    copies, copy_problems = _copies(loans, frame, vol, barcode_codes, keys, volume_frame, first_row)
-    if copy_problems is not None:
-        problems.append(copy_problems)
+    ``number[i]``: loan ``i``'s volume; ``copy[i]``: its copy (volume + barcode), numbered the same way;
+    ``first_row[v]``: the first loan of volume ``v`` (its key cells and title are shown); ``keys``: the
+    key cells of each volume (columns ``mms_id, call_number[, description]``).
+    """
 
-    inst_vol, inst_t, count = _instants(seg_vol, seg_start, seg_end)
+    number: np.ndarray
+    copy: np.ndarray
+    barcode: np.ndarray
+    first_row: np.ndarray
+    keys: pd.DataFrame
 
-    all_threshold = np.where(copies >= 2, copies, np.iinfo(np.int64).max)
-    conc = _episodes(inst_vol, inst_t, count, np.full(n_vol, 2, np.int64), n_vol)
-    full = _episodes(inst_vol, inst_t, count, all_threshold, n_vol)
+    @property
+    def count(self) -> int:
+        return len(self.first_row)
 
-    peak = np.zeros(n_vol, np.int64)
-    if len(inst_vol):
-        bounds = np.flatnonzero(np.r_[True, inst_vol[1:] != inst_vol[:-1]])
-        peak[inst_vol[bounds]] = np.maximum.reduceat(count, bounds)
+    @classmethod
+    def of(cls, frame: pd.DataFrame, keys: list[str]) -> _Volumes:
+        columns = [pd.factorize(frame[k].to_numpy(object))[0].astype(np.int64) for k in keys]
+        number, first_row = _first_appearance(combine_codes(columns))
+        barcode = frame["barcode"].to_numpy(object)
+        copy = _first_appearance(combine_codes([number, pd.factorize(barcode)[0].astype(np.int64)]))[0]
+        key_cells = frame[keys].iloc[first_row].reset_index(drop=True)
+        return cls(number=number, copy=copy, barcode=barcode, first_row=first_row, keys=key_cells)
 
-    loans_per_volume = np.bincount(seg_vol, minlength=n_vol)
-    open_per_volume = np.bincount(vol[is_open], minlength=n_vol)
-    first_loan = _group_min(vol, start, n_vol)
-    returned = ~is_open
+
+def _volume_table(
+    loans: LoansInput,
+    frame: pd.DataFrame,
+    volumes: _Volumes,
+    span: _Span,
+    segments: _Segments,
+    copies: np.ndarray,
+    peak: np.ndarray,
+    episodes: tuple[_Episodes, _Episodes],
+    period_hours: float,
+) -> pd.DataFrame:
+    """One row per volume (index = volume number), ranked by hours all out: the CSV's columns first."""
+    n_vol, vol = volumes.count, volumes.number
+    conc, full = episodes
+    loans_per_volume = np.bincount(segments.volume, minlength=n_vol)
+    returned = ~span.is_open
     last_return = np.full(n_vol, _NAT, np.int64)
     if returned.any():
-        np.maximum.at(last_return, vol[returned], returned_at[returned])
-
-    period_start_s = int(start.min()) if len(start) else None
-    period_hours = (as_of_s - period_start_s) / _HOUR if period_start_s is not None else 0.0
-
-    key_values = volume_frame.iloc[first_row].reset_index(drop=True)
+        np.maximum.at(last_return, vol[returned], span.returned[returned])
     titles = (
-        cell_text(pd.Series(frame["title"].to_numpy(object)[first_row], dtype=object))[0].to_numpy(object)
+        cell_text(pd.Series(frame["title"].to_numpy(object)[volumes.first_row], dtype=object))[0]
         if "title" in frame
-        else np.full(n_vol, "", dtype=object)
+        else pd.Series("", index=range(n_vol), dtype=object)
     )
     table = pd.DataFrame(
         {
-            "MMS Id": key_values["mms_id"].to_numpy(object),
-            "Permanent Call Number": key_values["call_number"].to_numpy(object),
-            "Title": titles,
+            "MMS Id": volumes.keys["mms_id"].to_numpy(object),
+            "Permanent Call Number": volumes.keys["call_number"].to_numpy(object),
+            "Title": titles.to_numpy(object),
             "Copies": copies,
             "Loans": loans_per_volume,
             "Peak Out": peak,
@@ -201,45 +254,40 @@ def compute(loans: LoansInput, as_of: dt.datetime | None = None) -> Stats:
             "Loans per Copy": loans_per_volume / np.maximum(copies, 1),
         }
     )
-    has_requests = loans.requests is not None
     if loans.requests is not None:
-        table["Requests"] = _requests(loans.requests, key_values["mms_id"])
+        table["Requests"] = _requests(loans.requests, volumes.keys["mms_id"])
         table["Requests per Copy"] = table["Requests"] / np.maximum(copies, 1)
-    table["Open Loans"] = open_per_volume
-    table["First Loan"] = _to_datetimes(first_loan)
+    table["Open Loans"] = np.bincount(vol[span.is_open], minlength=n_vol)
+    table["First Loan"] = _to_datetimes(_group_min(vol, span.start, n_vol))
     table["Last Return"] = _to_datetimes(last_return)
     if loans.by_description:
-        table["Description"] = key_values["description"].to_numpy(object)
+        table["Description"] = volumes.keys["description"].to_numpy(object)
     table.index.name = "volume"
-    table = table.sort_values(
+    return table.sort_values(
         ["Hours All Out", "Hours 2+ Out", "Loans", "MMS Id"],
         ascending=[False, False, False, True],
         kind="stable",
     )
 
-    episodes = _episode_table(conc, full, table, keys)
-    problem_table = pd.concat([p for p in problems if len(p)] or [problems[0]], ignore_index=True)
-    problem_table = problem_table.sort_values(["File", "Row"], kind="stable").reset_index(drop=True)
 
-    return Stats(
-        volumes=table,
-        episodes=episodes,
-        problems=problem_table[list(PROBLEM_COLUMNS)],
-        as_of=as_of,
-        source=loans.source,
-        period_start=(
-            dt.datetime(1970, 1, 1) + dt.timedelta(seconds=period_start_s)
-            if period_start_s is not None
-            else None
-        ),
-        by_description=loans.by_description,
-        has_requests=has_requests,
-        items_source=loans.items_source,
-        notes=list(loans.notes),
-        _instant_volume=inst_vol,
-        _instant_time=inst_t,
-        _instant_count=count,
-    )
+def _peaks(inst_vol: np.ndarray, count: np.ndarray, n_vol: int) -> np.ndarray:
+    """The most copies of each volume out at once."""
+    peak = np.zeros(n_vol, np.int64)
+    if len(inst_vol):
+        bounds = np.flatnonzero(np.r_[True, inst_vol[1:] != inst_vol[:-1]])
+        peak[inst_vol[bounds]] = np.maximum.reduceat(count, bounds)
+    return peak
+
+
+def combine_codes(codes: Sequence[np.ndarray]) -> np.ndarray:
+    """One integer per distinct combination of the given per-column codes (all non-negative)."""
+    combined = np.zeros(len(codes[0]), np.int64) if len(codes) else np.zeros(0, np.int64)
+    for column in codes:
+        width = int(column.max(initial=0)) + 1
+        if int(combined.max(initial=0)) + 1 > np.iinfo(np.int64).max // width:
+            combined = pd.factorize(combined)[0]  # renumber densely before the product could overflow
+        combined = combined * width + column
+    return combined
 
 
 #: integer seconds standing for "no time" (NaT), as numpy stores it
@@ -270,21 +318,24 @@ def _group_min(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _merge_copy_overlaps(
-    copy_key: np.ndarray,
-    vol: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
-    rows: np.ndarray,
-    barcodes: np.ndarray,
-    source: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame | None]:
+@dataclass
+class _Segments:
+    """Stretches of time each copy was out (overlapping loans of one copy merged), with their volume."""
+
+    volume: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    problems: pd.DataFrame
+
+
+def _merge_copy_overlaps(volumes: _Volumes, span: _Span, rows: np.ndarray, source: str) -> _Segments:
     """Merge loans of one copy that overlap into one stretch, and say which rows were merged.
 
     A copy cannot be out twice at once, so an overlap is a data problem (often a duplicated line); counting
     it twice would invent a second copy. Loans that only touch (return and next loan in the same second)
     are not merged: that is a hand-off of the same copy.
     """
+    copy_key, start, end = volumes.copy, span.start, span.end
     order = _sort_order(copy_key, start, end)
     key_s, start_s, end_s = copy_key[order], start[order], end[order]
     new_copy = np.r_[True, key_s[1:] != key_s[:-1]]
@@ -292,19 +343,15 @@ def _merge_copy_overlaps(
     previous_end = np.r_[np.iinfo(np.int64).min, running_end[:-1]]
     overlaps = ~new_copy & (start_s < previous_end)
     seg_first = np.flatnonzero(~overlaps)
-    seg_start = start_s[seg_first]
     seg_end = np.maximum.reduceat(end_s, seg_first) if len(seg_first) else end_s[:0]
-    seg_vol = vol[order][seg_first]
-
-    problems = None
+    problems = problem_frame([], "", "", "", source)
     if overlaps.any():
         seg_id = np.cumsum(~overlaps) - 1
         merged = np.flatnonzero(overlaps)
         first_rows = rows[order][seg_first][seg_id[merged]]
-        merged_rows = rows[order][merged]
-        barcode_text = pd.Series(barcodes[order][merged], dtype=object).astype(str)
+        barcode_text = pd.Series(volumes.barcode[order][merged], dtype=object).astype(str)
         problems = problem_frame(
-            merged_rows,
+            rows[order][merged],
             "Loan Date",
             "the loan overlaps the loan in row "
             + pd.Series(first_rows).astype(str)
@@ -314,72 +361,71 @@ def _merge_copy_overlaps(
             "One copy cannot be lent twice at once: remove the duplicate line or correct the dates",
             source,
         )
-    return seg_vol, seg_start, seg_end, problems
+    return _Segments(
+        volume=volumes.number[order][seg_first], start=start_s[seg_first], end=seg_end, problems=problems
+    )
+
+
+def _group_time_key(group: np.ndarray, time: np.ndarray) -> np.ndarray | None:
+    """One integer per (group, time) that sorts like the pair: ``group * span + (time - first)``.
+
+    numpy sorts one int64 key (radix-friendly) several times faster than a two-key ``lexsort``. None when
+    the product would overflow (a span of centuries with millions of groups): sort on the two keys then.
+    """
+    if not len(time):
+        return np.zeros(0, np.int64)
+    first = int(time.min())
+    span = int(time.max()) - first + 1
+    if int(group.max(initial=0)) + 1 >= np.iinfo(np.int64).max // span:
+        return None
+    return group * span + (time - first)
 
 
 def _sort_order(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Order by (group, start, end), like ``np.lexsort((end, start, group))`` but about four times faster.
-
-    One stable sort on ``end``, then one stable sort on a single integer key ``group * span + start``,
-    which numpy's radix-friendly integer sort handles much faster than a three-key lexsort.
-    """
+    """Order by (group, start, end), like ``np.lexsort((end, start, group))`` but about four times faster:
+    one stable sort on ``end``, then one stable sort on the (group, start) key."""
     by_end = np.argsort(end, kind="stable")
-    if not len(start):
-        return by_end
-    t0 = int(start.min())
-    span = int(start.max()) - t0 + 1
-    if int(group.max(initial=0)) + 1 >= np.iinfo(np.int64).max // span:
+    key = _group_time_key(group[by_end], start[by_end])
+    if key is None:
         return np.lexsort((end, start, group))
-    key = group[by_end] * span + (start[by_end] - t0)
     return by_end[np.argsort(key, kind="stable")]
 
 
-def _copies(
-    loans: LoansInput,
-    frame: pd.DataFrame,
-    vol: np.ndarray,
-    barcode_codes: np.ndarray,
-    keys: list[str],
-    volume_frame: pd.DataFrame,
-    first_row: np.ndarray,
-) -> tuple[np.ndarray, pd.DataFrame | None]:
+def _copies(loans: LoansInput, volumes: _Volumes, rows: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     """Copies per volume: distinct barcodes in the items export (every copy) and in the loans.
 
     Without an items export only copies that were lent are known. With one, a barcode that was lent but is
     missing from the items export is still a copy (it was out), and is reported so the export can be fixed.
     """
-    n_vol = len(first_row)
+    n_vol, vol = volumes.count, volumes.number
+    none = problem_frame([], "", "", "", loans.source)
+    lent_copies = np.unique(volumes.copy, return_index=True)[1]
     if loans.items is None or not len(loans.items):
-        lent = np.unique(vol * (int(barcode_codes.max(initial=0)) + 1) + barcode_codes)
-        return np.bincount(lent // (int(barcode_codes.max(initial=0)) + 1), minlength=n_vol), None
-    loan_pairs = pd.DataFrame({"vol": vol, "barcode": frame["barcode"].to_numpy(object)})
-
-    key_index = pd.MultiIndex.from_frame(volume_frame.iloc[first_row][keys])
+        return np.bincount(vol[lent_copies], minlength=n_vol), none
+    keys = list(volumes.keys.columns)
+    loan_pairs = pd.DataFrame({"vol": vol[lent_copies], "barcode": volumes.barcode[lent_copies]})
     items = loans.items
-    item_vol = key_index.get_indexer(pd.MultiIndex.from_frame(items[keys]))
+    item_vol = pd.MultiIndex.from_frame(volumes.keys).get_indexer(pd.MultiIndex.from_frame(items[keys]))
     known = item_vol >= 0
     item_pairs = pd.DataFrame({"vol": item_vol[known], "barcode": items["barcode"].to_numpy(object)[known]})
     item_pairs = item_pairs.drop_duplicates()
-    merged = loan_pairs.drop_duplicates().merge(item_pairs, how="left", indicator=True)
+    merged = loan_pairs.merge(item_pairs, how="left", indicator=True)
     missing = merged[merged["_merge"] == "left_only"]
     union = pd.concat([item_pairs, missing[["vol", "barcode"]]], ignore_index=True)
     copies = np.bincount(union["vol"].to_numpy(np.int64), minlength=n_vol)
-
-    problems = None
-    if len(missing):
-        first_loan_row = (
-            pd.DataFrame({"vol": vol, "barcode": frame["barcode"].to_numpy(object), "row": frame["row"]})
-            .drop_duplicates(["vol", "barcode"])
-            .merge(missing[["vol", "barcode"]])
-        )
-        problems = problem_frame(
-            first_loan_row["row"].to_numpy(np.int64),
-            "Barcode",
-            "barcode " + first_loan_row["barcode"].astype(str) + " was lent but is not in the items export; "
-            "it is counted as a copy",
-            "Export the items of the same locations as the loans (or check the barcode)",
-            loans.source,
-        )
+    if missing.empty:
+        return copies, none
+    first_loan_row = pd.DataFrame(
+        {"vol": vol[lent_copies], "barcode": volumes.barcode[lent_copies], "row": rows[lent_copies]}
+    ).merge(missing[["vol", "barcode"]])
+    problems = problem_frame(
+        first_loan_row["row"].to_numpy(np.int64),
+        "Barcode",
+        "barcode " + first_loan_row["barcode"].astype(str) + " was lent but is not in the items export; "
+        "it is counted as a copy",
+        "Export the items of the same locations as the loans (or check the barcode)",
+        loans.source,
+    )
     return copies, problems
 
 
@@ -394,10 +440,8 @@ def _instants(
     ev_vol = np.concatenate([seg_vol, seg_vol])
     ev_t = np.concatenate([seg_start, seg_end])
     ev_d = np.concatenate([np.ones(n, np.int64), -np.ones(n, np.int64)])
-    t0 = int(ev_t.min())
-    span = int(ev_t.max()) - t0 + 1
-    if int(ev_vol.max()) + 1 < np.iinfo(np.int64).max // span:
-        sort_key = ev_vol * span + (ev_t - t0)
+    sort_key = _group_time_key(ev_vol, ev_t)
+    if sort_key is not None:
         order = np.argsort(sort_key, kind="stable")
         sort_key = sort_key[order]
         change = np.r_[True, sort_key[1:] != sort_key[:-1]]

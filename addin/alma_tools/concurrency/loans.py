@@ -309,13 +309,10 @@ def loans_from_table(
         out[key] = column.text()
     # titles are cleaned by compute() for the one row per volume it shows
     out["title"] = frame["title"].to_numpy(object) if "title" in frame else ""
-    out["volume_code"] = combine_codes([cells[key].text_codes() for key in keys])
-    out["barcode_code"] = cells["barcode"].text_codes()
     damages = _damaged_ids(cells, rows, label)
     restored = restore_lost_zeros(out, damages, reference, keys, rows, label, source, "the items export")
     if restored is not None:  # counted as the copy they are, and said
         problems.append(restored)
-        out["barcode_code"] = pd.factorize(out["barcode"].to_numpy(object))[0]
     for key, damage in damages.items():
         report(damage != "", key, damage, _ID_FIX)
     for key in ("mms_id", "barcode"):
@@ -608,21 +605,6 @@ class _TextColumn:
     def text(self) -> np.ndarray:
         """Clean text of every row (:func:`~alma_tools.tables.cell_text` rules)."""
         return self.distinct_text.to_numpy(object)[self.codes]
-
-    def text_codes(self) -> np.ndarray:
-        """Codes of the clean text: cells that differ only in spaces (or 7 and "7") get the same code."""
-        return pd.factorize(self.distinct_text.to_numpy(object))[0][self.codes]
-
-
-def combine_codes(codes: Sequence[np.ndarray]) -> np.ndarray:
-    """One integer per distinct combination of the given per-column codes (all non-negative)."""
-    combined = np.zeros(len(codes[0]), np.int64) if len(codes) else np.zeros(0, np.int64)
-    for column in codes:
-        width = int(column.max(initial=0)) + 1
-        if int(combined.max(initial=0)) + 1 > np.iinfo(np.int64).max // width:
-            combined = pd.factorize(combined)[0]  # renumber densely before the product could overflow
-        combined = combined * width + column
-    return combined
 
 
 def decide_date_order(
