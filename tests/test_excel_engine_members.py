@@ -33,6 +33,7 @@ EXCEL_CODE = [*sorted((PACKAGE / "excel").glob("*.py")), PACKAGE / "sheets.py", 
 CLASSES = {
     "App", "Apps", "Book", "Books", "Sheet", "Sheets", "Range", "Chart", "Charts", "Table", "Tables",
     "ConditionalFormat", "ConditionalFormats", "Font", "Names", "Name", "FreezePanes", "Characters",
+    "ChartAxis", "ChartSeries", "ChartSeriesCollection", "ChartLegend",
 }  # fmt: skip
 #: where the engines' differences live (remote-only members there are behind an engine check)
 DESKTOP = PACKAGE / "excel" / "desktop.py"

@@ -180,6 +180,11 @@ def replay(data: dict, recorded: Iterable[dict]) -> openpyxl.Workbook:
         "addChart",
         "setChartType",
         "setChartName",
+        "setChartTitle",
+        "setChartAxisReverseOrder",
+        "setChartAxisTitle",
+        "setChartSourceData",
+        "setChartAxis",
         "freezePaneAtRange",
     }
     for action in recorded:

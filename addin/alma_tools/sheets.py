@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alma_tools.cells import safe_text
+from alma_tools.errors import AlmaToolsError
 
 log = logging.getLogger("alma_tools.excel")
 
@@ -196,6 +197,41 @@ class Block:
         return self.first_row + len(self.values) - 1
 
 
+class SheetChanged(AlmaToolsError):
+    """The rows moved under the run (sorted, rows added or removed, ids edited): nothing more is written."""
+
+
+@dataclass(frozen=True)
+class RowGuard:
+    """What each data row's key cell held when the sheet was read: ``expected`` by sheet row, ``column``.
+
+    Before a block is written its rows' key cells are read again (one read per block); if any differs,
+    the results would land on other items' rows, so :class:`SheetChanged` is raised instead.
+    """
+
+    column: int
+    expected: dict[int, Any]
+
+    def check(self, sheet: Any, first: int, last: int) -> None:
+        now = sheet.range((first, self.column), (last, self.column)).options(ndim=2).value
+        for offset, row in enumerate(now):
+            number = first + offset
+            if number in self.expected and _same(row[0], self.expected[number]) is False:
+                raise SheetChanged(
+                    f"The sheet was sorted or edited during the run (row {number} no longer holds the item "
+                    "it held): Alma Tools stopped writing so that no result lands on the wrong row. Every "
+                    "scan is kept in the journal: press Discharge again to fill in the results (nothing "
+                    "is scanned twice)."
+                )
+
+
+def _same(now: Any, then: Any) -> bool:
+    empty = (None, "")
+    if now in empty and then in empty:
+        return True
+    return bool(now == then)
+
+
 class SheetWriter:
     """Writes :class:`Block` s into one sheet: one values write per block, one fill per highlighted run.
 
@@ -203,13 +239,18 @@ class SheetWriter:
     background thread builds it from *its own* book object (xlwings objects never cross threads).
     """
 
-    def __init__(self, sheet: Any, columns: ResultColumns) -> None:
+    def __init__(self, sheet: Any, columns: ResultColumns, guard: RowGuard | None = None) -> None:
         self.sheet = sheet
         self.columns = columns
+        self.guard = guard
         self.writes = 0
+        self._headers_written = False
 
     def write_headers(self) -> None:
-        """Write the ``done``/``status`` headers the sheet did not have yet (bold, like a header)."""
+        """Write the ``done``/``status`` headers the sheet did not have yet (bold, like a header), once."""
+        if self._headers_written:
+            return
+        self._headers_written = True
         for column, name in self.columns.new:
             cell = self.sheet.range((self.columns.header_row, column))
             cell.value = name
@@ -217,7 +258,10 @@ class SheetWriter:
             self.writes += 1
 
     def __call__(self, block: Block) -> None:
-        """Write one block (values first, then its highlights)."""
+        """Write one block (its rows' key cells checked first, then values, then its highlights)."""
+        if self.guard is not None:
+            self.guard.check(self.sheet, block.first_row, block.last_row)
+        self.write_headers()
         done_col, status_col = self.columns.done, self.columns.status
         if status_col == done_col + 1:
             self.sheet.range((block.first_row, done_col)).value = block.values

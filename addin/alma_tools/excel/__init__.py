@@ -1,9 +1,10 @@
 """The ribbon's macros: Check sheet, Discharge, Stop, Concurrent checkouts, Set API key.
 
 The package's modules, one concern each: ``messages`` (message boxes, the error log), ``settings`` (the
-Settings sheet), ``inputs`` (reading the sheets), ``check`` (Check sheet), ``background`` (the discharge
-run on its own thread), ``report`` (the statistics renderer), ``keyprompt`` (Set API key), ``logsheet``
-(the log sheet). This module keeps every name the ribbon calls.
+Settings sheet), ``inputs`` (reading the sheets), ``check`` (Check sheet), ``background`` (jobs on
+threads of their own, the discharge run), ``report`` (the statistics renderer), ``keyprompt`` (Set API
+key), ``logsheet`` (the log sheet), ``desktop`` (where Excel on Windows and xlwings' remote engine
+differ). This module keeps every name the ribbon calls.
 
 Each ribbon button is a VBA ``Sub OnX(control As IRibbonControl)`` that calls
 ``RunPython "import alma_tools.excel; alma_tools.excel.x()"``. Every macro takes an optional ``book``
@@ -23,14 +24,15 @@ stay usable for all of it. This is how:
    so every ``RunPython`` call goes to the same long-lived Python process (xlwings' COM server) instead of
    starting a new one. The Discharge button can therefore leave a run going in that process, and the Stop
    button, pressed later, reaches it.
-2. **The macro returns at once.** ``discharge()`` reads the sheet, checks everything it can (columns, ids,
-   desks, settings, that an API key is set) and reports those problems straight away. Then it starts a
-   background thread and returns; Excel is free again within a second, and staff keep working, in this
-   workbook or another one.
-3. **xlwings' threading rules.** An xlwings object belongs to the thread that created it, and COM must be
-   initialised in every thread that uses it. So the background thread is given plain data (the rows, the
-   plan, the workbook's full name), never an xlwings object; it calls ``pythoncom.CoInitialize()`` and opens
-   its own ``xw.Book(fullname)``. Only that thread writes to the sheet.
+2. **The macro returns at once.** Every button (Discharge, Check sheet, Concurrent checkouts, Set API key)
+   starts a background job and returns within a second (a ``RunPython`` call that blocks times out after
+   about 90 s under the UDF server, and freezes Excel until then). ``discharge()`` first reads the sheet and
+   plans (columns, ids, desks, settings) and reports those problems straight away.
+3. **xlwings' threading rules.** A COM object belongs to the thread that made it. The button's thread
+   marshals the caller's workbook to the job's thread (``pythoncom.CoMarshalInterThreadInterfaceInStream``,
+   in ``excel/desktop.py``), which pumps messages while it waits. Only that thread writes to the sheet; the
+   discharge itself (:class:`~alma_tools.discharge.session.DischargeSession`, the command line's run) goes
+   on a thread of its own and hands each outcome over through a queue.
 4. **Few writes, retried when Excel is busy.** Results arrive from Alma a few dozen per second; the writer
    collects them and writes ``done`` and ``status`` as contiguous blocks at most about once a second
    (measured: about 65 writes for 1,000 rows, plus one fill per run of highlighted rows; never a write per
@@ -47,7 +49,7 @@ stay usable for all of it. This is how:
 
 from __future__ import annotations
 
-from alma_tools.excel.background import DischargeRun, book_opener, discharge, make_client, running_in, stop
+from alma_tools.excel.background import DischargeRun, Job, discharge, make_client, running_in, stop
 from alma_tools.excel.check import check
 from alma_tools.excel.inputs import LOCATIONS_SHEET, DischargeInput, read_discharge_input
 from alma_tools.excel.keyprompt import set_api_key
@@ -64,10 +66,10 @@ __all__ = [
     "TITLE",
     "DischargeInput",
     "DischargeRun",
+    "Job",
     "Settings",
     "alert",
     "append_log",
-    "book_opener",
     "check",
     "concurrency",
     "discharge",

@@ -1,265 +1,387 @@
-"""The background discharge run: the button returns at once, a thread scans and writes the results."""
+"""Work that goes on after the button has returned: Discharge, Check sheet, Concurrent checkouts, Set API key.
+
+Under "Use UDF Server" a ``RunPython`` call that does not return within about 90 s times out, and until it
+returns Excel is frozen. So each button starts a :class:`Job` and returns within a second:
+
+- the button's thread marshals the caller's workbook to the job's thread (``desktop.book_for_thread``); the
+  job's thread is the only one that touches Excel, with bounded COM retries (``desktop``) and messages
+  pumped while it waits;
+- one job per workbook at a time (a registry keyed by the workbook's full name); Stop reaches it;
+- progress goes to the status bar at most once a second; whatever happens, the status bar is given back
+  to Excel at the end and the person is told (a message box once no cell is being edited; a window of its
+  own when the workbook was closed meanwhile, with the details in ``errors.log``).
+
+The discharge itself is :class:`~alma_tools.discharge.session.DischargeSession` (the same run as the
+command line): it runs on a thread of its own and hands each outcome to a :class:`QueueSink`; the job's
+thread takes them from the queue, writes them in few blocks (``sheets.BatchWriter``), each block's ids
+checked first (``sheets.RowGuard``), and pumps messages between.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import sys
+import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import xlwings as xw
-
 from alma_tools import sheets
-from alma_tools.alma import AlmaClient
-from alma_tools.discharge import DischargeOptions, Journal, Outcome, run_plan
+from alma_tools.alma import AlmaClient, describe_key_source, redact
 from alma_tools.discharge.journal import run_folder_for
+from alma_tools.discharge.outcomes import DECIDED_KINDS, Outcome
+from alma_tools.discharge.session import RunReport, describe_address
 from alma_tools.errors import AlmaToolsError, InputError
+from alma_tools.excel import desktop
 from alma_tools.excel.inputs import DischargeInput, read_discharge_input
 from alma_tools.excel.logsheet import append_log, ensure_log_sheet
 from alma_tools.excel.messages import ERROR_LOG, alert, log_error, report_unexpected, reported
 from alma_tools.excel.settings import Settings
 
-#: how each outcome kind is named in the summary
-KIND_WORDS = {
-    "returned": "returned (reshelve)",
-    "transit": "returned, in transit (set aside)",
-    "hold_shelf": "returned, for the hold shelf (set aside)",
-    "not_on_loan": "were not on loan",
-    "alma_error": "Alma refused",
-    "refused": "not sent: fix the cells",
-    "duplicate": "same item as another row",
-    "no_desk": "not sent: no desk for the location",
-    "skipped_done": "done in an earlier run",
-    "stopped": "stopped before scanning",
-    "unknown": "no answer from Alma (checked on the next run)",
-}
+_JOBS: dict[str, Job] = {}
+_JOBS_LOCK = threading.Lock()
 
-_RUNS: dict[str, DischargeRun] = {}
-_RUNS_LOCK = threading.Lock()
+#: why an Excel run's journal stays open: the results are in a workbook that may not be saved
+UNSAVED = "the results are in the workbook, which is not saved yet"
+#: how long the queue is waited on before messages are pumped again (seconds)
+_PUMP_EVERY = 0.1
 
 
-def book_opener(book: Any) -> Callable[[], contextlib.AbstractContextManager[Any]]:
-    """How the background thread gets its own handle on the workbook (xlwings objects never cross threads).
+class Job:
+    """One button's work on a background thread; ``wait()``, ``stop()``, ``done``, ``result``, ``error``.
 
-    In Excel: COM is initialised for the thread and the book is opened again by its full name. In xlwings'
-    remote engine (xlwings Server, tests) a book is plain Python data with no COM apartment, so the same
-    object serves.
-    """
-    if book.app.engine.name == "remote":
-        return lambda: contextlib.nullcontext(book)
-    fullname = book.fullname
-    return lambda: _com_book(fullname)
-
-
-@contextlib.contextmanager
-def _com_book(fullname: str) -> Iterator[Any]:
-    """Open ``fullname`` on this thread with COM initialised for it (Windows), and release COM afterwards."""
-    if sys.platform == "win32":
-        import pythoncom  # pywin32 exists only on Windows
-
-        pythoncom.CoInitialize()
-    try:
-        yield xw.Book(fullname)
-    finally:
-        if sys.platform == "win32":
-            pythoncom.CoUninitialize()
-
-
-class DischargeRun:
-    """One discharge running on a background thread; ``wait()``, ``stop()``, ``done`` and ``summary``.
-
-    The thread owns everything it touches in Excel (it opens the book itself through ``open_book``); the
-    caller keeps only this object. ``interval`` is how often results are written at most.
+    ``work(job, book)`` runs on the job's thread with that thread's own handle on the workbook; an
+    :class:`AlmaToolsError` it raises is shown as its message, anything else as "unexpected problem".
     """
 
-    def __init__(
-        self,
-        data: DischargeInput,
-        client: Any,
-        journal: Journal,
-        open_book: Callable[[], contextlib.AbstractContextManager[Any]],
-        key: str,
-        interval: float = 0.75,
-    ) -> None:
-        self.data = data
-        self.client = client
-        self.journal = journal
-        self.open_book = open_book
-        self.key = key
-        self.interval = interval
-        self.counts: Counter[str] = Counter()
-        self.needs_person: list[int] = []
-        self.summary: str | None = None
-        self.writes = 0
-        self.unwritten = 0
+    #: how messages name the job ("A discharge is already running…")
+    label = "A job"
+
+    def __init__(self, book: Any, work: Callable[[Job, Any], Any] | None = None, *, exclusive: bool = True):
+        self.key = str(book.fullname)
+        self.exclusive = exclusive
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._work = work
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._main, name="alma-tools-discharge", daemon=True)
+        self._last_status = 0.0
+        self._open = desktop.book_for_thread(book)
+        self._thread = threading.Thread(
+            target=self._main, name=f"alma-tools-{type(self).__name__}", daemon=True
+        )
 
     # public ------------------------------------------------------------------------------------------
-    def start(self) -> DischargeRun:
-        """Start the background thread (once)."""
+    def start(self) -> Job:
+        """Register the job for its workbook (refused while another runs there) and start its thread."""
+        if self.exclusive:
+            with _JOBS_LOCK:
+                running = _JOBS.get(self.key)
+                if running is not None and not running.done:
+                    raise InputError(
+                        f"{running.label} is already running in this workbook: wait for its summary, or "
+                        "press Stop first"
+                    )
+                _JOBS[self.key] = self
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Ask the run to end: calls in flight finish, every other row says "Stopped before this row"."""
+        """Ask the job to end at its next step (a discharge: calls in flight finish, no more are sent)."""
         self._stop.set()
 
     @property
     def stopping(self) -> bool:
-        """True once Stop was pressed."""
         return self._stop.is_set()
 
     @property
     def done(self) -> bool:
-        """True when the run has ended and its summary was written."""
+        """True when the job has ended and its summary was shown."""
         return self._thread.ident is not None and not self._thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end (at most ``timeout`` seconds); True when it has ended."""
+        """Wait for the job to end (at most ``timeout`` seconds); True when it has ended."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def progress(self, book: Any, text: str, *, now: bool = False) -> None:
+        """Show ``text`` in the status bar, at most once a second unless ``now``."""
+        moment = time.monotonic()
+        if now or moment - self._last_status >= 1.0:
+            self._last_status = moment
+            sheets.set_status_bar(book.app, text)
+
+    def tell(self, book: Any, text: str) -> None:
+        """Show ``text`` once no cell is being edited (a message box must not land mid-typing)."""
+        desktop.wait_until_ready(book.app)
+        alert(book, text)
+
     # the thread --------------------------------------------------------------------------------------
+    def run(self, book: Any) -> Any:
+        """The job's work (subclasses override; the default calls the ``work`` given)."""
+        assert self._work is not None
+        return self._work(self, book)
+
     def _main(self) -> None:
         try:
-            with self.open_book() as book:
+            with desktop.bounded_com_retries(), self._open() as book:
                 try:
-                    self._run(book)
+                    self.result = self.run(book)
                 except AlmaToolsError as error:
-                    alert(book, str(error))
+                    self.error = error
+                    sheets.set_status_bar(book.app, False)
+                    self.tell(book, str(error))
                 except Exception as error:
+                    self.error = error
+                    sheets.set_status_bar(book.app, False)
                     report_unexpected(book, error)
+                finally:
+                    sheets.set_status_bar(book.app, False)
         except Exception as error:
-            # the book could not be reached from this thread (closed meanwhile): no dialog is possible, so the
-            # details go to the error log; the journal holds every result that was reached
-            log_error(run_folder_for(self.key) / ERROR_LOG, error)
+            self._unreachable(error)
         finally:
             self._release()
 
-    def _run(self, book: Any) -> None:
-        data = self.data
-        target = sheets.SheetWriter(book.sheets[data.sheet_name], data.columns)
-        target.write_headers()
-        writer = sheets.BatchWriter(
-            target, sheets.known_results(data.rows, data.columns), interval=self.interval
+    def _unreachable(self, error: BaseException) -> None:
+        """The workbook is out of reach from this thread (closed meanwhile, Excel gone): say so anyway."""
+        self.error = self.error or error
+        path = run_folder_for(self.key) / ERROR_LOG
+        log_error(path, error)
+        first = redact(str(error)).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        desktop.native_message(
+            f"Alma Tools could not reach the workbook {Path(self.key).name} any more ({first}). Whatever "
+            f"was done is kept in the run folder. Details are in {path}"
         )
-        meter = sheets.RateMeter()
-        total = len(data.plan.rows)
-        finished = called = 0
-        last_status = 0.0
-        try:
-            for outcome in run_plan(data.plan, self.client, self.journal, data.options, self._stop):
-                self._count(outcome)
-                writer.add(outcome.row, outcome.done, outcome.status, highlight=outcome.needs_person)
-                finished += 1
-                if outcome.kind not in ("refused", "duplicate", "no_desk", "skipped_done"):
-                    called += 1
-                    meter.mark(called)
-                writer.flush_due()
-                now = time.monotonic()
-                if now - last_status >= 1.0:
-                    last_status = now
-                    sheets.set_status_bar(book.app, sheets.progress_text(finished, total, meter.rate))
-        finally:
-            complete = writer.close()
-            self.writes = target.writes
-            self.unwritten = writer.pending
-            sheets.set_status_bar(book.app, False)
-        self.summary = self._summary(complete)
-        append_log(book, self.summary.splitlines())
-        self._release()  # the summary box waits for OK; a new run may start meanwhile
-        alert(book, self.summary)
 
     def _release(self) -> None:
-        """Close the client and the journal and leave the registry (safe to call twice)."""
-        self.client.close()
-        self.journal.close()
-        with _RUNS_LOCK:
-            if _RUNS.get(self.key) is self:
-                del _RUNS[self.key]
+        with _JOBS_LOCK:
+            if _JOBS.get(self.key) is self:
+                del _JOBS[self.key]
+
+
+def running_in(book: Any) -> Job | None:
+    """The job running in ``book`` (the registry is keyed by the workbook's full name), if any."""
+    with _JOBS_LOCK:
+        job = _JOBS.get(str(book.fullname))
+    return job if job is not None and not job.done else None
+
+
+def refuse_if_running(book: Any) -> None:
+    """An InputError naming what runs in ``book``, before a new job reads anything."""
+    job = running_in(book)
+    if job is not None:
+        raise InputError(
+            f"{job.label} is already running in this workbook: wait for its summary, or press Stop first"
+        )
+
+
+# --------------------------------------------------------------------------------------------- discharge
+class QueueSink:
+    """The session's sink: outcomes go into a queue for the Excel thread; ``close`` waits for its writes.
+
+    ``record`` and ``close`` run on the session's thread, which never touches Excel.
+    """
+
+    CLOSE = object()
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.error: str | None = UNSAVED
+        self._closed = threading.Event()
+        self._message: str | None = None
+
+    def record(self, outcome: Outcome) -> None:
+        self.queue.put(outcome)
+
+    def close(self) -> str | None:
+        self.queue.put(self.CLOSE)
+        self._closed.wait()
+        return self._message
+
+    def closed(self, message: str | None, written: bool) -> None:
+        """Called by the Excel thread once the last block was written (or could not be).
+
+        ``error`` is never None: even when every result is in the sheet, it is only in the open workbook
+        until the person saves it (Excel may crash first), so the run's journal is never put away as
+        finished by an Excel run. A rerun of the same sheet then fills the results in from the journal
+        instead of scanning again; the journal's loan check keeps a later week's new loans apart.
+        """
+        self._message = message
+        self.error = message if not written else UNSAVED
+        self._closed.set()
+
+
+class DischargeRun(Job):
+    """One discharge: the session on its own thread, the results written by the job's (Excel) thread."""
+
+    label = "A discharge"
+
+    def __init__(self, book: Any, data: DischargeInput, interval: float = 0.75) -> None:
+        super().__init__(book)
+        self.data = data
+        self.interval = interval
+        self.counts: Counter[str] = Counter()
+        self.needs_person: list[int] = []
+        self.report: RunReport | None = None
+        self.summary: str | None = None
+        self.writes = 0
+        self.unwritten = 0
+        self.sheet_changed: str | None = None
+
+    def run(self, book: Any) -> RunReport | None:
+        data = self.data
+        target = sheets.SheetWriter(book.sheets[data.sheet_name], data.columns, guard=data.guard)
+        writer = sheets.BatchWriter(
+            target,
+            sheets.known_results(data.rows, data.columns),
+            interval=self.interval,
+            ready=lambda: desktop.excel_ready(book.app),
+        )
+        sink = QueueSink()
+        outcome_box: dict[str, Any] = {}
+        session_thread = threading.Thread(
+            target=self._session, args=(sink, outcome_box), name="alma-tools-session", daemon=True
+        )
+        session_thread.start()
+        try:
+            self._write_until_closed(book, sink, writer)
+        finally:
+            self.writes = target.writes
+            self.unwritten = writer.pending
+        session_thread.join()
+        if "error" in outcome_box:
+            raise outcome_box["error"]
+        self.report = outcome_box["report"]
+        self.counts = Counter(self.report.counts)  # the sink does not see the rows left alone (hidden)
+        self.summary = "\n".join(self._summary(self.report))
+        append_log(book, self.summary.splitlines())
+        sheets.set_status_bar(book.app, False)
+        self.tell(book, self.summary)
+        return self.report
+
+    def _session(self, sink: QueueSink, box: dict[str, Any]) -> None:
+        """The session's thread: the whole run, outcomes to the sink (no Excel here)."""
+        settings = self.data.settings
+        try:
+            box["report"] = self.data.session.run(
+                lambda: sink,
+                lambda on_response: make_client(settings, on_response),
+                stop=self._stop,
+                key_source=describe_key_source(),
+                address=describe_address(
+                    settings.base_url or None,
+                    None if settings.base_url else settings.region,
+                    base_url_setting="Settings › AlmaBaseUrl",
+                ),
+            )
+        except BaseException as error:
+            box["error"] = error
+            if not sink._closed.is_set():  # the run failed before it closed its sink
+                sink.queue.put(QueueSink.CLOSE)
+
+    def _write_until_closed(self, book: Any, sink: QueueSink, writer: sheets.BatchWriter) -> None:
+        """The Excel thread: take outcomes from the queue, write them in blocks, pump messages meanwhile."""
+        total = len(self.data.plan.rows)
+        meter = sheets.RateMeter()
+        finished = called = 0
+        while True:
+            try:
+                item = sink.queue.get(timeout=_PUMP_EVERY)
+            except queue.Empty:
+                desktop.pump_messages()
+                self._flush(writer, due=True)
+                continue
+            if item is QueueSink.CLOSE:
+                break
+            self._count(item)
+            finished += 1
+            if item.kind not in DECIDED_KINDS:
+                called += 1
+                meter.mark(called)
+            if self.sheet_changed is None:
+                writer.add(item.row, item.done, item.status, highlight=item.needs_person)
+                self._flush(writer, due=True)
+            self.progress(book, sheets.progress_text(finished, total, meter.rate))
+        complete = self._flush(writer, due=False)
+        message = None if complete else self._unwritten_message(writer.pending)
+        sink.closed(message, complete)
+
+    def _flush(self, writer: sheets.BatchWriter, *, due: bool) -> bool:
+        """Write what is due (or everything, patiently, at the end); a moved sheet stops the run."""
+        if self.sheet_changed is not None:
+            return False
+        try:
+            return writer.flush_due() if due else writer.close()
+        except sheets.SheetChanged as error:
+            self.sheet_changed = str(error)
+            self.stop()  # nothing more is sent; what was sent is in the journal
+            return False
+
+    def _unwritten_message(self, pending: int) -> str:
+        if self.sheet_changed is not None:
+            return self.sheet_changed
+        return (
+            f"Excel stayed busy, so {pending:,} results are not in the sheet yet: press Discharge again to "
+            "fill them in from the journal (nothing is scanned twice)."
+        )
 
     def _count(self, outcome: Outcome) -> None:
         self.counts[outcome.kind] += 1
         if outcome.needs_person:
             self.needs_person.append(outcome.row)
 
-    def _summary(self, complete: bool) -> str:
+    def _summary(self, report: RunReport) -> list[str]:
         head = "Discharge stopped" if self.stopping else "Discharge finished"
-        lines = [f"{head}: {sum(self.counts.values()):,} rows of sheet '{self.data.sheet_name}'."]
-        for kind, words in KIND_WORDS.items():
-            if self.counts[kind]:
-                lines.append(f"  {self.counts[kind]:,} {words}")
-        if self.needs_person:
-            rows = sorted(self.needs_person)
-            shown = ", ".join(str(r) for r in rows[:10]) + (", …" if len(rows) > 10 else "")
-            lines.append(f"{len(rows):,} rows need a person (highlighted): rows {shown}")
-        if not complete:
-            lines.append(
-                f"Excel stayed busy, so {self.unwritten:,} results are not in the sheet yet: press Discharge "
-                "again to fill them in from the journal (nothing is scanned twice)."
-            )
-        if self.stopping or self.counts["unknown"] or self.counts["alma_error"]:
+        lines = [f"{head}: {report.total:,} rows of sheet '{self.data.sheet_name}'.", *report.lines()[1:]]
+        if self.stopping or report.counts["unknown"] or report.counts["alma_error"]:
             lines.append("Press Discharge again to continue: rows already done are skipped.")
-        lines.append(f"Journal: {self.journal.folder}")
-        return "\n".join(lines)
+        lines.append(f"Journal: {self.data.session.run_folder}")
+        return lines
 
 
-def running_in(book: Any) -> DischargeRun | None:
-    """The discharge running in ``book`` (the registry is keyed by the workbook's full name), if any."""
-    with _RUNS_LOCK:
-        run = _RUNS.get(book.fullname)
-    return run if run is not None and not run.done else None
-
-
-def make_client(settings: Settings, options: DischargeOptions, journal: Journal) -> AlmaClient:
+def make_client(settings: Settings, on_response: Callable[[Any], None]) -> AlmaClient:
     """The one Alma client, from the Settings sheet; the key comes from the credential store, never a cell."""
     return AlmaClient(
         base_url=settings.base_url or None,
         region=None if settings.base_url else settings.region,
-        rate=options.rate,
-        workers=options.worker_count(),
-        on_response=journal.save_answer,
+        rate=settings.options.rate,
+        workers=settings.options.worker_count(),
+        on_response=on_response,
     )
 
 
 @reported
 def discharge(book: Any = None) -> DischargeRun | None:
     """Scan in every row of the active sheet in the background; returns the run (``wait()`` for the end)."""
-    key = book.fullname
-    if running_in(book) is not None:
-        raise InputError("A discharge is already running in this workbook: wait for it, or press Stop first")
-    if not Path(key).is_absolute() and book.app.engine.name != "remote":
+    refuse_if_running(book)
+    if not Path(book.fullname).is_absolute() and not desktop.is_remote(book):
         raise InputError(
             "Save this workbook first (File › Save As, in a folder of your own): the record of every scan "
             "is kept in a folder beside it, so that nothing is lost or scanned twice"
         )
     data = read_discharge_input(book)
+    data.session.check_user_columns()
     ensure_log_sheet(book)
-    journal = Journal.for_input(key)
-    try:
-        client = make_client(data.settings, data.options, journal)
-    except BaseException:
-        journal.close()
-        raise
-    run = DischargeRun(data, client, journal, book_opener(book), key)
-    with _RUNS_LOCK:
-        _RUNS[key] = run
     sheets.set_status_bar(book.app, sheets.progress_text(0, len(data.plan.rows), None))
-    return run.start()
+    run = DischargeRun(book, data)
+    run.start()
+    return run
 
 
 @reported
-def stop(book: Any = None) -> DischargeRun | None:
-    """Stop the discharge running in this workbook; it ends within a few seconds with its summary."""
-    run = running_in(book)
-    if run is None:
-        alert(book, "No discharge is running in this workbook.")
+def stop(book: Any = None) -> Job | None:
+    """Stop what runs in this workbook (a discharge, a check, the statistics); it ends within seconds."""
+    job = running_in(book)
+    if job is None:
+        alert(book, "Nothing is running in this workbook.")
         return None
-    run.stop()
+    job.stop()
     sheets.set_status_bar(book.app, "Alma Tools: stopping; results so far are being written…")
-    return run
+    return job
+
+
+def start_job(book: Any, job: Job, status: str) -> Job:
+    """Start ``job`` after showing ``status`` (the button returns right after)."""
+    refuse_if_running(book)
+    sheets.set_status_bar(book.app, status)
+    return job.start()

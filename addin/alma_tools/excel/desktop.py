@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,6 +58,44 @@ def freeze_window(window: Any, rows: int) -> None:
     window.SplitColumn = 0
     window.SplitRow = rows
     window.FreezePanes = True
+
+
+# ------------------------------------------------------------------------------------------- charts
+def color_series(chart: Any, colors: list[str]) -> None:
+    """Fill each series of ``chart`` with its colour ("" keeps Excel's).
+
+    The remote engine cannot index a new chart's series synchronously (its series exist only once the
+    client has run the actions), so there the chart keeps Excel's theme colours.
+    """
+    if is_remote(chart.parent.book):
+        return
+    for number, color in enumerate(colors):
+        if color:
+            chart.series[number].fill_color = color
+
+
+# ------------------------------------------------------------------------------------------- hidden rows
+#: Excel's XlCellType for "visible cells only"
+_XL_CELL_TYPE_VISIBLE = 12
+
+
+def hidden_rows(sheet: Any, last_row: int) -> frozenset[int]:
+    """Sheet rows ``1..last_row`` hidden by a filter or by hand (Windows: from the visible cells' areas).
+
+    The remote engine's payload carries no row visibility, so nothing is hidden there.
+    """
+    if is_remote(sheet.book) or last_row < 1:
+        return frozenset()
+    column = sheet.api.Range(sheet.api.Cells(1, 1), sheet.api.Cells(last_row, 1))
+    try:
+        visible = column.SpecialCells(_XL_CELL_TYPE_VISIBLE)
+    except Exception:  # Excel raises "No cells were found" when every row is hidden
+        return frozenset(range(1, last_row + 1))
+    shown: set[int] = set()
+    for number in range(1, visible.Areas.Count + 1):
+        area = visible.Areas(number)
+        shown.update(range(area.Row, area.Row + area.Rows.Count))
+    return frozenset(set(range(1, last_row + 1)) - shown)
 
 
 # ------------------------------------------------------------------------------------------- busy Excel
@@ -180,6 +219,27 @@ def _unmarshalled_book(stream: Any, clsid: Any) -> Iterator[Any]:
         yield xw.Book(impl=engine.Book(xl=engine.COMRetryObjectWrapper(dispatch)))
     finally:
         pythoncom.CoUninitialize()
+
+
+def wait_until_ready(app: Any, patience: float = 60.0) -> bool:
+    """Wait (pumping messages) until no cell is being edited, so a message box does not land mid-typing."""
+    deadline = time.monotonic() + patience
+    while not excel_ready(app):
+        if time.monotonic() > deadline:
+            return False
+        pump_messages()
+        time.sleep(0.2)
+    return True
+
+
+def native_message(text: str, title: str = "Alma Tools") -> None:
+    """Tell the person something when the workbook is out of reach (closed mid-run): a Windows message box
+    of its own, on top. Elsewhere (no desktop Excel) the error log is all there is."""
+    if sys.platform == "win32":
+        import ctypes
+
+        mb_ok_topmost_warning = 0x00040000 | 0x00000030
+        ctypes.windll.user32.MessageBoxW(None, text, title, mb_ok_topmost_warning)  # type: ignore[attr-defined]
 
 
 def pump_messages() -> None:

@@ -13,33 +13,70 @@ from alma_tools import sheets
 from alma_tools.cells import safe_text
 from alma_tools.errors import InputError
 from alma_tools.excel import desktop
+from alma_tools.excel.background import Job, start_job
 from alma_tools.excel.inputs import LOCATIONS_SHEET
 from alma_tools.excel.logsheet import LOG_SHEET, append_log
-from alma_tools.excel.messages import alert, reported
+from alma_tools.excel.messages import reported
+from alma_tools.excel.settings import read_date_order
 
 #: sheets that are never read as a loans or items export
 _OWN_SHEETS = (LOCATIONS_SHEET, LOG_SHEET, "Settings", "Help", "xlwings.conf")
 #: the sheet whose items export, when it has one, gives copy counts (volumes with copies never lent)
 ITEMS_SHEET = "Items"
 #: chart size in points
-_CHART_SIZE = (620, 340)
+_CHART_SIZE = (720, 480)
 
 
-@reported
-def concurrency(book: Any = None, as_of: dt.datetime | None = None) -> Any:
-    """Concurrent-checkout statistics of the loans on the active sheet, as new formatted sheets of this book.
+class ConcurrencyJob(Job):
+    """Concurrent checkouts on the job's thread: read the loans, compute, add the report sheets one by one
+    (Stop between sheets; the status bar says which)."""
 
-    The same computation and the same sheet layout as ``alma-tools concurrency`` (``report_sheets``): only
-    the rendering differs (xlwings here, xlsxwriter there). ``as_of`` defaults to now.
-    """
-    from alma_tools.concurrency import compute, read_loans, report_sheets
+    label = "Concurrent checkouts"
 
-    sheet = book.sheets.active
-    if sheet.name in _OWN_SHEETS:
-        raise InputError(
-            f"The active sheet is '{sheet.name}': click the sheet where the loans export is pasted, then "
-            "press Concurrent checkouts again"
-        )
+    def __init__(self, book: Any, sheet_name: str, as_of: dt.datetime | None) -> None:
+        super().__init__(book)
+        self.sheet_name = sheet_name
+        self.as_of = as_of
+
+    def run(self, book: Any) -> Any:
+        from alma_tools.concurrency import compute, report_sheets
+
+        sheet = book.sheets[self.sheet_name]
+        loans, notes = _read_loans(book, sheet)
+        self.progress(book, "Alma Tools: computing concurrent checkouts…", now=True)
+        stats = compute(loans, as_of=self.as_of)
+        specs = report_sheets(stats)
+        added: list[str] = []
+        after = sheet  # the report sits next to the loans it was made from
+        for number, spec in enumerate(specs, start=1):
+            if self.stopping:
+                notes.append(f"Stopped: {len(added)} of {len(specs)} sheets were added.")
+                break
+            self.progress(
+                book, f"Alma Tools: writing sheet {number} of {len(specs)} ({spec.name})…", now=True
+            )
+            after = render_sheet(book, spec, after)
+            added.append(after.name)
+        if added:
+            book.sheets[added[0]].activate()
+        lines = [
+            f"Concurrent checkouts of sheet '{sheet.name}' as of {stats.as_of:%Y-%m-%d %H:%M}: "
+            f"{len(stats.volumes):,} volumes, {int(stats.volumes['Loans'].sum()):,} loans, "
+            f"{len(stats.problems):,} data problems.",
+            "New sheets: " + (", ".join(added) or "none"),
+            *notes,
+        ]
+        append_log(book, lines)
+        sheets.set_status_bar(book.app, False)
+        self.tell(book, "\n".join(lines))
+        return stats
+
+
+def _read_loans(book: Any, sheet: Any) -> tuple[Any, list[str]]:
+    """The loans on ``sheet``, with copy counts from the Items sheet when it holds an items export."""
+    from alma_tools.concurrency import read_loans
+
+    date_order = read_date_order(book)
     loans_rows = sheets.sheet_rows(sheet)
     notes: list[str] = []
     items_rows = None
@@ -49,32 +86,31 @@ def concurrency(book: Any = None, as_of: dt.datetime | None = None) -> Any:
         if sum(1 for row in candidate if any(c not in (None, "") for c in row)) > 1:
             items_rows = candidate
     try:
-        loans = read_loans(loans_rows, items=items_rows)
+        loans = read_loans(loans_rows, items=items_rows, date_order=date_order)
     except InputError as error:
         if items_rows is None:
             raise
-        loans = read_loans(loans_rows)  # the loans alone still give every figure except never-lent copies
+        # the loans alone still give every figure except never-lent copies
+        loans = read_loans(loans_rows, date_order=date_order)
         notes.append(f"The {ITEMS_SHEET} sheet was not used for copy counts: {error}")
     loans.source = f"sheet '{sheet.name}'"
     if loans.items_source:
         loans.items_source = f"sheet '{ITEMS_SHEET}'"
-    stats = compute(loans, as_of=as_of)
-    added = []
-    after = sheet  # the report sits next to the loans it was made from
-    for spec in report_sheets(stats):
-        after = render_sheet(book, spec, after)
-        added.append(after.name)
-    book.sheets[added[0]].activate()
-    lines = [
-        f"Concurrent checkouts of sheet '{sheet.name}' as of {stats.as_of:%Y-%m-%d %H:%M}: "
-        f"{len(stats.volumes):,} volumes, {int(stats.volumes['Loans'].sum()):,} loans, "
-        f"{len(stats.problems):,} data problems.",
-        "New sheets: " + ", ".join(added),
-        *notes,
-    ]
-    append_log(book, lines)
-    alert(book, "\n".join(lines))
-    return stats
+    return loans, notes
+
+
+@reported
+def concurrency(book: Any = None, as_of: dt.datetime | None = None) -> Job:
+    """Concurrent-checkout statistics of the loans on the active sheet, as new formatted sheets of this
+    book, made in the background; ``as_of`` defaults to now. The same computation and sheet layout as
+    ``alma-tools concurrency`` (``report_sheets``): only the rendering differs."""
+    sheet = book.sheets.active
+    if sheet.name in _OWN_SHEETS:
+        raise InputError(
+            f"The active sheet is '{sheet.name}': click the sheet where the loans export is pasted, then "
+            "press Concurrent checkouts again"
+        )
+    return start_job(book, ConcurrencyJob(book, sheet.name, as_of), "Alma Tools: reading the loans…")
 
 
 def _unique(name: str, taken: set[str], limit: int = 31) -> str:
@@ -122,7 +158,9 @@ def render_sheet(book: Any, spec: Any, after: Any) -> Any:
             table_style_name=spec.table_style.replace(" ", ""),
         )
     for rule in spec.conditional_formats:
-        cells = sheet.range((top + 1, columns[rule.column]), (last, columns[rule.column]))
+        # one rule over a block of columns (the weeks sheet's week columns share one colour scale)
+        right = columns[rule.last_column] if rule.last_column else columns[rule.column]
+        cells = sheet.range((top + 1, columns[rule.column]), (last, right))
         if rule.kind == "data_bar":
             cells.conditional_formats.add_data_bar(rule.color, minimum=0)
         elif rule.kind == "color_scale":
@@ -137,25 +175,26 @@ def render_sheet(book: Any, spec: Any, after: Any) -> Any:
 
 
 def _render_chart(sheet: Any, spec: Any, top: int, width: int) -> None:
-    """A native scatter-with-lines chart of copies out over time, from a chart-data block beside the table.
+    """A native horizontal bar chart of the table's first ``rows`` rows (top row at the top of the chart).
 
-    Excel builds a scatter chart from one X column and one Y column per series, so the volumes' own step
-    series (each with its own times) are merged on one time axis, each volume's count held until it changes.
+    Excel takes a chart's data from one block, and the categories and series columns need not be side by
+    side in the table, so they are copied into a chart-data block right of the table first.
     """
-    import pandas as pd
-
-    parts = []
-    for series in spec.chart.series:
-        points = spec.frame[[series.x_column, series.y_column]].iloc[: series.points]
-        parts.append(points.set_axis(["Time", series.name], axis=1))
-    merged = pd.concat(parts, ignore_index=True).sort_values("Time", kind="stable")
-    names = [series.name for series in spec.chart.series]
-    merged[names] = merged[names].ffill().fillna(0)
+    chart_spec = spec.chart
+    names = [series.name for series in chart_spec.series]
+    block = spec.frame[[chart_spec.categories_column, *(series.column for series in chart_spec.series)]]
+    block = block.iloc[: chart_spec.rows].set_axis([chart_spec.y_title, *names], axis=1)
+    if block.empty:
+        return
     first_column = width + 2
     sheet.range((top - 1, first_column)).value = [["Chart data"]]
-    sheet.range((top, first_column)).value = sheets.frame_values(merged.reset_index(drop=True))
-    sheet.range((top + 1, first_column), (top + len(merged), first_column)).number_format = "yyyy-mm-dd hh:mm"
-    source = sheet.range((top, first_column), (top + len(merged), first_column + len(names)))
+    sheet.range((top, first_column)).value = sheets.frame_values(block.reset_index(drop=True))
+    source = sheet.range((top, first_column), (top + len(block), first_column + len(names)))
     chart = sheet.charts.add(left=40, top=15 * (top + 2), width=_CHART_SIZE[0], height=_CHART_SIZE[1])
     chart.set_source_data(source)
-    chart.chart_type = "xy_scatter_lines_no_markers"
+    chart.chart_type = "bar_clustered"
+    chart.title = chart_spec.title
+    chart.category_axis.reverse_order = True  # the first (longest) row at the top, as in the table
+    chart.category_axis.title = chart_spec.y_title
+    chart.value_axis.title = chart_spec.x_title
+    desktop.color_series(chart, [series.color for series in chart_spec.series])

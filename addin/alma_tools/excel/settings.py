@@ -1,10 +1,18 @@
-"""The Settings sheet: named cells read with safe defaults, and a message naming the cell to fix."""
+"""The Settings sheet: named cells read with safe defaults, and a message naming the cell to fix.
+
+The rules for what a setting may be live with the cores, not here: :class:`DischargeOptions` judges the
+rate and the location type, the loans reader the date order. This module only reads the cells and puts
+the cell's name in front of the core's message.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from alma_tools.concurrency.loans import DATE_ORDERS
+from alma_tools.discharge import DischargeOptions
 from alma_tools.errors import InputError
 
 #: the Settings sheet's workbook names and their defaults (used when a name is missing or its cell empty)
@@ -14,7 +22,12 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "AlmaRate": 20.0,
     "InHouseUse": False,
     "LocationType": "auto",
+    "DateOrder": "auto",
+    "ItemsReportPath": "",
+    "LoansReportPath": "",
 }
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -23,9 +36,21 @@ class Settings:
 
     region: str
     base_url: str
-    rate: float
-    in_house_use: bool
-    location_type: str
+    options: DischargeOptions
+    #: how the loans export writes text dates (``mdy``, ``dmy``, ``ymd``), None to decide from the file
+    date_order: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.options.rate
+
+    @property
+    def in_house_use(self) -> bool:
+        return self.options.register_in_house_use
+
+    @property
+    def location_type(self) -> str:
+        return self.options.location_type
 
 
 def _setting(book: Any, name: str) -> Any:
@@ -42,31 +67,62 @@ def _setting(book: Any, name: str) -> Any:
     return SETTING_DEFAULTS[name]
 
 
-def read_settings(book: Any) -> Settings:
-    """Read the Settings sheet's named cells, with safe defaults, and say which cell to fix if one is bad."""
-    rate_value = _setting(book, "AlmaRate")
+def _judged(name: str, value: Any, judge: Callable[[], _T]) -> _T:
+    """``judge()``, with its InputError put as "Settings › <name> is <value>: <the core's reason>"."""
     try:
-        rate = float(rate_value)
+        return judge()
+    except InputError as error:
+        raise InputError(f"Settings › {name} is {value!r}: {error}") from None
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
     except (TypeError, ValueError):
-        rate = -1.0
-    if not 0 < rate <= 25:
         raise InputError(
-            f"Settings › AlmaRate is {rate_value!r}: give a number of calls per second from 1 to 25 "
-            "(20 leaves room for your other systems)"
-        )
+            "give a number of calls per second, at most 25 (20 leaves room for others)"
+        ) from None
+
+
+def _date_order(value: Any) -> str | None:
+    text = str(value).strip().lower()
+    if text in ("", "auto"):
+        return None
+    if text not in DATE_ORDERS:
+        raise InputError(f"choose auto, {', '.join(DATE_ORDERS)} (how the loans export writes dates)")
+    return text
+
+
+def read_report_path(book: Any, name: str) -> str:
+    """Settings › ItemsReportPath or LoansReportPath: the Analytics report Fetch from Analytics reads."""
+    return str(_setting(book, name)).strip()
+
+
+def read_date_order(book: Any) -> str | None:
+    """Settings › DateOrder alone (the statistics need nothing else from the Settings sheet)."""
+    value = _setting(book, "DateOrder")
+    return _judged("DateOrder", value, lambda: _date_order(value))
+
+
+def read_settings(book: Any) -> Settings:
+    """Read the Settings sheet's named cells, with safe defaults; the cores judge them, the cell is named."""
+    rate_value = _setting(book, "AlmaRate")
+    rate = _judged("AlmaRate", rate_value, lambda: _number(rate_value))
     location_type = str(_setting(book, "LocationType")).strip().lower()
-    if location_type not in ("auto", "temp", "perm"):
-        raise InputError(
-            f"Settings › LocationType is {location_type!r}: choose auto (the temporary location when "
-            "there is one), temp or perm"
-        )
     in_house = _setting(book, "InHouseUse")
     if isinstance(in_house, str):
         in_house = in_house.strip().lower() in ("true", "yes", "1", "wahr", "vrai")
+    _judged("AlmaRate", rate_value, lambda: DischargeOptions(rate=rate))
+    options = _judged(
+        "LocationType",
+        location_type,
+        lambda: DischargeOptions(
+            location_type=location_type, rate=rate, register_in_house_use=bool(in_house)
+        ),
+    )
     return Settings(
         region=str(_setting(book, "AlmaRegion")).strip().lower(),
         base_url=str(_setting(book, "AlmaBaseUrl")).strip(),
-        rate=rate,
-        in_house_use=bool(in_house),
-        location_type=location_type,
+        options=options,
+        date_order=read_date_order(book),
     )

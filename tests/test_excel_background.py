@@ -1,0 +1,87 @@
+"""The ribbon's background jobs: rows that moved, hidden rows, a workbook out of reach, buttons that return.
+
+Driven through xlwings' remote engine against the simulator, like ``test_excel_macros.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from alma_tools import excel, sheets
+from alma_tools.excel import background, desktop
+from alma_tools.excel.inputs import read_discharge_input
+from test_excel_macros import ITEMS, items_payload
+from xl_payload import actions, caller_books, replay
+
+
+@pytest.fixture
+def caller_book(tmp_path, monkeypatch):
+    yield from caller_books(tmp_path, monkeypatch)
+
+
+def test_a_sorted_sheet_stops_the_writes_and_says_so(caller_book, data_dir, simulator):
+    sim = simulator(latency=(0.05, 0.1))
+    data = items_payload(data_dir, sim.base_url, rate=10, limit=40)
+    book = caller_book(data)
+    read = read_discharge_input(book)
+    # the person sorted the sheet after Discharge read it: rows 10 and 11 swapped their items
+    expected = dict(read.guard.expected)
+    expected[10], expected[11] = expected[11], expected[10]
+    read.guard = sheets.RowGuard(read.guard.column, expected)
+    run = background.DischargeRun(book, read, interval=0.2)
+    run.start()
+    assert run.wait(timeout=60)
+    assert run.sheet_changed and "sorted or edited" in run.sheet_changed
+    text = actions(book, "alert")[-1]["args"][0]
+    assert "The sheet was sorted or edited during the run" in text and "press Discharge again" in text
+    ws = replay(data, actions(book))[ITEMS]
+    assert all(ws.cell(r, 12).value is None for r in range(10, 12))  # nothing landed on the moved rows
+    assert run.counts["stopped"] > 0  # the run stopped sending once it knew
+    assert sum(sim.stats()["scans"].values()) < 40
+
+
+def test_rows_hidden_in_the_sheet_are_left_alone(caller_book, data_dir, simulator, monkeypatch):
+    sim = simulator()
+    data = items_payload(data_dir, sim.base_url, limit=10)
+    book = caller_book(data)
+    monkeypatch.setattr(desktop, "hidden_rows", lambda sheet, last: frozenset({5, 6}))  # a filter in Excel
+    run = excel.discharge(book)
+    assert run is not None, actions(book, "alert")
+    assert run.wait(timeout=60)
+    ws = replay(data, actions(book))[ITEMS]
+    assert ws.cell(5, 12).value is None and ws.cell(6, 12).value is None  # untouched, not sent
+    assert all(ws.cell(r, 12).value for r in (4, 7, 8, 9, 10, 11, 12, 13))
+    assert run.counts["hidden"] == 2
+    assert len(sim.stats()["scans"]) <= 8
+
+
+def test_each_button_returns_within_a_second(caller_book, data_dir, simulator):
+    sim = simulator(latency=(0.2, 0.4))
+    book = caller_book(items_payload(data_dir, sim.base_url, rate=5, limit=30))
+    for macro in (excel.check, excel.discharge):
+        started = time.monotonic()
+        job = macro(book)
+        assert job is not None, actions(book, "alert")
+        assert time.monotonic() - started < 1.0, macro.__name__
+        if macro is excel.discharge:
+            time.sleep(0.5)
+            assert excel.stop(book) is job  # Stop reaches the job that runs in this workbook
+        assert job.wait(timeout=60)
+    assert actions(book, "alert")[-1]["args"][0].startswith("Discharge stopped")
+
+
+def test_a_workbook_out_of_reach_is_logged_and_the_job_ends(caller_book, data_dir, tmp_path):
+    book = caller_book(items_payload(data_dir, "http://127.0.0.1:9", limit=3))
+
+    def closed() -> None:
+        raise OSError("The object invoked has disconnected from its clients.")
+
+    job = background.Job(book, lambda job, b: None)
+    job._open = closed  # the workbook was closed before the thread reached it
+    job.start()
+    assert job.wait(timeout=10) and isinstance(job.error, OSError)
+    log = tmp_path / background.run_folder_for(book.fullname) / background.ERROR_LOG
+    assert "disconnected from its clients" in log.read_text(encoding="utf-8")
+    assert background.running_in(book) is None  # the registry is free for the next button
