@@ -11,17 +11,21 @@ their library and location, and barcodes alone. Calls are the simulator's count 
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/samples.py: seeded exports
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addin"))  # a checkout works uninstalled
 
 import pandas as pd
 
 from alma_tools.alma import AlmaClient
 from alma_tools.discharge import DischargeOptions, make_plan, run_plan
-from alma_tools.discharge.samples import make_items
 from alma_tools.simulator import Simulator, SimulatorConfig
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, find_table, read_grid
+from samples import make_items
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCATIONS = ROOT / "tests" / "data" / "locations.csv"

@@ -34,13 +34,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/samples.py: seeded exports
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addin"))  # a checkout works uninstalled
 
 import pandas as pd
 from simproc import simulator_process
 from simproc import stats as simulator_stats
 
-from alma_tools.discharge.samples import make_items
+from samples import make_items
 
 KEY = "benchmark-key-not-secret-0123456789"
 LOCATIONS = Path(__file__).resolve().parents[1] / "addin" / "alma_tools" / "data" / "locations.csv"

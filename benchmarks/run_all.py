@@ -149,8 +149,8 @@ def excel_rows(sizes: Sizes) -> list[Row]:
     import xlwings as xw
 
     from alma_tools import excel
-    from alma_tools.discharge.samples import make_items
     from alma_tools.simulator import Simulator, SimulatorConfig
+    from samples import make_items
     from xl_payload import actions, locations_rows, payload
 
     key = "bench-key"

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/samples.py: seeded exports
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addin"))  # a checkout works uninstalled
 
 import pandas as pd
@@ -37,8 +38,8 @@ from simproc import stats as simulator_stats
 
 from alma_tools.cli import main as cli_main
 from alma_tools.discharge.results import ResultsFile
-from alma_tools.discharge.samples import make_items
 from alma_tools.tables import ITEM_COLUMNS, find_table, read_grid
+from samples import make_items
 
 KEY = "benchmark-key-not-secret-0123456789"
 LOCATIONS = Path(__file__).resolve().parents[1] / "addin" / "alma_tools" / "data" / "locations.csv"

@@ -166,7 +166,7 @@ def test_requests_leave_at_their_slot_while_the_results_writer_keeps_python_busy
     """
     from alma_tools.alma.pacing import HEADROOM
     from alma_tools.discharge.results import ResultsFile
-    from alma_tools.discharge.samples import make_items
+    from samples import make_items
 
     sent: list[float] = []
     sendall = socket.socket.sendall

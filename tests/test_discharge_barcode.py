@@ -13,9 +13,9 @@ import pytest
 from alma_tools.alma import AlmaClient
 from alma_tools.alma.exceptions import AlmaError
 from alma_tools.discharge import DischargeOptions, Outcome, make_plan, run_plan
-from alma_tools.discharge.samples import make_items
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, find_table, read_grid
 from fixtures_simulator import TEST_KEY
+from samples import make_items
 
 DATA = Path(__file__).parent / "data"
 

@@ -17,8 +17,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from alma_tools.discharge.samples import make_items
 from alma_tools.simulator import Simulator
+from samples import make_items
 
 DATA = Path(__file__).parent / "data"
 CANARY = "canary-KEY-cli-5ca1ab1e-do-not-log"

@@ -9,9 +9,9 @@ import pytest
 
 from alma_tools.discharge import DischargeOptions, make_plan
 from alma_tools.discharge.outcomes import is_our_status, is_true_word
-from alma_tools.discharge.samples import LIBRARIES, make_items
 from alma_tools.errors import InputError
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, Table, find_table, read_grid
+from samples import LIBRARIES, make_items
 
 HEADER = [
     "MMS Id",

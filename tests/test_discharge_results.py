@@ -211,7 +211,7 @@ def test_writer_reports_a_failed_save_and_saves_once_it_can(tmp_path: Path) -> N
 def test_a_slow_save_makes_the_writer_save_less_often(tmp_path: Path) -> None:
     """A large workbook costs tens of milliseconds a save: the writer then waits 50 times that before the
     next one (a save takes at most 2% of the run's CPU), however short its interval."""
-    from alma_tools.discharge.samples import make_items
+    from samples import make_items
 
     path = tmp_path / "items.xlsx"
     make_items(5000, seed=4).to_excel(path, index=False)

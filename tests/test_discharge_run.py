@@ -13,9 +13,9 @@ import pytest
 
 from alma_tools.alma import AlmaClient
 from alma_tools.discharge import DischargeOptions, Journal, Outcome, make_plan, run_plan
-from alma_tools.discharge.samples import make_items
 from alma_tools.discharge.session import read_tables
 from alma_tools.simulator import Simulator
+from samples import make_items
 
 CANARY = "canary-KEY-run-0ddba11-do-not-log"
 DATA = Path(__file__).parent / "data"

@@ -15,9 +15,9 @@ from alma_tools.alma import AlmaClient
 from alma_tools.discharge import DischargeOptions
 from alma_tools.discharge.journal import TRUST_HOURS
 from alma_tools.discharge.results import ResultsFile, ResultsWriter
-from alma_tools.discharge.samples import make_items
 from alma_tools.discharge.session import DischargeSession, RunReport
 from alma_tools.simulator import Simulator
+from samples import make_items
 
 CANARY = "canary-KEY-session-5e55104-do-not-log"
 DATA = Path(__file__).parent / "data"

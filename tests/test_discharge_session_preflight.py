@@ -17,8 +17,8 @@ import pytest
 from alma_tools.alma import AlmaClient
 from alma_tools.discharge import DischargeOptions
 from alma_tools.discharge.results import ResultsFile, ResultsWriter
-from alma_tools.discharge.samples import make_items
 from alma_tools.discharge.session import DischargeSession
+from samples import make_items
 from test_discharge_cli import CANARY, DATA, argv, run, write_items
 
 

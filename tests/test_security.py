@@ -525,8 +525,8 @@ def test_excel_face_never_writes_a_formula(
     ``setValues`` action may be one a spreadsheet would run as a formula.
     """
     from alma_tools import excel
-    from alma_tools.discharge.samples import make_items
     from fixtures_simulator import TEST_KEY
+    from samples import make_items
     from xl_payload import actions, caller_books, locations_rows, payload
 
     items = make_items(len(PAYLOADS), seed=3)

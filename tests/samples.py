@@ -1,5 +1,8 @@
 """Seeded item exports of any size, for tests and benchmarks that need more rows than the packaged sample.
 
+Not part of the product: the tests import it as ``samples`` (``tests/`` is on their path) and the
+benchmarks put ``tests/`` on theirs.
+
 The rows have the shape of an Analytics items-on-loan export and ids as Alma makes them (type prefix 99/22/23,
 16-19 digits, the institution code ``3681`` at the end), so they pass every check a real export must pass, and
 use the locations of the packaged ``locations.csv`` (a quarter in a temporary reserve location).
