@@ -500,3 +500,18 @@ def test_loans_barcode_that_lost_zeros_is_the_items_copy(tmp_path: Path) -> None
     volume = stats.volumes.iloc[0]
     assert (volume["Copies"], volume["Loans"], volume["Hours All Out"]) == (4, 4, 2.0)
     assert len(stats.problems) == 1  # no "lent but not in the items export"
+
+
+def test_excel_serial_days_convert_both_ways_to_the_second() -> None:
+    """The one Excel-date conversion: loans cells, the workbook writer and the Excel face's as-of use it."""
+    from alma_tools.concurrency.loans import excel_serial_datetime, from_excel_serial, to_excel_serial
+
+    days = pd.Series([45905.5, 45905.0 + (23 * 3600 + 59 * 60 + 59) / 86400, 1.0])
+    moments = from_excel_serial(days)
+    assert moments.tolist() == [
+        pd.Timestamp("2025-09-05 12:00:00"),
+        pd.Timestamp("2025-09-05 23:59:59"),
+        pd.Timestamp("1899-12-31"),  # Excel says 1900-01-01: it counts a 29 Feb 1900 that never was
+    ]
+    assert to_excel_serial(moments).tolist() == pytest.approx(days.tolist(), abs=1e-9)
+    assert excel_serial_datetime(46203.999305555555) == dt.datetime(2026, 6, 30, 23, 59)

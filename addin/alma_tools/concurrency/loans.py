@@ -87,8 +87,11 @@ _HEAD_BYTES = 256 * 1024
 _DELIMITERS = (",", ";", "\t")
 #: stands for the row number in a message made once per distinct id, replaced by each row's number
 _ROW_MARK = "\x00row\x00"
-#: Excel's day zero for serial dates (1900 date system)
-_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+#: Excel's day zero for serial dates (1900 date system), right from day 61 (1 March 1900) on: before it
+#: Excel counts a 29 February 1900 that never was, and no loans export holds such dates
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+#: serial numbers Excel accepts as dates: 1 (1900-01-01) to 2958465 (9999-12-31)
+EXCEL_SERIALS = (1, 2958466)
 _ID_FIX = "Correct the cell as the message says (the row is left out until then)"
 _TIME_FIX = "Write the time as HH:MM:SS, or make the cell an Excel time"
 
@@ -830,13 +833,29 @@ def _cells_to_datetime(values: pd.Series, formats: Sequence[str]) -> tuple[pd.Se
     mask = kinds == "number"
     if mask.any():
         serial = values[mask].astype(float)
-        ok = (serial >= 1) & (serial < 2958466)
-        result[serial.index[ok]] = _EXCEL_EPOCH + pd.to_timedelta(serial[ok].round(5) * 86400, unit="s")
+        ok = (serial >= EXCEL_SERIALS[0]) & (serial < EXCEL_SERIALS[1])
+        result[serial.index[ok]] = from_excel_serial(serial[ok])
     mask = kinds == "text"
     if mask.any():
         text = values[mask].astype(str).str.strip()
         result[text.index] = _parse_text(text, formats)
     return result, blank, ~blank & result.isna().to_numpy()
+
+
+def from_excel_serial(days: pd.Series) -> pd.Series:
+    """Excel serial day numbers (days since :data:`EXCEL_EPOCH`, the fraction the time of day) as
+    datetimes to the second: the one conversion, for loans cells, the writer and the Excel face's as-of."""
+    return EXCEL_EPOCH + pd.to_timedelta(days.astype(float).round(5) * 86400, unit="s").dt.round("s")
+
+
+def excel_serial_datetime(day: float) -> dt.datetime:
+    """One Excel serial day number as a datetime (a cell holding a date with no date format)."""
+    return from_excel_serial(pd.Series([day])).iloc[0].to_pydatetime()
+
+
+def to_excel_serial(moments: pd.Series) -> pd.Series:
+    """Datetimes as Excel serial day numbers (NaN for NaT): what a date cell stores."""
+    return (moments - EXCEL_EPOCH) / pd.Timedelta(days=1)
 
 
 def _cells_to_seconds(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

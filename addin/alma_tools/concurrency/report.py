@@ -26,6 +26,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from alma_tools.cells import safe_text
 from alma_tools.concurrency.core import KIND_ALL_OUT, Stats, weeks_at_capacity
+from alma_tools.concurrency.loans import to_excel_serial
 from alma_tools.tables import check_writable
 
 #: Excel's limit of rows per sheet, less room for the title lines and the header
@@ -468,8 +469,6 @@ def _render(workbook: Any, spec: SheetSpec) -> None:
 
 #: characters XML 1.0 cannot hold; Excel writes them as _xHHHH_
 _XML_ILLEGAL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
-#: Excel's day zero for serial dates (1900 date system); the one conversion, shared with the Excel face
-EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 #: longest text a cell holds
 _CELL_CHARACTERS = 32_767
 
@@ -496,7 +495,7 @@ def _cells_xml(values: pd.Series, head: pd.Series, as_text: bool) -> pd.Series:
     """A column's ``<c>`` elements ("" for an empty cell); ``head`` has each cell's reference and style."""
     values = values.reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(values):
-        serial = (values - EXCEL_EPOCH) / pd.Timedelta(days=1)
+        serial = to_excel_serial(values)
         present = serial.notna().to_numpy()
         body = serial.to_numpy(float).astype(str)
         xml = "<c" + head + "><v>" + pd.Series(body, dtype=object) + "</v></c>"
