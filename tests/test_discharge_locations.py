@@ -7,12 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from alma_tools.cli import main
 from alma_tools.discharge import DischargeOptions, make_plan
 from alma_tools.errors import InputError
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, Table, find_table, read_grid
+from fixtures_simulator import TEST_KEY
+from samples import make_items
 
 HEADER = ["MMS Id", "Holding Id", "Item Id", "Library Code", "Location Code"]
 LOC_HEADER = ["Location Code", "Library Code", "Circulation Desk"]
+DATA = Path(__file__).parent / "data"
 
 
 def item(n: int, library: str = "MAIN", location: str = "stacks") -> list[str]:
@@ -119,3 +123,28 @@ def test_the_corpus_locations_table_with_one_code_twice_is_refused_before_any_ca
         "location 'stacks' in row 2 has desk 'DEFAULT_CIRC_DESK' but 'stacks' in row 4 has desk "
         "'RESERVES_DESK'"
     ) in str(caught.value)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_the_dry_run_and_the_real_run_both_name_the_missing_desk(
+    dry_run: bool, simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    frame = make_items(3, seed=31)
+    frame["Temporary Location Code"] = ""
+    frame.loc[[0, 2], "Location Code"] = "STACKS2"
+    sim = simulator(items=frame)
+    path = tmp_path / "items.csv"
+    frame.to_csv(path, index=False)
+    monkeypatch.setenv("ALMA_API_KEY", TEST_KEY)
+    arguments = [
+        "discharge",
+        str(path),
+        "--locations",
+        str(DATA / "locations.csv"),
+        "--base-url",
+        sim.base_url,
+    ]
+    main([*arguments, "--dry-run"] if dry_run else arguments)
+    printed = capsys.readouterr().out
+    assert "STACKS2: 2 rows (rows 2, 4) have no desk in locations.csv: add a line for it" in printed
+    assert ("Dry run" in printed) is dry_run
