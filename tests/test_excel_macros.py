@@ -16,6 +16,7 @@ import keyring.backend
 import pytest
 
 from alma_tools import excel, sheets
+from alma_tools.concurrency import report_sheets
 from fixtures_simulator import TEST_KEY
 from samples import make_items
 from xl_com import rejected, vba_ignore
@@ -183,7 +184,9 @@ def test_stop_ends_the_run_within_seconds_with_everything_written(caller_book, d
     assert excel.discharge() is None  # one run per workbook at a time
     assert actions(book, "alert")[-1]["args"][0].startswith("A discharge is already running in this workbook")
     assert excel.check() is None  # Check would write into the same columns
-    assert actions(book, "alert")[-1]["args"][0].startswith("A discharge is running in this workbook")
+    assert actions(book, "alert")[-1]["args"][0].startswith("A discharge is already running in this workbook")
+    assert excel.concurrency() is None
+    assert actions(book, "alert")[-1]["args"][0].startswith("A discharge is already running in this workbook")
     time.sleep(2.0)
     assert excel.stop() is run
     stopped_at = time.monotonic()
@@ -196,7 +199,7 @@ def test_stop_ends_the_run_within_seconds_with_everything_written(caller_book, d
     assert sum(1 for r in range(4, 304) if ws.cell(r, 11).value is True) == len(sim.stats()["scans"])
     assert actions(book, "alert")[-1]["args"][0].startswith("Discharge stopped")
     assert excel.stop() is None  # nothing is running any more: a message, no error
-    assert actions(book, "alert")[-1]["args"][0] == "No discharge is running in this workbook."
+    assert actions(book, "alert")[-1]["args"][0] == "Nothing is running in this workbook."
 
 
 def test_check_marks_the_damaged_cells_without_calling_alma(caller_book, data_dir, simulator):
@@ -208,8 +211,8 @@ def test_check_marks_the_damaged_cells_without_calling_alma(caller_book, data_di
         names=SETTING_NAMES,
     )
     book = caller_book(data)
-    summary = excel.check()
-    assert summary is not None
+    job = excel.check()
+    assert job.wait(timeout=30) and job.result is not None, actions(book, "alert")
     assert sim.stats()["requests"] == 0
     wb = replay(data, actions(book))
     ws = wb["Items"]
@@ -257,18 +260,32 @@ def loans_payload(data_dir: Path) -> dict:
 def test_concurrency_adds_formatted_sheets_and_keeps_titles_as_text(caller_book, data_dir):
     data = loans_payload(data_dir)
     book = caller_book(data)
-    stats = excel.concurrency()
+    job = excel.concurrency()
+    assert job.wait(timeout=60), actions(book, "alert")
+    stats = job.result
     assert stats is not None, actions(book, "alert")
     recorded = actions(book)
     added = [a["args"][1] for a in recorded if a["func"] == "addSheet"]
-    assert added[:5] == ["Buy more copies", "Statistics", "Episodes", "Copies out over time", "Problems"]
-    assert len(actions(book, "addTable")) == 5
+    specs = report_sheets(stats)  # the command line's layout: the same sheets, in the same order
+    assert added[: len(specs)] == [spec.name for spec in specs]
+    assert len(actions(book, "addTable")) == sum(1 for spec in specs if spec.table_name)
     assert {a["args"][3] for a in actions(book, "addTable")} >= {"Statistics", "BuyMoreCopies", "Problems"}
-    kinds = {a["args"][0]["type"] for a in actions(book, "addConditionalFormat")}
-    assert kinds == {"DataBar", "ColorScale", "CellValue"}
-    assert (
-        actions(book, "addChart") and actions(book, "setChartType")[0]["args"][1] == "XYScatterLinesNoMarkers"
+    rules = actions(book, "addConditionalFormat")
+    assert {a["args"][0]["type"] for a in rules} == {"DataBar", "ColorScale", "CellValue"}
+    weeks = next(spec for spec in specs if any(r.last_column for r in spec.conditional_formats))
+    scale = next(r for r in weeks.conditional_formats if r.last_column)
+    span = list(weeks.frame.columns).index(scale.last_column) - list(weeks.frame.columns).index(scale.column)
+    weeks_rule = next(a for a in rules if a["sheet_position"] == added.index(weeks.name) + 1)
+    assert weeks_rule["args"][0]["type"] == "ColorScale" and weeks_rule["column_count"] == span + 1
+    chart = next(spec for spec in specs if spec.chart is not None)
+    assert [a["args"][1] for a in actions(book, "setChartType")] == ["BarClustered"]
+    chart_data = next(
+        a
+        for a in actions(book, "setValues")
+        if a["sheet_position"] == added.index(chart.name) + 1
+        and a["values"][0][1:] == [series.name for series in chart.chart.series]
     )
+    assert len(chart_data["values"]) == 1 + min(chart.chart.rows, len(chart.frame))
     wb = replay(data, recorded)
     ws = wb["Statistics"]
     header_row = next(r for r in range(1, 10) if ws.cell(r, 1).value == "MMS Id")
@@ -284,9 +301,10 @@ def test_concurrency_adds_formatted_sheets_and_keeps_titles_as_text(caller_book,
 def test_concurrency_twice_keeps_the_first_report(caller_book, data_dir):
     data = loans_payload(data_dir)
     book = caller_book(data)
-    excel.concurrency(book)
+    assert excel.concurrency(book).wait(timeout=60)
     book.sheets["Loans"].activate()  # the report's first sheet was active; the person clicks Loans again
-    assert excel.concurrency(book) is not None
+    second = excel.concurrency(book)
+    assert second.wait(timeout=60) and second.result is not None
     added = [a["args"][1] for a in actions(book, "addSheet")]
     assert "Statistics (2)" in added
     assert "Statistics_2" in {a["args"][3] for a in actions(book, "addTable")}
@@ -326,7 +344,10 @@ def test_set_api_key_keeps_the_key_in_the_keyring_only(
     sim = simulator()
     data = items_payload(data_dir, sim.base_url, limit=3)
     book = caller_book(data)
-    assert excel.set_api_key(prompt=lambda: f"  {TEST_KEY}  ") is True
+    started = time.monotonic()
+    job = excel.set_api_key(prompt=lambda: time.sleep(1.5) or f"  {TEST_KEY}  ")  # a person pasting
+    assert time.monotonic() - started < 1.0  # the button returned; the prompt waits on its own thread
+    assert job.wait(timeout=30) and job.result is True
     assert memory_keyring.passwords == {("alma-tools", "api-key"): TEST_KEY}
     text = actions(book, "alert")[-1]["args"][0]
     assert text == "The key is saved in the system keyring and Alma accepted it."
@@ -340,11 +361,12 @@ def test_set_api_key_reports_a_key_alma_refuses_and_a_cancelled_prompt(
     sim = simulator()
     book = caller_book(items_payload(data_dir, sim.base_url, limit=3))
     wrong = "not-the-key-0123456789"
-    assert excel.set_api_key(book, prompt=lambda: wrong) is True
+    assert excel.set_api_key(book, prompt=lambda: wrong).wait(timeout=30)
     text = actions(book, "alert")[-1]["args"][0]
     assert text.startswith("The key is saved in the system keyring, but Alma did not accept it")
     assert wrong not in text
-    assert excel.set_api_key(book, prompt=lambda: None) is False
+    job = excel.set_api_key(book, prompt=lambda: None)
+    assert job.wait(timeout=30) and job.result is False
     assert actions(book, "alert")[-1]["args"][0] == "No key was entered; nothing changed."
 
 
@@ -386,8 +408,9 @@ def test_an_unexpected_failure_is_one_line_with_the_details_in_a_log(
     def broken(*args, **kwargs):
         raise RuntimeError(f"plan exploded\nsecond line with {TEST_KEY}")
 
-    monkeypatch.setattr(excel.inputs, "make_plan", broken)  # a bug, not a user mistake
-    assert excel.check() is None
+    monkeypatch.setattr(excel.inputs, "find_table", broken)  # a bug, not a user mistake
+    job = excel.check()
+    assert job.wait(timeout=30) and isinstance(job.error, RuntimeError)
     text = actions(book, "alert")[-1]["args"][0]
     log = excel.error_log_path(book)  # in the run folder beside the workbook (remote engine: the cwd)
     where = log.relative_to(tmp_path) if log.is_absolute() else log
@@ -400,7 +423,8 @@ def test_an_unexpected_failure_is_one_line_with_the_details_in_a_log(
 
 def test_set_api_key_when_alma_cannot_be_reached(caller_book, data_dir, memory_keyring, free_port):
     book = caller_book(items_payload(data_dir, f"http://127.0.0.1:{free_port}", limit=3))
-    assert excel.set_api_key(book, prompt=lambda: TEST_KEY) is True
+    job = excel.set_api_key(book, prompt=lambda: TEST_KEY)
+    assert job.wait(timeout=30) and job.result is True
     text = actions(book, "alert")[-1]["args"][0]
     assert text.startswith("The key is saved in the system keyring, but it could not be checked with Alma")
     assert memory_keyring.passwords[("alma-tools", "api-key")] == TEST_KEY
@@ -417,8 +441,9 @@ def test_concurrency_counts_copies_from_an_items_sheet(caller_book, data_dir):
     items = [["MMS Id", "Permanent Call Number", "Barcode"], *sorted(copies), list(never_lent)]
     data["sheets"].append(sheet_payload("Items", items))
     book = caller_book(data)
-    stats = excel.concurrency(book)
-    assert stats is not None, actions(book, "alert")
+    job = excel.concurrency(book)
+    assert job.wait(timeout=60), actions(book, "alert")
+    stats = job.result
     row = stats.volumes[
         (stats.volumes["MMS Id"] == volume[0]) & (stats.volumes["Permanent Call Number"] == volume[1])
     ]
