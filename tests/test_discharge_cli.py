@@ -277,6 +277,46 @@ def test_sigkill_at_ten_random_moments_never_scans_an_item_twice(simulator, tmp_
     assert result[list(frame.columns)].equals(frame)
     assert (result["done"] == "TRUE").all()
     assert not list(tmp_path.glob(".items.csv.*.tmp"))
+    assert not (tmp_path / "items.csv.alma-run" / "journal.jsonl").exists()  # finished: put away
+
+
+def _kill_at_random(command: list[str], home: Path, rng: random.Random, kills: int, within: float) -> int:
+    """Start the command ``kills`` times, each killed with SIGKILL at a random moment; how many were."""
+    killed = 0
+    for _ in range(kills):
+        process = subprocess.Popen(
+            command, env=env_for(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(0.3, within))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait()
+    return killed
+
+
+@pytest.mark.slow
+def test_sigkill_in_week_one_and_week_two_never_scans_an_item_twice_in_either(
+    simulator, tmp_path: Path
+) -> None:
+    """Killed at random moments (the end of a run, when its journal is put away, included) in two weeks
+    running: each week's items are scanned once each, the second week's not skipped by the first's."""
+    frame = make_items(250, seed=34)
+    rng = random.Random(34)
+    home = tmp_path / "home"
+    items = write_items(tmp_path, frame)
+    for week in (1, 2):
+        sim = simulator(items=frame, api_keys=(CANARY,))  # the items on loan (again)
+        write_items(tmp_path, frame)  # a fresh export under the same name
+        killed = _kill_at_random(argv(items, sim), home, rng, kills=5, within=3.0)
+        for _ in range(5):
+            final = run(argv(items, sim), home)
+            if final.returncode == 0:
+                break
+        assert final.returncode == 0, (week, final.stdout)
+        assert killed >= 3, killed
+        assert sim.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}, week
+        assert (read_back(items)["done"] == "TRUE").all()
 
 
 @pytest.mark.timing
