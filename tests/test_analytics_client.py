@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from alma_tools import tables
-from alma_tools.alma import AlmaClient, AlmaError
+from alma_tools.alma import AlmaClient, AlmaError, RetryPolicy
 from alma_tools.alma import analytics as fetch
 from alma_tools.errors import InputError
 from fixtures_simulator import TEST_KEY
@@ -239,3 +239,47 @@ def test_pages_too_large_for_the_client_are_asked_for_with_fewer_rows(simulator,
     assert report.rows == rows
     assert any("asking for 250 rows a page" in p.message for p in said)
     assert any("asking for 50 rows a page" in p.message for p in said)
+
+
+QUICK_RETRIES = RetryPolicy(jitter=0, server_backoff=0.01, connect_backoff=0.01, throttle_backoff=(0.2, 0.5))
+
+
+def test_a_lost_page_starts_the_report_again_so_no_row_is_missed(simulator, tmp_path: Path) -> None:
+    rows = source_rows(2500)
+    sim = simulator(
+        reports={REPORT: write_csv(tmp_path / "items.csv", rows)},
+        fault_rate=0.25,
+        faults=("500", "503", "drop"),
+        seed=4,
+    )
+    said: list[fetch.Progress] = []
+    with client_for(sim, retry=QUICK_RETRIES) as client:
+        report = fetch.fetch_rows(client, REPORT, limit=500, on_progress=said.append)
+    assert report.rows == rows and report.pages == 5  # the pages of the last, whole attempt
+    restarts = [p for p in said if "again from the start" in p.message]
+    assert restarts, "the seed was chosen so that a token call meets a fault"
+    assert sum(sim.stats()["faults"].get(kind, 0) for kind in ("500", "503", "drop")) >= len(restarts)
+
+
+def test_a_throttled_page_is_asked_for_again_without_starting_over(simulator, tmp_path: Path) -> None:
+    rows = source_rows(100)
+    sim = simulator(reports={REPORT: write_csv(tmp_path / "items.csv", rows)}, rate_limit=1)
+    said: list[fetch.Progress] = []
+    with client_for(sim, retry=QUICK_RETRIES) as client:
+        report = fetch.fetch_rows(client, REPORT, limit=25, on_progress=said.append)
+    assert report.rows == rows
+    assert sim.stats()["throttled"] >= 1  # the gateway refused token calls before Alma saw them ...
+    assert not [p for p in said if "again from the start" in p.message]  # ... so they were simply sent again
+
+
+def test_a_report_whose_pages_keep_getting_lost_is_an_error_not_a_short_table(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(
+        reports={REPORT: write_csv(tmp_path / "items.csv", source_rows(100))}, fault_rate=0.9, faults=("500",)
+    )
+    with (
+        client_for(sim, retry=QUICK_RETRIES) as client,
+        pytest.raises(AlmaError, match=r"kept getting lost|Internal"),
+    ):
+        fetch.fetch_rows(client, REPORT, limit=25)

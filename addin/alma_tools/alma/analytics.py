@@ -20,6 +20,7 @@ XML is parsed with ``defusedxml`` (the JSON form is the same XML as a string in 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -34,7 +35,8 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from alma_tools import tables
-from alma_tools.alma.exceptions import AlmaError, AuthError
+from alma_tools.alma.exceptions import AlmaError, AuthError, ConnectionFailed, ServerError
+from alma_tools.alma.retry import Kind, RetryPolicy
 from alma_tools.errors import InputError
 
 if TYPE_CHECKING:
@@ -49,6 +51,8 @@ MAX_LIMIT = 1000
 #: seconds between asks while Alma is still running the report, and how long to keep asking
 STILL_RUNNING_WAIT = 3.0
 STILL_RUNNING_PATIENCE = 60.0
+#: how many times a report is fetched again from its start after a page's answer was lost
+RESTARTS = 3
 PERMISSION = "Analytics — read-only"
 _ROWSET = "urn:schemas-microsoft-com:xml-analysis:rowset"
 _XSD = "http://www.w3.org/2001/XMLSchema"
@@ -249,6 +253,30 @@ def _explain(error: AlmaError, path: str) -> AlmaError:
     return error
 
 
+@dataclasses.dataclass(frozen=True)
+class CursorRetry(RetryPolicy):
+    """Retries for a call with the resumption token: each such call moves Analytics' cursor on a page.
+
+    Only failures where the call cannot have reached Alma are tried again (a 429: the gateway refused it;
+    a connection that could not be opened). After an answer that was lost, or a 5xx, the page may have
+    been served and would not be served again (the next call gets the next page, silently): the report is
+    fetched again from its start instead (:class:`_Restart`).
+    """
+
+    def kind_for(self, error: AlmaError) -> Kind | None:
+        kind = super().kind_for(error)
+        return kind if kind == "throttle" or isinstance(error, ConnectionFailed) else None
+
+    @classmethod
+    def like(cls, policy: RetryPolicy) -> CursorRetry:
+        """The client's own budgets and waits, with the cursor's rule."""
+        return cls(**{f.name: getattr(policy, f.name) for f in dataclasses.fields(policy)})
+
+
+class _Restart(Exception):
+    """A page's answer was lost: the rows so far cannot be trusted to be complete."""
+
+
 class _Fetch:
     """One report being paged through: the rows so far, the token, the headings."""
 
@@ -265,6 +293,10 @@ class _Fetch:
         self.rows: list[list[str]] = []
         self.pages = 0
         self.waited = 0.0
+        self.cursor_retry = CursorRetry.like(client.retry)
+
+    def _start_again(self) -> None:
+        self.token, self.headings, self.rows, self.pages, self.waited = "", None, [], 0, 0.0
 
     def _params(self) -> list[tuple[str, str]]:
         if self.token:
@@ -285,11 +317,16 @@ class _Fetch:
         while True:
             try:
                 content_type, text = self.client._exchange(
-                    "GET", self.client.base_url + REPORTS_PATH, self._params()
+                    "GET",
+                    self.client.base_url + REPORTS_PATH,
+                    self._params(),
+                    retry=self.cursor_retry if self.token else None,
                 )
             except AlmaError as error:
                 if error.code == END_OF_DATA_CODE and self.token:
                     return None
+                if self.token and isinstance(error, ServerError):
+                    raise _Restart(error.message) from None
                 if error.code == TOO_LARGE_CODE and not self.token and self.limit > BLOCK:
                     self._fewer_rows(4)
                     continue
@@ -362,10 +399,30 @@ class _Fetch:
             self._add(future.result(), head)
 
     def run(self) -> ReportRows:
+        """The whole report; fetched again from its start (up to :data:`RESTARTS` times) when the answer
+        to a page was lost, since that page cannot be asked for again."""
+        self._tell(f"Asking Analytics for {report_name(self.path)}")
+        for attempt in range(1, RESTARTS + 2):
+            try:
+                return self._fetch_once()
+            except _Restart as lost:
+                if attempt > RESTARTS:
+                    raise ServerError(
+                        f"The answers to pages of the report {self.path!r} kept getting lost ({lost}); "
+                        "nothing was saved",
+                        hint="Alma or the network is having trouble: try again later.",
+                    ) from None
+                self._start_again()
+                self._tell(
+                    f"An answer from Analytics was lost ({lost}); fetching {report_name(self.path)} again "
+                    f"from the start so that no row is missed (try {attempt + 1} of {RESTARTS + 1})"
+                )
+        raise AssertionError("unreachable")
+
+    def _fetch_once(self) -> ReportRows:
         """Page through the report. Each page is parsed on a thread of its own while the next call is out:
         the next call needs only the token and ``IsFinished``, read from the head of the answer (when they
         cannot be, the page is parsed before going on), so parsing adds nothing to the time of the fetch."""
-        self._tell(f"Asking Analytics for {report_name(self.path)}")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-page") as parser:
             queued: list[tuple[Future[_Page], Head]] = []
             try:

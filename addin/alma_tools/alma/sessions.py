@@ -474,13 +474,15 @@ class AlmaClient:
         if self.on_response is not None:
             self.on_response(ResponseRecord(method, path, status, record_body(text), elapsed))
 
-    def _wait_before_retry(self, kind: Kind, tries: Counter[str], error: AlmaError, what: str) -> None:
+    def _wait_before_retry(
+        self, kind: Kind, tries: Counter[str], error: AlmaError, what: str, policy: RetryPolicy
+    ) -> None:
         """Count a failed try; wait before the next one, or raise *error* when the budget is spent."""
         tries[kind] += 1
-        if not self.retry.should_retry(kind, tries[kind]):
+        if not policy.should_retry(kind, tries[kind]):
             raise error
-        wait = self.retry.sleep_for(kind, tries[kind])
-        attempt = f"try {tries[kind] + 1} of {self.retry.attempts(kind)}"
+        wait = policy.sleep_for(kind, tries[kind])
+        attempt = f"try {tries[kind] + 1} of {policy.attempts(kind)}"
         if kind == "throttle":
             wait = self._pacer.pause(wait)
             log.info(
@@ -491,14 +493,22 @@ class AlmaClient:
             time.sleep(wait)
 
     def _exchange(
-        self, method: str, url: str, params: list[tuple[str, str]], *, follow_redirects: bool = True
+        self,
+        method: str,
+        url: str,
+        params: list[tuple[str, str]],
+        *,
+        follow_redirects: bool = True,
+        retry: RetryPolicy | None = None,
     ) -> tuple[str, str]:
         """Send until a final answer: returns (content type, body text) of a 2xx, raises otherwise.
 
         A GET's redirect (the barcode lookup) is followed; a failure the retry policy calls retryable is
         retried within its budget; anything else is raised. With ``follow_redirects=False`` a redirect is
-        an answer too: (``_REDIRECTED``, the absolute URL it points to).
+        an answer too: (``_REDIRECTED``, the absolute URL it points to). ``retry`` replaces the client's
+        policy for this call (an Analytics page, which must not be asked for twice).
         """
+        policy = retry if retry is not None else self.retry
         tries: Counter[str] = Counter()
         redirects = 0
         what = self._describe(method, urlsplit(url).path.removeprefix(urlsplit(self.base_url).path))
@@ -506,10 +516,10 @@ class AlmaClient:
             try:
                 answer = self._send(method, url, params, what)
             except AlmaError as error:
-                kind = self.retry.kind_for(error)
+                kind = policy.kind_for(error)
                 if kind is None:
                     raise
-                self._wait_before_retry(kind, tries, error, what)
+                self._wait_before_retry(kind, tries, error, what, policy)
                 continue
             if answer.redirect is None:
                 return answer.content_type, answer.text
