@@ -48,7 +48,7 @@ KIND_WORDS = {
     "duplicate": "same item as an earlier row (scanned once)",
     "refused": "ids damaged or missing (not sent)",
     "no_desk": "no desk for the location (not sent)",
-    "hidden": "hidden by a filter or by hand (left alone)",
+    "hidden": "hidden by a filter or by hand, left alone (use --include-hidden to send them)",
     "alma_error": "Alma error",
     "unknown": "no answer from Alma (checked on the next run)",
     "stopped": "stopped before sending",

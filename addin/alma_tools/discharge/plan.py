@@ -179,19 +179,19 @@ class PlanSummary:
         for library, desk, count in self.by_desk:
             out.append(f"  library {library}, desk {desk}: {count:,} rows")
         for kind, (count, rows) in self.problems.items():
-            if kind != "hidden":
+            if kind == "hidden":
+                out.append(
+                    f"{count:,} rows hidden by a filter or by hand were left alone "
+                    "(use --include-hidden to send them)"
+                )
+            else:
                 out.append(f"{count:,} rows {KIND_WORDS.get(kind, kind)}: rows {_first_rows(rows, count)}")
         return out + self.left_out_lines()
 
     def left_out_lines(self) -> list[str]:
-        """What the user must know a run leaves out, in the dry run and after the real run alike: rows left
-        alone because hidden, each location without a desk, each library the Locations table lacks."""
+        """What is missing for rows a run leaves out, in the dry run and after the real run alike: each
+        location without a desk, each library the Locations table lacks (the run's counts say the rest)."""
         out = []
-        if "hidden" in self.problems:
-            out.append(
-                f"{self.problems['hidden'][0]:,} rows hidden by a filter or by hand were left alone "
-                "(use --include-hidden to send them)"
-            )
         where = self.locations_source
         for missing in self.missing_desks:
             out.append(
