@@ -85,3 +85,17 @@ def test_a_workbook_out_of_reach_is_logged_and_the_job_ends(caller_book, data_di
     log = tmp_path / background.run_folder_for(book.fullname) / background.ERROR_LOG
     assert "disconnected from its clients" in log.read_text(encoding="utf-8")
     assert background.running_in(book) is None  # the registry is free for the next button
+
+
+def test_date_order_setting_reaches_the_loans_reader(caller_book, data_dir):
+    from test_excel_macros import loans_payload
+    from xl_payload import defined_names, sheet_payload
+
+    data = loans_payload(data_dir)
+    data["sheets"].append(sheet_payload("Settings", [["Setting", "Value"], ["DateOrder", "dym"]]))
+    data["names"] = defined_names([s["name"] for s in data["sheets"]], {"DateOrder": ("Settings", "B2")})
+    book = caller_book(data)
+    job = excel.concurrency(book)
+    assert job.wait(timeout=60) and job.result is None
+    text = actions(book, "alert")[-1]["args"][0]
+    assert text.startswith("Settings › DateOrder is 'dym': choose auto, mdy, dmy, ymd")

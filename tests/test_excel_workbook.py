@@ -79,6 +79,7 @@ def test_settings_of_the_built_workbook_are_read(caller_book, data_dir, simulato
     assert settings.rate == 25
     assert settings.location_type == "auto"
     assert settings.in_house_use is False
+    assert settings.date_order is None  # auto: the loans reader decides from the file
 
 
 def test_check_and_discharge_in_the_built_workbook(caller_book, data_dir, simulator):
