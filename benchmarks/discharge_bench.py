@@ -10,15 +10,21 @@ the institution's limit of 25 enforced over a sliding second; see ``simproc``) a
   is read from the run's ``answers.jsonl`` as the answer's time less its elapsed time (the client measures
   elapsed from the request's pacer slot); the journal's ``sent`` lines would overstate it, since each is
   written before its row waits for a slot (200 items at 25/s: 1.023). Also items per second from the first
-  journal line to the last outcome (Alma's latency included);
+  request to the last outcome (Alma's latency included);
 - most requests the simulator saw in any sliding second, and how many 429s it sent;
 - the command's CPU seconds (user + system, ``getrusage(RUSAGE_CHILDREN)``) per 1,000 items;
-- correctness: every item scanned exactly once, every row done.
+- correctness: every item scanned exactly once, every row done;
+- calls per item: the simulator's requests less the run's one preflight call (``POST /bibs/test``), per item.
+  An ids export costs 1 (the scan); a barcode export (Barcode, Library Code, Location Code: no ids) costs 2
+  (the lookup, whose redirect carries the ids, then the scan);
+- items per hour at the configured rate, for an ids export and a barcode export: items per second end to end
+  times 3,600. The run is short (``--items``), so this is an extrapolation from it, and says so.
 
-    python benchmarks/discharge_bench.py                 # 1,000 items at 20 and 25 calls/s
+    python benchmarks/discharge_bench.py                 # 1,000 items at 20 and 25 calls/s (ids export)
     python benchmarks/discharge_bench.py --items 5000    # larger run
+    python benchmarks/discharge_bench.py --exports ids barcode --rates 20 --items 300   # the issue's figures
 
-``measure(n, rate)`` returns one row as a dict, for a combined benchmark table.
+``measure(n, rate, export=...)`` returns one row as a dict, for a combined benchmark table.
 """
 
 from __future__ import annotations
@@ -52,14 +58,35 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+#: the columns of a barcode export: what a person pastes from a list of barcodes, with where each belongs
+BARCODE_COLUMNS = ["Title", "Barcode", "Library Code", "Location Code", "Temporary Location Code"]
+
+
+def _latest_run_files(run_folder: Path) -> tuple[Path, Path]:
+    """The journal and answers of the run just made: put away under ``finished/`` once it is complete."""
+    finished = sorted((run_folder / "finished").glob("*")) if (run_folder / "finished").is_dir() else []
+    where = finished[-1] if finished else run_folder
+    return where / "journal.jsonl", where / "answers.jsonl"
+
+
 def measure(
-    n: int = 1000, rate: float = 25.0, latency: tuple[float, float] = (0.3, 0.8), seed: int = 0
+    n: int = 1000,
+    rate: float = 25.0,
+    latency: tuple[float, float] = (0.3, 0.8),
+    seed: int = 0,
+    export: str = "ids",
 ) -> dict[str, Any]:
-    """Discharge ``n`` generated items at ``rate`` through the command line; the figures as a dict."""
+    """Discharge ``n`` generated items at ``rate`` through the command line; the figures as a dict.
+
+    ``export``: ``"ids"`` (MMS, Holding and Item Id in every row) or ``"barcode"`` (barcodes only).
+    """
     frame = make_items(n, seed=seed)
     with tempfile.TemporaryDirectory() as folder:
+        alma_items = Path(folder) / "alma_items.csv"  # what the simulator holds: every id
+        frame.to_csv(alma_items, index=False, encoding="utf-8-sig")
         items = Path(folder) / "items.csv"
-        frame.to_csv(items, index=False, encoding="utf-8-sig")
+        export_frame = frame[BARCODE_COLUMNS] if export == "barcode" else frame
+        export_frame.to_csv(items, index=False, encoding="utf-8-sig")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")} | {"ALMA_API_KEY": KEY}
         command = [
             sys.executable,
@@ -73,26 +100,31 @@ def measure(
             f"{rate:g}",
         ]
         # the simulator has read the items by the time it answers, before the discharge writes to the file
-        with simulator_process(KEY, latency, items=items, locations=LOCATIONS, seed=seed) as base:
+        with simulator_process(KEY, latency, items=alma_items, locations=LOCATIONS, seed=seed) as base:
             cpu_before = _children_cpu()
             started = time.monotonic()
             done = subprocess.run([*command, "--base-url", base], env=env, capture_output=True, text=True)
             wall = time.monotonic() - started
             cpu = _children_cpu() - cpu_before
             stats = simulator_stats(base)
-        run_folder = Path(folder) / "items.alma-run"
-        journal = [json.loads(line) for line in (run_folder / "journal.jsonl").open()]
-        answers = [json.loads(line) for line in (run_folder / "answers.jsonl").open()]
+        journal_path, answers_path = _latest_run_files(Path(folder) / "items.csv.alma-run")
+        journal = [json.loads(line) for line in journal_path.open()]
+        answers = [json.loads(line) for line in answers_path.open()]
         starts = sorted(answer["time"] - answer["elapsed"] for answer in answers)
-        span = journal[-1]["time"] - journal[0]["time"]
+        # from the first request (the preflight; a barcode row's lookup comes before its journal line)
+        span = journal[-1]["time"] - min(starts[0], journal[0]["time"])
         result = pd.read_csv(items, dtype=str, encoding="utf-8-sig", keep_default_na=False)
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
+    per_second = n / span
     return {
+        "export": export,
         "items": n,
         "rate": rate,
+        "calls_per_item": round((stats["requests"] - 1) / n, 3),  # less the one preflight call
+        "items_per_hour_extrapolated": round(per_second * 3600),
         "achieved_rate": round(achieved, 2),
         "achieved_over_configured": round(achieved / rate, 3),
-        "items_per_s_end_to_end": round(n / span, 2),
+        "items_per_s_end_to_end": round(per_second, 2),
         "max_requests_in_any_second": stats["max_requests_in_any_second"],
         "http_429": stats["throttled"],
         "requests": stats["requests"],
@@ -109,9 +141,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--rates", type=float, nargs="+", default=[20.0, 25.0])
+    parser.add_argument("--exports", nargs="+", choices=("ids", "barcode"), default=["ids"])
     args = parser.parse_args()
-    rows = [measure(args.items, rate) for rate in args.rates]
+    rows = [measure(args.items, rate, export=export) for export in args.exports for rate in args.rates]
     print(pd.DataFrame(rows).T.to_string(header=False))
+    print(
+        f"items_per_hour_extrapolated: items per second over this {args.items:,}-item run (first request "
+        "to last outcome, Alma's latency included) times 3,600; an hour-long run was not made."
+    )
 
 
 if __name__ == "__main__":
