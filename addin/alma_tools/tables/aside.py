@@ -109,12 +109,12 @@ def _totals_rows(texts: np.ndarray, filled: np.ndarray, id_columns: list[int]) -
         return reasons
     counts = filled.sum(axis=1)
     candidates = (counts >= 1) & (counts <= max(2, texts.shape[1] // 2))
-    if id_columns:
-        short = np.ones(len(texts), dtype=bool)
+    if id_columns:  # each id column narrows the rows left, so data rows are looked at once
+        short = np.flatnonzero(counts >= 1)
         for i in id_columns:
-            column = pd.Series(texts[:, i], dtype=object)
-            short &= ((column.str.len() <= 9) & column.str.isdigit() | (column == "")).to_numpy(dtype=bool)
-        candidates |= short & (counts >= 1)
+            cells = texts[short, i]
+            short = short[[not t or (len(t) <= 9 and t.isdigit()) for t in cells]] if len(short) else short
+        candidates[short] = True
     for position in np.flatnonzero(candidates):
         labels = [t for t in texts[position] if t and not _is_count(t)]
         if len(labels) == 1 and len(labels[0]) <= 80 and TOTALS_RE.match(labels[0]):
@@ -168,19 +168,19 @@ def _repeated_headers(
 ) -> list[int]:
     """Positions of rows naming the header's columns in the same places (a second export's header).
 
-    Cheap first: only rows where a recognised column holds one of that column's names as exports spell
-    them (as written in the header, the label and aliases, in lower, upper or title case; a hash lookup
-    per cell) are matched in full.
+    Cheap first: only rows where the first recognised column holds a column name as exports spell them
+    (as written in the header, a label or alias in lower, upper or title case; a hash lookup per cell)
+    are matched in full.
     """
     lookup = column_lookup(columns)
     order = list(frame.columns)
-    candidates = np.zeros(len(texts), dtype=bool)
-    for key in found:
-        column = next(c for c in columns if c.key == key)
-        spellings = {labels[key]}
+    # a repeated header (in this order or another) has a column name under the first recognised column
+    spellings = set(labels.values())
+    for column in columns:
         for name in (column.label, *column.aliases, column.key):
             spellings |= {name, name.lower(), name.upper(), name.title()}
-        candidates |= np.isin(texts[:, order.index(key)], list(spellings))
+    first = order.index(next(iter(found)))
+    candidates = pd.Series(texts[:, first], dtype=object).isin(spellings).to_numpy()
     positions = []
     for position in np.flatnonzero(candidates):
         again = match_row(list(texts[position]), lookup)

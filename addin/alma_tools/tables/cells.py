@@ -92,8 +92,9 @@ def cell_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     was_number = pd.Series(False, index=values.index, dtype=bool)
     if values.dtype != object:
         values = values.astype(object)
-    if pd.api.types.infer_dtype(values, skipna=False) == "string":  # every CSV column: no Python per cell
-        return values.str.strip(STRIP_CHARS).astype(object), was_number
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # text and empty cells only
+        stripped = [v.strip(STRIP_CHARS) if isinstance(v, str) else "" for v in values.to_numpy()]
+        return pd.Series(stripped, index=values.index, dtype=object), was_number
     is_str = values.map(lambda v: isinstance(v, str)).astype(bool)
     text = pd.Series("", index=values.index, dtype=object)
     if is_str.any():

@@ -10,10 +10,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 from alma_tools.errors import InputError
 from alma_tools.tables.cells import visible
@@ -207,8 +208,9 @@ def parse_csv(raw: bytes, name: str) -> tuple[list[list[str]], str, CsvDialect]:
     text = decoded.text
     delimiter = sniff_delimiter(text)
     records, lines = _records(text, delimiter, name)
-    line_starts = [0] + [m.end() for m in _EOL_RE.finditer(text)]
-    starts = tuple(line_starts[line - 1] for line in lines)
+    offsets = line_starts(text)
+    one_per_line = not lines or len(lines) == lines[-1]  # lines are increasing: then they are 1..n
+    starts = tuple(offsets[: len(lines)]) if one_per_line else tuple(offsets[n - 1] for n in lines)
     _refuse_runaway_quote(text, records, lines, starts, delimiter, name)
     eol = _EOL_RE.search(text)
     dialect = CsvDialect(
@@ -245,24 +247,46 @@ def sniff_csv(path: str | Path) -> tuple[str, CsvDialect]:
 
 
 def _records(text: str, delimiter: str, name: str) -> tuple[list[list[str]], list[int]]:
-    """All records, and the line each starts on (a quoted cell may span lines)."""
+    """All records, and the line each starts on (a quoted cell may span lines).
+
+    One pass with the C reader; only when some record spans lines is the text read again record by
+    record to number them.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    records: list[list[str]] = []
-    lines: list[int] = []
+    try:
+        records = list(reader)
+    except csv.Error as error:
+        _refuse_unparsable(text, delimiter, name, error)
+    if reader.line_num == len(records):  # one line per record, the usual case
+        return records, list(range(1, len(records) + 1))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    lines, previous = [], 0
+    for _ in reader:
+        lines.append(previous + 1)
+        previous = reader.line_num
+    return records, lines
+
+
+def _refuse_unparsable(text: str, delimiter: str, name: str, error: csv.Error) -> NoReturn:
+    """The csv module gave up: name the record's line (a runaway quote when the cell grew too large)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     previous = 0
     try:
-        for record in reader:
-            records.append(record)
-            lines.append(previous + 1)
+        for _ in reader:
             previous = reader.line_num
-    except csv.Error as error:
-        if "field larger than field limit" in str(error):  # a runaway quote swallowed the rest of the file
-            raise InputError(_runaway_message(text, previous + 1, name)) from None
-        raise InputError(
-            f"{name} line {reader.line_num} cannot be read as CSV ({error}): open it in Excel and save it "
-            "again as CSV UTF-8."
-        ) from None
-    return records, lines
+    except csv.Error:
+        pass
+    if "field larger than field limit" in str(error):  # a runaway quote swallowed the rest of the file
+        raise InputError(_runaway_message(text, previous + 1, name)) from None
+    raise InputError(
+        f"{name} line {reader.line_num} cannot be read as CSV ({error}): open it in Excel and save it "
+        "again as CSV UTF-8."
+    ) from None
+
+
+def line_starts(text: str) -> list[int]:
+    """The offset where each line starts, lines ended by CRLF, LF or CR as the csv module counts them."""
+    return [0, *itertools.accumulate(map(len, io.StringIO(text, newline="")))]
 
 
 def _refuse_runaway_quote(
@@ -305,8 +329,8 @@ def _refuse_runaway_quote(
 
 def _runaway_message(text: str, record_line: int, name: str, start: int | None = None) -> str:
     """The refusal: the line where the quote opens, and the start of that line as the user will see it."""
-    line_starts = [0] + [m.end() for m in _EOL_RE.finditer(text)]
-    offset = line_starts[record_line - 1] if start is None else start
+    offsets = line_starts(text)
+    offset = offsets[record_line - 1] if start is None else start
     line_number = record_line
     for line in _EOL_RE.split(text[offset : offset + 100_000]):
         if line.count('"') % 2 == 1:
@@ -314,7 +338,7 @@ def _runaway_message(text: str, record_line: int, name: str, start: int | None =
         line_number += 1
     else:
         line_number = record_line
-    shown_line = _EOL_RE.split(text[line_starts[line_number - 1] :], maxsplit=1)[0]
+    shown_line = _EOL_RE.split(text[offsets[line_number - 1] :], maxsplit=1)[0]
     return (
         f"{name}: Line {line_number} opens a quote that never closes: {visible(shown_line, 70)} — "
         "everything after it would be read as one cell. Open the file in a text editor, add the closing "

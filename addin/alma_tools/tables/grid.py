@@ -194,7 +194,11 @@ def _grid_from_frame(frame: pd.DataFrame, first_row: int, source: str) -> Grid:
 def _grid_from_xlsx(name: str, raw: bytes, sheet: str | None) -> Grid:
     """One worksheet of a workbook's bytes, with its hidden rows and the notes on its merges and formulas."""
     read = read_sheet(name, raw, sheet)
-    grid = grid_from_rows(read.rows, name, 1)
+    grid = Grid(
+        values=pd.DataFrame(read.cells, dtype=object),
+        row_numbers=list(range(1, len(read.cells) + 1)),
+        source=name,
+    )
     grid.notes.extend(read.notes)
     grid.sheet = read.title
     grid.kind = "xlsx"

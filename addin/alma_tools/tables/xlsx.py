@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import defusedxml.ElementTree as ElementTree
+import numpy as np
+import pandas as pd
 
 from alma_tools.errors import InputError
 
@@ -34,6 +36,9 @@ _HIDDEN_ROW_RE = re.compile(rb'<row\b[^>]*\bhidden="(?:1|true)"[^>]*>')
 _ROW_NUMBER_RE = re.compile(rb'\br="([0-9]+)"')
 _ERROR_CELL_RE = re.compile(rb'<c\b[^>]*\bt="e"[^>]*>(?:(?!</c>).)*?<v>([^<]*)</v>', re.S)
 _CELL_REF_RE = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+#: what the sheet XML says that calamine does not: hidden rows, merges, formulas, error cells (a bytes
+#: search for each is a memchr-speed scan; one regex alternation over 100 MB is many times slower)
+_SPECIAL_TOKENS = (b'hidden="', b"<mergeCell", b"<f", b't="e"')  # "<f": formulas (and filters)
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class SheetRead:
     """What :func:`read_sheet` gives :mod:`alma_tools.tables.grid`."""
 
     title: str
-    rows: list[list[Any]]
+    cells: np.ndarray  # 2-D object array, row i = sheet row i + 1
     notes: list[str]
     hidden_rows: frozenset[int]  # sheet row numbers (1-based)
     formula_cells: frozenset[tuple[int, int]]  # (sheet row, 0-based column) of cells holding a formula
@@ -81,13 +86,15 @@ def read_sheet(name: str, raw: bytes, sheet: str | None) -> SheetRead:
         rows = workbook.get_sheet_by_name(chosen.name).to_python(skip_empty_area=False)
     except Exception:  # calamine raises its own error types for every kind of damage
         raise _unreadable(name) from None
-    rows = _clean_rows(rows)
-    if not rows or all(all(v is None for v in r) for r in rows):
+    cells = _clean_cells(rows)
+    if not cells.size:
         raise InputError(f"Sheet '{chosen.name}' in {name} is empty: choose the sheet that holds the table.")
-    _put_back_errors(rows, xml)
+    if not any(token in xml for token in _SPECIAL_TOKENS):  # nothing hidden, merged, computed, an error
+        return SheetRead(chosen.name, cells, [], frozenset(), frozenset())
+    _put_back_errors(cells, xml)
     return SheetRead(
         title=chosen.name,
-        rows=rows,
+        cells=cells,
         notes=sheet_notes(xml, chosen.name),
         hidden_rows=hidden_rows(xml),
         formula_cells=formula_cells(xml),
@@ -145,24 +152,25 @@ def choose_sheet(name: str, sheets: list[SheetInfo], active: int, wanted: str | 
     )
 
 
-def _clean_rows(rows: list[list[Any]]) -> list[list[Any]]:
-    """Empty cells as None, date cells as datetimes (as openpyxl and xlwings give them), trailing empty
-    rows dropped (calamine pads to the sheet's dimension)."""
-    cleaned = []
-    for row in rows:
-        cleaned.append(
-            [
-                None
-                if value == "" and isinstance(value, str)
-                else dt.datetime.combine(value, dt.time(0))
-                if type(value) is dt.date
-                else value
-                for value in row
+def _clean_cells(rows: list[list[Any]]) -> np.ndarray:
+    """The cells as a 2-D object array: empty cells None, date cells datetimes (as openpyxl and xlwings
+    give them), trailing empty rows dropped (calamine pads to the sheet's dimension). Whole-array
+    operations: a Python loop per cell would cost more than calamine's own read."""
+    width = max((len(r) for r in rows), default=0)
+    if any(len(r) != width for r in rows):
+        rows = [[*r, *[""] * (width - len(r))] for r in rows]
+    cells = np.empty((len(rows), width), dtype=object)
+    if rows and width:
+        cells[:] = rows
+    cells[cells == ""] = None
+    for column in range(width):
+        kind = pd.api.types.infer_dtype(cells[:, column], skipna=True)
+        if kind in ("date", "mixed", "mixed-integer"):
+            cells[:, column] = [
+                dt.datetime.combine(v, dt.time(0)) if type(v) is dt.date else v for v in cells[:, column]
             ]
-        )
-    while cleaned and all(v is None for v in cleaned[-1]):
-        cleaned.pop()
-    return cleaned
+    filled = np.flatnonzero((cells != None).any(axis=1))  # noqa: E711 (elementwise, not identity)
+    return cells[: filled[-1] + 1] if len(filled) else cells[:0]
 
 
 def _column_index(letters: bytes) -> int:
@@ -172,7 +180,7 @@ def _column_index(letters: bytes) -> int:
     return index - 1
 
 
-def _put_back_errors(rows: list[list[Any]], xml: bytes) -> None:
+def _put_back_errors(cells: np.ndarray, xml: bytes) -> None:
     """Error values (``#N/A``, ``#REF!``), saved by Excel as ``t="e"`` cells, as their text."""
     if b't="e"' not in xml:
         return
@@ -181,8 +189,8 @@ def _put_back_errors(rows: list[list[Any]], xml: bytes) -> None:
         if ref is None:
             continue
         row, column = int(ref.group(2)) - 1, _column_index(ref.group(1))
-        if row < len(rows) and column < len(rows[row]) and rows[row][column] is None:
-            rows[row][column] = match.group(1).decode("utf-8", errors="replace")
+        if row < cells.shape[0] and column < cells.shape[1] and cells[row, column] is None:
+            cells[row, column] = match.group(1).decode("utf-8", errors="replace")
 
 
 def hidden_rows(xml: bytes) -> frozenset[int]:
