@@ -299,20 +299,28 @@ class _Decisions:
         return self.kind == ""
 
     def refuse(
-        self, mask: pd.Series, column: str | pd.Series, messages: str | pd.Series, kind: str = "refused"
+        self,
+        mask: pd.Series,
+        column: str | pd.Series,
+        messages: str | pd.Series | Callable[[int], str],
+        kind: str = "refused",
     ) -> None:
-        """Mark each row of ``mask``: a problem cell; the row's status unless an earlier step decided it."""
+        """Mark each row of ``mask``: a problem cell; the row's status unless an earlier step decided it.
+
+        ``messages``: one text, one per row, or a function of the row number (called for ``mask`` only).
+        """
+        if callable(messages):
+            texts = pd.Series("", index=self.index, dtype=object)
+            for idx in mask[mask].index:
+                texts[idx] = messages(int(self.rows[idx]))
+        else:
+            texts = messages if isinstance(messages, pd.Series) else pd.Series(messages, index=self.index)
         columns = column if isinstance(column, pd.Series) else pd.Series(column, index=self.index)
-        texts = messages if isinstance(messages, pd.Series) else pd.Series(messages, index=self.index)
         for idx in mask[mask].index:
             self.problems.append(Problem(int(self.rows[idx]), str(columns[idx]), str(texts[idx]), kind))
         first = mask & self.open
         self.status[first] = texts[first]
         self.kind[first] = kind
-
-    def row_text(self, words: Callable[[int], str]) -> pd.Series:
-        """A status for every row from a function of its row number."""
-        return pd.Series([words(int(row)) for row in self.rows], index=self.index, dtype=object)
 
 
 def _leave_hidden_and_damaged(decisions: _Decisions, items: Table, options: DischargeOptions) -> pd.Series:
@@ -354,11 +362,11 @@ def _refuse_ids(decisions: _Decisions, items: Table, item: pd.Series, barcode: p
             suffix=suffix,
         ).where(barcode_only, "")
         decisions.refuse(messages != "", "barcode", messages)
-    decisions.refuse((item == "") & (barcode == ""), "item_id", decisions.row_text(no_ids_status))
+    decisions.refuse((item == "") & (barcode == ""), "item_id", no_ids_status)
     for key, default in (("mms_id", "MMS Id"), ("holding_id", "Holding Id")):
         label = items.label(key) if items.has(key) else default
         missing = (item != "") & (_text(items, key) == "")
-        decisions.refuse(missing, key, decisions.row_text(partial(empty_id_status, label)))
+        decisions.refuse(missing, key, partial(empty_id_status, label))
 
 
 @dataclass
@@ -377,9 +385,7 @@ def _choose_location(decisions: _Decisions, items: Table, options: DischargeOpti
     library, temp_library = _text(items, "library_code"), _text(items, "temp_library_code")
     if options.location_type == "temp":
         use_temp = pd.Series(True, index=index)
-        decisions.refuse(
-            temp_loc == "", "temp_location_code", decisions.row_text(no_temp_location_status), "no_desk"
-        )
+        decisions.refuse(temp_loc == "", "temp_location_code", no_temp_location_status, "no_desk")
     elif options.location_type == "perm":
         use_temp = pd.Series(False, index=index)
     else:
@@ -402,21 +408,19 @@ def _find_desks(
     decisions.refuse(
         (place.location == "") & ~needs_item,
         place.location_key,
-        decisions.row_text(no_location_status),
+        no_location_status,
         "no_desk",
     )
     no_desk = (desk == "") & (place.location != "") & ~needs_item
-    messages = pd.Series(
-        [no_desk_status(loc, lib) for loc, lib in zip(place.location, place.library, strict=True)],
-        index=decisions.index,
-        dtype=object,
-    )
+    messages = pd.Series("", index=decisions.index, dtype=object)
+    for idx in no_desk[no_desk].index:
+        messages[idx] = no_desk_status(str(place.location[idx]), str(place.library[idx]))
     decisions.refuse(no_desk, place.location_key, messages, "no_desk")
     no_library = (desk != "") & (send_library == "") & ~needs_item
     decisions.refuse(
         no_library,
         "library_code",
-        decisions.row_text(no_library_status),
+        no_library_status,
         "no_desk",
     )
     return send_library, desk, needs_item
