@@ -24,7 +24,7 @@ measures it alone; ``run_all.py`` prints ours / reference from one run. ``--load
 processes spinning on the CPU during the run, as on a staff PC where Excel and a browser compete with the
 discharge: a thread that wakes late for its permit is what separates the two pacers.
 (``limits(calls=25, period=1)``, the other way to use it, is not measured: a fixed window lets 25 go at the
-end of one window and 25 at the start of the next, 42-50 in one sliding second as the field notes measured.)
+end of one window and 25 at the start of the next: 42-50 in one sliding second, measured.)
 
     python benchmarks/client_rate.py                   # 1,000 requests at 20 and at 25 calls/s
     python benchmarks/client_rate.py --requests 1000 --rates 25 --pacer ratelimit

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "tests")]
 
-#: Alma's answer times, as measured by the field notes: every rate figure is taken at this latency
+#: Alma's answer times (0.3-0.8 s for an item call): every rate figure is taken at this latency
 ALMA_LATENCY = (0.3, 0.8)
 
 

@@ -1,4 +1,4 @@
-"""The Alma simulator, tested over real loopback sockets against docs/alma-api.md (§2–§5, §9)."""
+"""The Alma simulator, tested over real loopback sockets against the behaviour Ex Libris documents."""
 
 from __future__ import annotations
 

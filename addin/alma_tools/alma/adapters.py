@@ -1,17 +1,8 @@
 """The transport under the Alma client: each HTTP request takes its pacer slot just before it is written.
 
-Why the slot is taken this deep, and not before ``Session.send``: between a slot and the request's first byte,
-requests and urllib3 run a few hundred lines of Python (adapter, pool, connection, headers), and some of them
-let go of the interpreter lock (a contended lock, ``socket.settimeout``, a new connection's connect). A thread
-that lets go of it while another thread is busy (the discharge's results writer rewriting a large XLSX)
-waits to get it back, then sends late, next to requests that got later slots and went on time; the gateway,
-which counts arrivals, sees more than the rate in one second although the slots were spaced. Measured with
-the slot taken before ``Session.send``, while the results writer rewrote a 3,000-row XLSX: requests left up
-to 0.39 s after their slot, and the simulator counted 26 in one second and answered 7 with 429.
-
-So the connection waits for the slot in its first ``send`` of a request, after it is connected: from the
-slot to the socket's ``sendall`` nothing lets go of the interpreter lock.
-
+The connection waits for the slot in its first ``send`` of a request, after it is connected, so nothing that
+can hand the interpreter lock to a busy thread lies between the slot and the socket's ``sendall`` (a slot
+taken before ``Session.send`` let requests leave late, beside later ones: ARCHITECTURE.md, "Decisions").
 Every pool class the adapter's managers use (direct, through an HTTP proxy from the environment, or SOCKS)
 gets the same treatment, so no request can leave unpaced.
 """

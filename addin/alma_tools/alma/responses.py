@@ -51,7 +51,6 @@ class Item:
     additional_info: str  # scan-in only: "Item's destination is: ... Place in Queue: n"
     destination: str  # the "<D>" of additional_info, e.g. "Reshelve to Main Stacks" or "On Hold Shelf"
     process_type_desc: str = ""
-    base_status_desc: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,6 @@ def item_from_dict(data: dict[str, Any]) -> Item:
         additional_info=info,
         destination=destination_of(info),
         process_type_desc=_desc(item.get("process_type")),
-        base_status_desc=_desc(item.get("base_status")),
     )
 
 
@@ -315,7 +313,7 @@ def parse_error(status: int, content_type: str, text: str) -> AlmaError:
     return AlmaError(message, **kwargs)
 
 
-#: 5xx answers Analytics gives for a request that can never succeed (docs §6): the end of the rows (420033)
+#: 5xx answers Analytics gives for a request that can never succeed: the end of the rows (420033)
 #: and a report path that does not exist. They are not faults, so they are not retried.
 FINAL_SERVER_CODES = ("420033",)
 FINAL_SERVER_MESSAGES = ("path not found",)

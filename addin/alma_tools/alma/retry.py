@@ -1,25 +1,17 @@
 """When to try a request again, and how long to wait first: one small frozen value, like urllib3's ``Retry``.
 
-Three kinds of failure are retried, each with its own budget, because they mean different things:
+:meth:`RetryPolicy.kind_for` decides which budget a failure draws on, or that it is final:
 
-``throttle``  429 PER_SECOND_THRESHOLD. The gateway refused the request before Alma looked at it (every
-              public client assumes so and Ex Libris documents the 429 as a gateway threshold), so the
-              *same* request is sent again after a shared pause, POST included. Waits grow from
-              ``throttle_backoff[0]`` to at most ``throttle_backoff[1]`` seconds, with jitter so that the
-              worker threads (and other programs of the institution) do not come back in step.
-``server``    5xx answers and GENERAL_ERROR "please retry later". Retried for GET freely. Retried for the
-              scan-in POST too, on this reasoning: Alma *answered* (so the connection did not die mid-way);
-              the gateway's 5xx normally comes before Alma processes anything; and even when Alma did act,
-              a scan-in sent with ``register_in_house_use=false`` is idempotent for an item whose loan is
-              already closed — a second scan of a returned item changes nothing but the status text. The
-              alternative (give up on every 5xx) would leave rows for a person to redo by hand for a fault
-              Alma itself says to retry. Exponential waits from ``server_backoff`` seconds.
-``connect``   the connection could not be opened (refused, connect timeout): nothing was sent, so any
-              request may be sent again. Also GETs whose answer never came (read timeout, dropped
-              connection): reading changes nothing. A POST whose answer never came is *not* retried at all
-              (see :class:`~alma_tools.alma.exceptions.OutcomeUnknown`).
+``throttle``  429 PER_SECOND_THRESHOLD: the same request again (POST included) after a shared pause; waits
+              grow from ``throttle_backoff[0]`` to at most ``throttle_backoff[1]`` seconds.
+``server``    5xx answers and GENERAL_ERROR "please retry later", GET and the scan-in POST alike;
+              exponential waits from ``server_backoff`` seconds.
+``connect``   the connection could not be opened (nothing was sent), or a GET's answer broke off.
 
-``attempts`` counts tries in total, so ``server_attempts=4`` means one try and up to three retries.
+Final: a POST sent whose answer never came (:class:`~alma_tools.alma.exceptions.OutcomeUnknown`), an
+untrusted certificate, a key problem, the daily limit, an answer too large or too slow, any other error.
+``attempts`` counts tries in total, so ``server_attempts=4`` means one try and up to three retries. Why each
+kind is retried as it is: ARCHITECTURE.md, "Decisions".
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Alma's error catalogue and its four error shapes, as data.
 
-The client must cope with every shape Alma really emits (docs/alma-api.md §4), so the simulator emits all of
+The client must cope with every shape Alma really emits, so the simulator emits all of
 them: application errors (HTTP 400 business codes) in the *flat* JSON shape with ``result: null``; gateway and
 framework errors (missing key, permissions, thresholds, faults) in the *wrapped* ``web_service_result`` JSON
 shape with a single ``error`` object; the XML ``web_service_result`` for either when XML was asked for; and
-plain text for an unknown key. Codes and messages documented in §4.1 are copied exactly; the few Alma does not
+plain text for an unknown key. Codes and messages Ex Libris documents are copied exactly; the few it does not
 document (wrong desk, unknown library, bad ``op``) are marked as the simulator's own choice, so they can be
 changed here in one place when the real ones are known.
 """
@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-#: JSON shapes: application errors are flat, gateway/framework errors wrapped (docs §4)
+#: JSON shapes: application errors are flat, gateway/framework errors wrapped
 FLAT = "flat"
 WRAPPED = "wrapped"
 #: plain-text body, whatever format was asked for (unknown key)
@@ -52,7 +52,7 @@ ERRORS: dict[str, ErrorKind] = {
     "per_second": ErrorKind(
         429, "PER_SECOND_THRESHOLD", "HTTP requests are more than allowed per second", WRAPPED
     ),
-    # wording not documented (docs §4.1 [U]); the code and status are
+    # wording not documented by Ex Libris; the code and status are
     "daily": ErrorKind(
         429, "DAILY_THRESHOLD", "Daily API request threshold has been reached for the institution.", WRAPPED
     ),
@@ -85,10 +85,10 @@ ERRORS: dict[str, ErrorKind] = {
     "general": ErrorKind(
         400, "401652", "General Error - An error has occurred while processing the request."
     ),
-    # Analytics (docs §6): documented codes and texts
+    # Analytics: documented codes and texts
     "analytics_path": ErrorKind(500, "INTERNAL_SERVER_ERROR", "Path not found ({path})"),
     "analytics_no_more_rows": ErrorKind(500, "420033", "No more rows to fetch"),
-    # application errors whose real code Alma does not document: the simulator's choice (docs §10)
+    # application errors whose real code Alma does not document: the simulator's choice
     "analytics_token": ErrorKind(400, "INVALID_PARAMETER", "Resumption token is not valid: {token}"),
     "analytics_filter": ErrorKind(400, "INVALID_PARAMETER", "The filter cannot be applied: {problem}."),
     "missing_op": ErrorKind(400, "401664", "Mandatory field is missing: op"),

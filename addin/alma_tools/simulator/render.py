@@ -1,4 +1,4 @@
-"""Item and loan documents as Alma writes them, in JSON and in XML (docs §3, §2.4).
+"""Item and loan documents as Alma writes them, in JSON and in XML.
 
 One nested dict per answer, turned into JSON directly or into XML by one generic rule, so both formats always
 carry the same content: code-valued fields ``{"value", "desc"}`` become ``<field desc="…">value</field>``, a
@@ -69,7 +69,7 @@ def item_document(item: Item, base: str, additional_info: str | None = None) -> 
 
 
 def loan_document(item: Item, loan: Loan, base: str) -> dict[str, Any]:
-    """One ``item_loan`` entry (docs §2.4 field list)."""
+    """One ``item_loan`` entry, with the fields Alma lists for a loan."""
     return {
         "link": f"{item_link(base, item)}/loans/{loan.loan_id}",
         "loan_id": loan.loan_id,

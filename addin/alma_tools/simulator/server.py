@@ -498,7 +498,7 @@ class Simulator:
         return self._error("not_found", want_json, path=path)
 
     def _user_loans(self, user_id: str, query: dict[str, str], base: str, want_json: bool) -> _Answer:
-        """A user's loans (docs §2.5): ``loan_status`` Active (default) or Complete, ``limit``, ``offset``."""
+        """A user's loans: ``loan_status`` Active (default) or Complete, ``limit``, ``offset``."""
         loans = self.world.user_loans(user_id)
         if loans is None:
             return self._error("user", want_json, user_id=user_id)

@@ -1,4 +1,4 @@
-"""The simulator's world: items, loans, hold requests, desks, and the scan-in state machine (docs §3.1).
+"""The simulator's world: items, loans, hold requests, desks, and the scan-in state machine.
 
 Everything here is deterministic given the items, the locations and the seed, which is what lets the state
 file be a plain log of scan-in requests: replaying the log against the same starting world rebuilds exactly
