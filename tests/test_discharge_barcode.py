@@ -12,7 +12,7 @@ import pytest
 
 from alma_tools.alma import AlmaClient
 from alma_tools.alma.exceptions import AlmaError
-from alma_tools.discharge import DischargeOptions, Outcome, make_plan, run_plan
+from alma_tools.discharge import DischargeOptions, Journal, Outcome, make_plan, run_plan
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, find_table, read_grid
 from fixtures_simulator import TEST_KEY
 from samples import make_items
@@ -176,3 +176,26 @@ def test_with_the_old_two_column_table_the_library_comes_from_the_item_record(si
     assert sim.stats()["requests"] - before == 3 * len(frame)
     assert all(o.done for o in outcomes.values()), outcomes
     assert sim.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
+
+
+@pytest.mark.parametrize("place", [True, False])
+def test_a_barcode_row_sent_before_a_kill_is_checked_not_scanned_again(simulator, tmp_path, place) -> None:
+    frame = make_items(1, seed=30)
+    frame["Temporary Location Code"] = ""
+    sim = simulator(items=frame)
+    first = frame.iloc[0]
+    ids = (first["MMS Id"], first["Holding Id"], first["Item Id"])
+    # the run that was killed: its sent line is on disk, and Alma carried the scan out
+    with Journal(tmp_path / "run") as journal:
+        journal.sent(f"barcode:{first['Barcode']}", 2, ids)
+    with AlmaClient(base_url=sim.base_url, api_key=TEST_KEY) as alma:
+        alma.scan_in(*ids, library=first["Library Code"], circ_desk="DEFAULT_CIRC_DESK")
+    plan = plan_rows(barcode_only(frame, place=place))
+    with (
+        Journal(tmp_path / "run") as journal,
+        AlmaClient(base_url=sim.base_url, api_key=TEST_KEY, rate=25.0) as alma,
+    ):
+        outcomes = list(run_plan(plan, alma, journal, DischargeOptions(rate=25.0), threading.Event()))
+    assert len(outcomes) == 1 and outcomes[0].done
+    assert outcomes[0].status.startswith("Returned (confirmed after an interrupted run)")
+    assert sim.stats()["scans"] == {first["Item Id"]: 1}
