@@ -6,8 +6,11 @@ Each file is in tests/data/bad_input (made by make_corpus.py, listed in CASES.md
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from alma_tools import tables
@@ -222,3 +225,57 @@ def test_visible_spells_out_what_nobody_sees() -> None:
     assert tables.visible("a\u00a0b\u00adc\u2060d\ufeff") == "a<U+00A0>b<U+00AD>c<U+2060>d<U+FEFF>"
     assert tables.visible("plain Ünïcode") == "plain Ünïcode"
     assert tables.visible("x" * 100, 10) == "x" * 9 + "…"
+
+
+# --- the fast XLSX reader keeps every kind of cell --------------------------------------------------
+
+
+def test_cell_types_from_a_workbook() -> None:
+    grid = read_grid(BAD / "cell_types.xlsx")
+    first, second = grid.values.iloc[1].tolist(), grid.values.iloc[2].tolist()
+    assert first[7:] == [dt.datetime(2026, 1, 5, 14, 30), dt.time(23, 59), True, 2, 1.5]
+    assert second[7:] == [dt.datetime(2026, 1, 6), dt.time(9, 0), False, 1, "#DIV/0!"]
+    assert grid.formula_cells == frozenset({(2, 4)})  # E2: =HYPERLINK(url, id)
+    table = find_table(grid, ITEM_COLUMNS)
+    assert table.text("item_id").tolist()[0] == "230175722846423681"  # the formula's saved value
+    assert table.was_formula("item_id").tolist() == [True, False]
+    assert not table.was_formula("mms_id").any()
+    assert table.was_number("Copies").tolist() == [True, True]
+    assert not table.was_number("item_id").any()
+    assert table.text("Loan Date").tolist() == ["2026-01-05 14:30:00", "2026-01-06"]
+    assert table.positions["item_id"] == 4 and table.positions["Fine"] == 11
+
+
+#: .xlsx files of the corpus that are not workbooks openpyxl can open
+NOT_WORKBOOKS = ("password_protected.xlsx", "zip_not_workbook.xlsx", "really_csv.xlsx")
+
+
+def _openpyxl_cells(path: Path) -> list[list[object]]:
+    """The sheet as openpyxl reads it (the reader before calamine): the reference for every cell."""
+    workbook = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
+    sheet = workbook.active
+    sheet.reset_dimensions()
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    workbook.close()
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    return rows
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *sorted(p.name for p in BAD.glob("*.xlsx") if p.name not in NOT_WORKBOOKS),
+        "workbook_named.csv",
+        "../items_to_discharge.xlsx",
+        "../loans_export.xlsx",
+    ],
+)
+def test_calamine_reads_what_openpyxl_read(path: str) -> None:
+    """Every cell of every workbook we have, as the old reader gave it (numbers equal as numbers)."""
+    grid = read_grid(BAD / path)
+    expected = _openpyxl_cells(BAD / path)
+    width = grid.values.shape[1]
+    assert len(grid.values) == len(expected)
+    for row, reference in zip(grid.values.itertuples(index=False), expected, strict=True):
+        assert list(row) == [*reference, *[None] * (width - len(reference))][:width]

@@ -55,6 +55,10 @@ class Table:
     header_record: int = 0
     #: "csv", "xlsx" or "values" (see :attr:`Grid.kind`)
     kind: str = "values"
+    #: frame column → its 0-based column in the grid (the sheet's column A = 0, the CSV's first cell = 0)
+    positions: dict[str, int] = field(default_factory=dict)
+    #: (user row, 0-based grid column) of cells holding a formula (workbooks; :attr:`Grid.formula_cells`)
+    formula_cells: frozenset[tuple[int, int]] = frozenset()
 
     def __post_init__(self) -> None:
         """Tables built by hand (a fast path) get the per-row series for their frame: nothing hidden or
@@ -83,6 +87,12 @@ class Table:
         if not self.typed:
             return pd.Series(pd.NA, index=self.frame.index, dtype="boolean")
         return cell_text(self.frame[key])[1].astype("boolean")
+
+    def was_formula(self, key: str) -> pd.Series:
+        """Whether each cell of ``key`` held a formula (its saved value is what :attr:`frame` holds)."""
+        column = self.positions.get(key)
+        cells = {row for row, at in self.formula_cells if at == column}
+        return self.rows.isin(cells) if cells else pd.Series(False, index=self.frame.index, dtype=bool)
 
     def label(self, key: str) -> str:
         """The header as the user wrote it, for messages."""
@@ -158,6 +168,8 @@ def _build_table(
         dialect=grid.dialect,
         records=pd.Series(frame.index.to_numpy(dtype="int64"), index=frame.index, dtype="int64"),
         header_record=header_position,
+        positions={name: position for position, name in names.items()},
+        formula_cells=grid.formula_cells,
         kind=grid.kind,
     )
 

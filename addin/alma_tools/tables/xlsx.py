@@ -86,6 +86,10 @@ def read_sheet(name: str, raw: bytes, sheet: str | None) -> SheetRead:
         rows = workbook.get_sheet_by_name(chosen.name).to_python(skip_empty_area=False)
     except Exception:  # calamine raises its own error types for every kind of damage
         raise _unreadable(name) from None
+    except BaseException as error:  # a panic in the Rust reader is a BaseException (pyo3's PanicException)
+        if type(error).__name__ != "PanicException":
+            raise
+        raise _unreadable(name) from None
     cells = _clean_cells(rows)
     if not cells.size:
         raise InputError(f"Sheet '{chosen.name}' in {name} is empty: choose the sheet that holds the table.")

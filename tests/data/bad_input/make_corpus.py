@@ -422,6 +422,34 @@ def headers(rows: list[list[str]]) -> None:
     filters = [[f"  Library is equal to L{i:02d}"] for i in range(40)]
     titles = [["Items on loan"], ["Applied filters:"], *filters, []]
     write_csv("header_below_row_40.csv", [*titles, HEADER, *rows[:2]])
+    cell_types(rows)
+
+
+def cell_types(rows: list[list[str]]) -> None:
+    """Every kind of cell a workbook holds, for the fast reader: text, numbers, dates with and without a
+    time, times, booleans, an error, and an Item Id written as =HYPERLINK(url, id) with its saved value."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Items"
+    sheet.append([*HEADER, "Loan Date", "Due", "Renewed", "Copies", "Fine"])
+    first, second = rows[0], rows[1]
+    sheet.append([*first, dt.datetime(2026, 1, 5, 14, 30), dt.time(23, 59), True, 2, 1.5])
+    sheet.append([*second, dt.datetime(2026, 1, 6), dt.time(9, 0), False, 1, 0.25])
+    sheet["E2"] = f'=HYPERLINK("https://example.org/items/{first[4]}","{first[4]}")'
+    sheet["L3"] = "#DIV/0!"
+    workbook.properties.created = dt.datetime(*FIXED_TIME)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    rezip(
+        buffer.getvalue(),
+        HERE / "cell_types.xlsx",
+        edit={
+            "xl/worksheets/sheet1.xml": (
+                r'<c r="E2"( t="\w+")?><f>(.*?)</f><v\s*/?>(?:</v>)?',
+                lambda m: f'<c r="E2" t="str"><f>{m.group(2)}</f><v>{first[4]}</v>',
+            )
+        },
+    )
 
 
 
