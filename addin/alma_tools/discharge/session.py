@@ -4,10 +4,11 @@ A face hands over what only it knows: the two tables (or the two files), the run
 (a *sink*), how to build the Alma client, a stop event and a progress callback. The session does the rest,
 in this order, so the rules hold the same everywhere:
 
-1. plan every row (:func:`~alma_tools.discharge.plan.make_plan`);
+1. plan every row (:func:`~alma_tools.discharge.plan.make_plan`) and refuse a done/status column of the
+   user's own;
 2. open the run's journal and settle what it can (a row the journal has as done, for the same loan);
-3. if any row needs Alma: build the client and make one call that proves the key may write (the
-   preflight): a refused key or an unreachable Alma stops here, before the sink has touched anything;
+3. open the sink; if any row needs Alma, build the client and make one call that proves the key may write
+   (the preflight): a refused key or an unreachable Alma stops here, before the sink has written anything;
 4. run the rest on worker threads, handing each :class:`Outcome` to the sink as it arrives;
 5. close the sink, finish the journal when every row is settled, and return a :class:`RunReport`.
 """
@@ -398,7 +399,8 @@ class DischargeSession:
         key_source: str | None = None,
         address: str = "",
     ) -> RunReport:
-        """Discharge every row; results go to the sink ``make_sink()`` opens after the preflight.
+        """Discharge every row; results go to the sink ``make_sink()`` opens (before the preflight, so a
+        file that cannot take results is found first; see :class:`ResultSink`).
 
         ``key_source`` and ``address`` go into the preflight's message (where the key came from, which
         setting chose the host); the defaults describe the key lookup and name no setting.
