@@ -526,3 +526,20 @@ def test_excel_serial_days_convert_both_ways_to_the_second() -> None:
     ]
     assert to_excel_serial(moments).tolist() == pytest.approx(days.tolist(), abs=1e-9)
     assert excel_serial_datetime(46203.999305555555) == dt.datetime(2026, 6, 30, 23, 59)
+
+
+def test_large_workbook_fast_path_agrees_with_find_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows below the header taken at once give the same table, rows and loans as find_table."""
+    sample = Path(__file__).parent / "data" / "loans_export.xlsx"
+    grid = read_grid(sample)
+    monkeypatch.setattr(loans_module, "FAST_GRID_ROWS", 0)
+    fast = loans_module._read_large_grid(grid, LOAN_COLUMNS)
+    assert fast is not None and fast.typed and fast.kind == "xlsx"
+    slow = find_table(grid, LOAN_COLUMNS)
+    assert fast.header_row == slow.header_row == 3
+    assert fast.rows.tolist() == slow.rows.tolist()  # the footer row dropped alike
+    assert fast.frame.reset_index(drop=True).equals(slow.frame.reset_index(drop=True))
+    fast_loans = read_loans(sample)
+    monkeypatch.setattr(loans_module, "FAST_GRID_ROWS", 10**9)
+    slow_loans = read_loans(sample)
+    assert fast_loans.loans.equals(slow_loans.loans) and fast_loans.problems.equals(slow_loans.problems)

@@ -13,6 +13,7 @@ Parsing is whole-column: each text format is tried on the cells that are still u
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -26,7 +27,7 @@ import pandas as pd
 
 from alma_tools.errors import InputError
 from alma_tools.ids import Kind, check_id_column, institution_suffix
-from alma_tools.tables import HEADER_SEARCH_ROWS, Column, Table, cell_text, find_table, read_grid
+from alma_tools.tables import HEADER_SEARCH_ROWS, Column, Grid, Table, cell_text, find_table, read_grid
 from alma_tools.tables.dialect import decode_bytes, sniff_delimiter
 
 LOAN_COLUMNS = (
@@ -85,6 +86,8 @@ _TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "%H:%M:%S.%f")
 _YEAR_LAST_RE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{4}(?:[ T]|$)"
 #: CSV files at least this large are read by the fast path of :func:`read_table`
 FAST_CSV_BYTES = 2_000_000
+#: workbooks with at least this many rows have their table taken by the fast path of :func:`read_table`
+FAST_GRID_ROWS = 20_000
 _HEAD_CHARACTERS = 256 * 1024
 #: stands for the row number in a message made once per distinct id, replaced by each row's number
 _ROW_MARK = "\x00row\x00"
@@ -201,7 +204,8 @@ def read_table(source: Source, columns: Sequence[Column]) -> Table:
         table = _read_large_csv(Path(source), columns)
         if table is not None:
             return table
-    return find_table(read_grid(source), columns)
+    grid = read_grid(source)
+    return _read_large_grid(grid, columns) or find_table(grid, columns)
 
 
 def _read_large_csv(path: Path, columns: Sequence[Column]) -> Table | None:
@@ -246,35 +250,71 @@ def _read_large_csv(path: Path, columns: Sequence[Column]) -> Table | None:
     line_count = text.count("\n") + (0 if text.endswith("\n") else 1)
     if head_table.header_row + len(body) != line_count:  # multi-line cells somewhere: numbering unsure
         return None
-    numbers = pd.Series(np.arange(len(body)) + head_table.header_row + 1, index=body.index)
-    # Cells of spaces count as filled here (the columns are cleaned later). A row with an MMS Id and a
-    # barcode is data; only the others need every cell counted.
-    filled = np.full(len(body), 2, np.int64)
-    unsure = np.flatnonzero(
-        (body["mms_id"].to_numpy(object) == "") | (body["barcode"].to_numpy(object) == "")
+    numbers = np.arange(len(body)) + head_table.header_row + 1
+    return _body_table(head_table, body, numbers, blank=body.to_numpy(object) == "", typed=False, kind="csv")
+
+
+def _read_large_grid(grid: Grid, columns: Sequence[Column]) -> Table | None:
+    """A large workbook's table from the cells ``read_grid`` read (python-calamine), without a per-cell pass.
+
+    The header is found by :func:`~alma_tools.tables.find_table` on the top rows, as for a large CSV; the
+    rows below it are taken as they are (blank rows and footers dropped alike). None when the grid needs
+    the full treatment: hidden rows or formulas (the full reader says what it did with them).
+    """
+    if len(grid.values) < FAST_GRID_ROWS or grid.hidden_rows or grid.formula_cells:
+        return None
+    head_grid = dataclasses.replace(
+        grid,
+        values=grid.values.iloc[: HEADER_SEARCH_ROWS + 1],
+        row_numbers=grid.row_numbers[: HEADER_SEARCH_ROWS + 1],
     )
+    head_table = find_table(head_grid, columns, allow_empty=True)
+    header_at = grid.row_numbers.index(head_table.header_row)
+    names = list(head_table.frame.columns)
+    if len(names) != grid.values.shape[1] or len(set(names)) != len(names):
+        return None
+    body = grid.values.iloc[header_at + 1 :].set_axis(names, axis=1).reset_index(drop=True)
+    cells = body.to_numpy(object)
+    blank = pd.isna(cells) | (cells == "")
+    numbers = np.asarray(grid.row_numbers[header_at + 1 :], np.int64)
+    return _body_table(head_table, body, numbers, blank=blank, typed=grid.typed, kind=grid.kind)
+
+
+def _body_table(
+    head_table: Table, body: pd.DataFrame, numbers: np.ndarray, *, blank: np.ndarray, typed: bool, kind: str
+) -> Table:
+    """The data rows below a header found by ``find_table``: blank rows and footers dropped as it does.
+
+    Cells of spaces count as filled here (the columns are cleaned later). A row with an MMS Id and a barcode
+    is data; only the others need every cell counted.
+    """
+    columns = list(body.columns)
+    filled = np.full(len(body), 2, np.int64)
+    unsure = np.flatnonzero(blank[:, columns.index("mms_id")] | blank[:, columns.index("barcode")])
     if len(unsure):
-        filled[unsure] = (body.iloc[unsure].to_numpy(object) != "").sum(axis=1)
+        filled[unsure] = (~blank[unsure]).sum(axis=1)
     substantial = np.flatnonzero(filled >= 2)
     last = substantial[-1] if len(substantial) else -1
     # blank rows anywhere and lone cells after the data (footers: "Applied filters: ..."), as tables drops
     keep = (filled >= 2) | ((filled == 1) & (np.arange(len(body)) < last))
     if not keep.any():
         raise InputError(
-            f"{path.name} has a header in row {head_table.header_row} but no data rows below it: export the "
-            "report again with data, or choose another file."
+            f"{head_table.source} has a header in row {head_table.header_row} but no data rows below it: "
+            "export the report again with data, or choose another file."
         )
+    rows = pd.Series(numbers, index=body.index)
     whole = keep.all()  # the usual case: no copy of a million rows
     return Table(
         frame=body if whole else body[keep],
-        rows=numbers if whole else numbers[keep],
+        rows=rows if whole else rows[keep],
         header_row=head_table.header_row,
-        source=path.name,
+        source=head_table.source,
         labels=head_table.labels,
         notes=head_table.notes,
-        typed=False,  # CSV text: as read_grid says of every CSV
-        header_record=head_table.header_row - 1,
-        kind="csv",
+        typed=typed,  # False for CSV text, as read_grid says of every CSV
+        header_record=head_table.header_record,
+        kind=kind,
+        sheet=head_table.sheet,
     )
 
 
