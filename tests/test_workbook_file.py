@@ -210,7 +210,7 @@ def ribbon_run_python(macros: dict[str, str]) -> dict[str, tuple[str, str]]:
     """Sub name -> (module, function) of each button that runs Python: ``AlmaRun "f"`` runs
     ``alma_tools.excel.f()`` through the one ``RunPython`` call in ``AlmaRun``."""
     code = macros["AlmaRibbon"]
-    runner = re.search(r"Private Sub AlmaRun\(ByVal macro As String\)(.*?)End Sub", code, re.DOTALL)
+    runner = re.search(r"Public Sub AlmaRun\(ByVal macro As String\)(.*?)End Sub", code, re.DOTALL)
     assert runner, "AlmaRibbon has no AlmaRun(macro)"
     found = re.findall(r'RunPython\s+"import\s+([\w.]+)\s*;\s*([\w.]+)\." & macro & "\(\)"', runner.group(1))
     assert len(found) == 1 and found[0][0] == found[0][1], found

@@ -53,7 +53,8 @@ Public Sub AlmaHelp(control As IRibbonControl)
 End Sub
 
 ' Runs alma_tools.excel.<macro>() in the shared Python process; any failure to get there becomes a message.
-Private Sub AlmaRun(ByVal macro As String)
+' Public so that "alma-tools selftest --excel" can press the buttons the way the ribbon does.
+Public Sub AlmaRun(ByVal macro As String)
     On Error GoTo Failed
     Application.StatusBar = "Alma Tools: starting Python..."
     RunPython "import alma_tools.excel; alma_tools.excel." & macro & "()"

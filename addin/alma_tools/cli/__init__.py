@@ -16,7 +16,9 @@ from alma_tools import __version__
 from alma_tools.errors import AlmaToolsError
 
 #: sub-command modules, in the order ``--help`` lists them
-COMMANDS = ("discharge", "concurrency", "report", "demo", "simulator", "build_workbook")
+COMMANDS = (
+    "discharge", "concurrency", "report", "demo", "simulator", "build_workbook", "excel_setup", "selftest",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
