@@ -55,6 +55,7 @@ from simproc import stats as simulator_stats
 from alma_tools import tables
 from alma_tools.alma import AlmaClient, ResponseRecord
 from alma_tools.alma.pacing import RAMP_SLOTS
+from alma_tools.simulator.window import max_in_any_second
 
 KEY = "benchmark-key-0000"  # a simulator key, not a real one: it may be a process argument
 LATENCY = (0.3, 0.8)
@@ -75,17 +76,6 @@ class RatelimitPacer:
     def pause(self, seconds: float, jitter: float = 0.2) -> float:
         time.sleep(seconds)
         return seconds
-
-
-def max_in_any_second(moments: list[float]) -> int:
-    """Most of *moments* inside any half-open one-second window."""
-    ordered = sorted(moments)
-    best, low = 0, 0
-    for high, moment in enumerate(ordered):
-        while moment - ordered[low] >= 1.0:
-            low += 1
-        best = max(best, high - low + 1)
-    return best
 
 
 def default_workers(rate: float, latency: tuple[float, float] = LATENCY) -> int:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import keyring.backend
 import openpyxl
 import pandas as pd
 import psutil
@@ -129,6 +130,25 @@ def wait_until(condition: Callable[[], object], *, timeout: float, what: str) ->
         if time.monotonic() > limit:
             raise AssertionError(f"{what} did not happen within {timeout:g} s")
         time.sleep(0.01)
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend kept in memory (this machine has no OS keyring to test against)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
 
 
 # --------------------------------------------------------------------------------------------- simulator

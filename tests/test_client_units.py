@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import keyring
-import keyring.backend
 import keyring.errors
 import pytest
 
@@ -45,17 +44,8 @@ from alma_tools.alma.responses import (
     parse_error,
 )
 from alma_tools.errors import AlmaToolsError, ConfigError, InputError
-
-
-def max_in_any_second(starts: list[float]) -> int:
-    """Most starts inside any half-open one-second window [t, t+1)."""
-    starts = sorted(starts)
-    best, low = 0, 0
-    for high, moment in enumerate(starts):
-        while moment - starts[low] >= 1.0:
-            low += 1
-        best = max(best, high - low + 1)
-    return best
+from alma_tools.simulator.window import max_in_any_second
+from harness import MemoryKeyring
 
 
 def run_paced(pacer: Pacer, threads: int, calls: int) -> list[float]:
@@ -583,25 +573,6 @@ def test_item_path_quotes_each_id_and_refuses_an_empty_one() -> None:
 
 
 # ------------------------------------------------------------------------------------------ key lookup
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A real keyring backend kept in memory (this machine has no OS keyring to test against)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
-
-
 class BrokenKeyring(MemoryKeyring):
     """A keyring that exists but fails, as a locked or absent OS keyring does."""
 

@@ -208,19 +208,14 @@ def test_the_static_check_accepts_safe_code(snippet: str) -> None:
 # --------------------------------------------------------------------------------------------- configuration
 
 
-def test_config_yaml_cannot_run_code(tmp_path: Path) -> None:
-    """A settings file with a Python-object tag is refused with a message; the tag's command never runs."""
-    home = tmp_path / "home"
-    marker = tmp_path / "pwned"
-    config = home / ".config" / "alma-tools" / "config.yaml"
-    config.parent.mkdir(parents=True)
-    config.write_text(f'api_key: !!python/object/apply:os.system ["touch {marker}"]\n', encoding="utf-8")
+def resolve_key_in_a_process(home: Path) -> subprocess.CompletedProcess[str]:
+    """Look the key up as the product does, in a process whose home is ``home``; prints 'refused: …'."""
     probe = (
         "from alma_tools.alma.keys import resolve_api_key\n"
         "from alma_tools.errors import ConfigError\n"
         "try:\n    resolve_api_key()\nexcept ConfigError as error:\n    print('refused:', error)\n"
     )
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", probe],
         env=product_env(home, api_key=None),
         capture_output=True,
@@ -228,6 +223,16 @@ def test_config_yaml_cannot_run_code(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
+
+
+def test_config_yaml_cannot_run_code(tmp_path: Path) -> None:
+    """A settings file with a Python-object tag is refused with a message; the tag's command never runs."""
+    home = tmp_path / "home"
+    marker = tmp_path / "pwned"
+    config = home / ".config" / "alma-tools" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'api_key: !!python/object/apply:os.system ["touch {marker}"]\n', encoding="utf-8")
+    done = resolve_key_in_a_process(home)
     assert not marker.exists(), "the YAML tag ran a command"
     assert done.returncode == 0 and TRACEBACK not in done.stderr, done.stderr
     assert "refused:" in done.stdout and "config.yaml" in done.stdout, done.stdout
@@ -239,19 +244,7 @@ def test_config_key_with_canary_is_not_echoed(tmp_path: Path) -> None:
     config = home / ".config" / "alma-tools" / "config.yaml"
     config.parent.mkdir(parents=True)
     config.write_text(f"api_key: {CANARY_KEY}\n  bad: [indent\n", encoding="utf-8")
-    probe = (
-        "from alma_tools.alma.keys import resolve_api_key\n"
-        "from alma_tools.errors import ConfigError\n"
-        "try:\n    resolve_api_key()\nexcept ConfigError as error:\n    print('refused:', error)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=product_env(home, api_key=None),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = resolve_key_in_a_process(home)
     assert "refused:" in done.stdout, done.stdout + done.stderr
     assert CANARY_KEY not in done.stdout + done.stderr
 

@@ -38,3 +38,14 @@ class SlidingSecond:
     def count_since(self, start: float) -> int:
         """Moments after *start*."""
         return len(self._moments) - bisect_right(self._moments, start)
+
+
+def max_in_any_second(moments: list[float]) -> int:
+    """Most of *moments* inside any half-open one-second window ``[t, t + 1)`` (for a finished list)."""
+    ordered = sorted(moments)
+    best, low = 0, 0
+    for high, moment in enumerate(ordered):
+        while moment - ordered[low] >= 1.0:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
