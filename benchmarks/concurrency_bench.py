@@ -11,10 +11,20 @@ The loans are generated with a fixed seed: volumes of 1-8 copies, reserve-like (
 (weeks) loans, each copy's loans one after another with some same-second hand-offs, start times on the
 minute for a third of the loans (so different copies change at the same second), and some loans still out.
 
-    python benchmarks/concurrency_bench.py            # 10k, 100k, 1M
-    python benchmarks/concurrency_bench.py 10000      # chosen sizes
+Then the command end to end (``alma-tools concurrency``, start to exit, in its own process; peak memory
+of that process), each with the yardstick its target is set against:
 
-``measure(sizes)`` returns the rows for a combined benchmark table.
+* 200,000 loans in an Analytics-style XLSX with ``--csv``: at most 4 s, and at most 10 times what pandas
+  needs to read the same loans from CSV (``pd.read_csv``);
+* 1,000,000 loans from CSV with ``--csv``: at most 6 s;
+* the workbook (``--output``) of the same 1,000,000 loans: at most 1.6 times the CSV-only command, and
+  under 1 GB.
+
+    python benchmarks/concurrency_bench.py            # 10k, 100k, 1M, then the commands (200k XLSX, 1M)
+    python benchmarks/concurrency_bench.py --quick    # 10k; commands on 20k XLSX, 100k CSV (a minute)
+    python benchmarks/concurrency_bench.py 10000      # chosen sizes for the first table only
+
+``measure(sizes)`` and ``measure_commands(xlsx_loans, csv_loans)`` return the rows for a combined table.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -86,6 +97,37 @@ def generate(n: int, path: Path, seed: int = 20251122) -> Path:
         }
     )
     frame.to_csv(path, index=False)
+    return path
+
+
+def generate_xlsx(csv_path: Path, path: Path) -> Path:
+    """The same loans as an Analytics-style XLSX: report name in row 1, a blank row, the header in row 3,
+    dates as Excel date cells, times as text ``HH:MM:SS``, a footer row ("Applied filters: ...")."""
+    import xlsxwriter
+
+    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet("Loans")
+    dates = workbook.add_format({"num_format": "m/d/yyyy"})
+    sheet.write_string(0, 0, "Loans of the academic year")
+    for column, header in enumerate(frame.columns):
+        sheet.write_string(2, column, header)
+    date_columns = {frame.columns.get_loc(c) for c in ("Loan Date", "Return Date")}
+    parsed = {
+        c: pd.to_datetime(frame[frame.columns[c]], format="%m/%d/%Y", errors="coerce").dt.to_pydatetime()
+        for c in date_columns
+    }
+    values = frame.to_numpy(object)
+    for offset, row in enumerate(values):
+        for column, value in enumerate(row):
+            if column in date_columns:
+                moment = parsed[column][offset]
+                if moment is not None and moment == moment:
+                    sheet.write_datetime(3 + offset, column, moment, dates)
+            elif value != "":
+                sheet.write_string(3 + offset, column, value)
+    sheet.write_string(3 + len(values), 0, "Applied filters: Loan Date is after 08/25/2025")
+    workbook.close()
     return path
 
 
@@ -190,6 +232,60 @@ def measure(sizes: tuple[int, ...] = SIZES) -> list[dict]:
     return rows
 
 
+def _command(*args: str) -> dict:
+    """``alma-tools concurrency ARGS`` in its own process: wall-clock seconds and that process's peak MB."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alma_tools", "concurrency", *args, "--as-of", f"{AS_OF:%Y-%m-%d %H:%M}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"alma-tools concurrency {' '.join(args)} failed (status {status})")
+    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024}
+
+
+def measure_commands(xlsx_loans: int = 200_000, csv_loans: int = 1_000_000) -> list[dict]:
+    """The end-to-end figures and their ratios (see the module docstring), from one run."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        small_csv, small_xlsx = folder / f"loans_{xlsx_loans}.csv", folder / f"loans_{xlsx_loans}.xlsx"
+        _run("generate", f"{xlsx_loans}={small_csv}")
+        generate_xlsx(small_csv, small_xlsx)
+        pandas_csv = _run("read_only", small_csv)
+        xlsx = _command(str(small_xlsx), "--csv", str(folder / "a.csv"))
+        big_csv = folder / f"loans_{csv_loans}.csv"
+        _run("generate", f"{csv_loans}={big_csv}")
+        csv_only = _command(str(big_csv), "--csv", str(folder / "b.csv"))
+        workbook = _command(str(big_csv), "--output", str(folder / "b.xlsx"))
+    return [
+        {"what": f"{xlsx_loans:,} loans, XLSX --csv", "seconds": xlsx["seconds"], "peak_mb": xlsx["peak_mb"],
+         "against": f"pandas reads them from CSV: {pandas_csv['seconds']:.2f} s",
+         "ratio": xlsx["seconds"] / pandas_csv["seconds"], "targets": "<= 4 s; ratio <= 10"},
+        {"what": f"{csv_loans:,} loans, CSV --csv", "seconds": csv_only["seconds"],
+         "peak_mb": csv_only["peak_mb"], "against": "", "ratio": None, "targets": "<= 6 s"},
+        {"what": f"{csv_loans:,} loans, CSV --output (workbook)", "seconds": workbook["seconds"],
+         "peak_mb": workbook["peak_mb"], "against": f"the CSV-only command: {csv_only['seconds']:.2f} s",
+         "ratio": workbook["seconds"] / csv_only["seconds"], "targets": "ratio <= 1.6; < 1,024 MB"},
+    ]  # fmt: skip
+
+
+def _print_commands(rows: list[dict]) -> None:
+    print()
+    print(
+        f"{'end to end (alma-tools concurrency)':<40} | {'time':>8} | {'peak':>7} | {'ratio':>5} | "
+        "against | targets"
+    )
+    for r in rows:
+        ratio = f"{r['ratio']:5.2f}" if r["ratio"] is not None else f"{'-':>5}"
+        print(
+            f"{r['what']:<40} | {r['seconds']:6.2f} s | {r['peak_mb']:4.0f} MB | {ratio} | "
+            f"{r['against'] or '-'} | {r['targets']}"
+        )
+
+
 def _print(rows: list[dict]) -> None:
     print(
         f"{'loans':>9} | {'read CSV only':>16} | {'ours: read+compute':>18} | {'brute force':>17} | "
@@ -212,4 +308,8 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         _child(sys.argv[2], sys.argv[3])
     else:
-        _print(measure(tuple(int(a) for a in sys.argv[1:]) or SIZES))
+        quick = "--quick" in sys.argv[1:]
+        sizes = tuple(int(a) for a in sys.argv[1:] if a != "--quick")
+        _print(measure(sizes or ((10_000,) if quick else SIZES)))
+        if not sizes:
+            _print_commands(measure_commands(20_000, 100_000) if quick else measure_commands())
