@@ -6,12 +6,16 @@ Each file is in tests/data/bad_input (made by make_corpus.py, listed in CASES.md
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
+import os
 from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alma_tools import tables
 from alma_tools.errors import InputError
@@ -279,3 +283,55 @@ def test_calamine_reads_what_openpyxl_read(path: str) -> None:
     assert len(grid.values) == len(expected)
     for row, reference in zip(grid.values.itertuples(index=False), expected, strict=True):
         assert list(row) == [*reference, *[None] * (width - len(reference))][:width]
+
+
+# --- properties: whatever the text, a table or an InputError; well-quoted text reads back exactly -------
+
+_WORDS = st.sampled_from(["Summe", "Total", "Row count: 3", "Barcode", "MMS Id", "", " ", '"', "a,b", "x\ny"])
+_CELLS = st.one_of(_WORDS, st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8))
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.lists(_CELLS, min_size=1, max_size=5), min_size=1, max_size=12), header=st.booleans())
+def test_any_csv_text_gives_a_table_or_an_input_error(rows: list[list[str]], header: bool) -> None:
+    """Raw text, quotes unbalanced or not: never anything but a table or an InputError."""
+    lines = ([",".join(["Barcode", "Title", "MMS Id"])] if header else []) + [",".join(r) for r in rows]
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"alma_tables_text_{os.getpid()}.csv"
+    path.write_text("\r\n".join(lines), encoding="utf-8")
+    try:
+        table = items(path)
+        assert table.row_problems.index.equals(table.frame.index)
+    except InputError as error:
+        assert str(error)
+    finally:
+        path.unlink()
+
+
+#: a title with line breaks: any text, but fewer separators per line than a record has
+_TITLE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from('\n",;'), max_size=20
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    titles=st.lists(_TITLE.filter(lambda t: all(part.count(",") < 2 for part in t.split("\n"))), max_size=10)
+)
+def test_well_quoted_csv_reads_back_exactly(titles: list[str]) -> None:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["Barcode", "Title", "Library Code", "Location Code"])
+    writer.writerows([[f"B{i:05d}", title, "MAIN", "stacks"] for i, title in enumerate(titles)])
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"alma_tables_quoted_{os.getpid()}.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    try:
+        if not titles:
+            with pytest.raises(InputError, match="no data rows"):
+                items(path)
+            return
+        table = items(path)
+    finally:
+        path.unlink()
+    assert table.frame["barcode"].tolist() == [f"B{i:05d}" for i in range(len(titles))]
+    assert table.frame["title"].tolist() == titles
+    assert (table.row_problems == "").all() and table.set_aside == []
