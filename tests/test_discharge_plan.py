@@ -273,8 +273,9 @@ def test_a_hidden_row_does_not_make_a_visible_one_a_duplicate() -> None:
 
 def test_rows_the_reader_found_damaged_are_refused_with_its_words() -> None:
     items = items_table([A, B])
-    words = "Row 3 has one cell more than the header: check the row (not sent)"
-    items.row_problems = pd.Series(["", words], index=items.frame.index)
+    reader = "has one cell more than the header (column H: 'x'): …; the row is not sent until then"
+    words = "Row 3 " + reader
+    items.row_problems = pd.Series(["", reader], index=items.frame.index)
     plan = make_plan(items, locations_table(), DischargeOptions())
     refused = decided(plan, 3).decided
     assert refused is not None and (refused.kind, refused.status) == ("refused", words)
@@ -320,6 +321,8 @@ def test_impossible_options_are_refused_in_plain_words(options: dict, words: str
         "again to finish this row",
         "Lost contact with Alma at row 7; nothing after it was sent; run again to finish",
         "Row 2 has no Item Id and no Barcode: fill one of them in",
+        "Row 9 has a value right of the header's last column (H9: 'x'): give that column a header or clear "
+        "the cell; the row is not sent until then",
         "MMS Id is empty in row 3: fill it in (export it with the MMS Id column)",
         "MMS Id in row 2 was turned into a number by Excel and is shown as 9.93547E+17, so its digits are "
         "lost: x",

@@ -109,6 +109,12 @@ def is_true_word(text: object) -> bool:
 # -- statuses of rows decided before any call (the plan) ---------------------------------------------------
 
 
+def row_problem_status(row: int, problem: str) -> str:
+    """A row the reader found damaged: its words ("has one cell more than the header …") as a sentence."""
+    text = problem.strip()
+    return f"Row {row} {text}" if text[:1].islower() else text
+
+
 def no_ids_status(row: int) -> str:
     return f"Row {row} has no Item Id and no Barcode: fill one of them in"
 
@@ -238,6 +244,7 @@ _OUR_STATUS = re.compile(
             r"Same item as row \d+$",
             r"No desk for location '",
             r"Row \d+ ",  # a row refused whole (no ids, or a row the reader found damaged)
+            r".*the row is not sent until then$",
             r"[^;:]{1,80} in row \d+\b.*: ",  # a refused cell: "<column> [is empty] in row <n> …: <fix>"
             r"Cannot write the run folder\b",
             r"The journal\b",

@@ -33,6 +33,7 @@ from alma_tools.discharge.outcomes import (
     no_library_status,
     no_location_status,
     no_temp_location_status,
+    row_problem_status,
     same_item_status,
 )
 from alma_tools.errors import InputError
@@ -330,10 +331,11 @@ def _leave_hidden_and_damaged(decisions: _Decisions, items: Table, options: Disc
     """
     hidden = items.hidden.astype(bool)
     row_problems = items.row_problems.fillna("").astype(str)
+    by_row = dict(zip(decisions.rows, row_problems, strict=True))
     left_alone = hidden & (not options.include_hidden)
     decisions.kind[left_alone] = "hidden"
     decisions.status[left_alone] = _text(items, "status")[left_alone]
-    decisions.refuse((row_problems != "") & ~left_alone, "", row_problems)
+    decisions.refuse((row_problems != "") & ~left_alone, "", lambda row: row_problem_status(row, by_row[row]))
     return left_alone
 
 
