@@ -51,6 +51,8 @@ from __future__ import annotations
 
 from alma_tools.excel.background import DischargeRun, Job, discharge, make_client, running_in, stop
 from alma_tools.excel.check import check
+from alma_tools.excel.fetch import fetch_items as fetch_items
+from alma_tools.excel.fetch import fetch_loans as fetch_loans
 from alma_tools.excel.inputs import LOCATIONS_SHEET, DischargeInput, read_discharge_input
 from alma_tools.excel.keyprompt import set_api_key
 from alma_tools.excel.logsheet import LOG_SHEET, append_log, ensure_log_sheet
