@@ -315,7 +315,7 @@ _TITLE = st.text(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    titles=st.lists(_TITLE.filter(lambda t: all(part.count(",") < 2 for part in t.split("\n"))), max_size=10)
+    titles=st.lists(_TITLE.filter(lambda t: all(part.count(",") < 3 for part in t.split("\n"))), max_size=10)
 )
 def test_well_quoted_csv_reads_back_exactly(titles: list[str]) -> None:
     buffer = io.StringIO(newline="")
