@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import io
 import os
 import re
 import shutil
@@ -36,7 +37,7 @@ COMMITTED = SOURCES / "alma_tools.xlsm"
 CUSTOMUI = "{http://schemas.microsoft.com/office/2009/07/customui}"
 SHEETS = ["Items", "Loans", "Locations", "Settings", "Help", "xlwings.conf"]
 #: the ribbon macros of alma_tools.excel, as the issue names them
-EXCEL_MACROS = {"check", "discharge", "stop", "concurrency", "set_api_key"}
+EXCEL_MACROS = {"check", "discharge", "stop", "concurrency", "set_api_key", "fetch_items", "fetch_loans"}
 
 
 @pytest.fixture(scope="module")
@@ -489,3 +490,39 @@ def test_the_build_leaves_the_process_as_it_found_it(built: Path) -> None:
         assert not hasattr(xlwings.func(plain), "__xlfunc__"), "xlwings' no-op decorator must be restored"
     assert not hasattr(importlib.import_module("alma_tools.udfs").ALMA_CHECK_ID, "__xlfunc__")
     assert workbook_build.udf_wrappers("alma_tools.no_such_module") is None
+
+
+def test_vba_project_has_projectwm_and_version_compatible(built: Path) -> None:
+    """What every Excel-, Aspose- and LibreOffice-written project has (optional in MS-OVBA)."""
+    import olefile
+
+    with zipfile.ZipFile(built) as archive:
+        ole = olefile.OleFileIO(io.BytesIO(archive.read("xl/vbaProject.bin")))
+    try:
+        assert ole.exists("PROJECTwm")
+        names = ole.openstream("PROJECTwm").read()
+        # each module: its MBCS name, a NUL, its UTF-16 name, two NULs
+        assert b"AlmaRibbon\x00" + "AlmaRibbon".encode("utf-16-le") + b"\x00\x00" in names
+        project = ole.openstream("PROJECT").read().decode("cp1252")
+    finally:
+        ole.close()
+    lines = project.split("\r\n")
+    assert 'VersionCompatible32="393222000"' in lines
+    assert (
+        lines.index('HelpContextID="0"')
+        < lines.index('VersionCompatible32="393222000"')
+        < next(i for i, line in enumerate(lines) if line.startswith("CMG="))
+    )
+
+
+def test_worksheet_functions_get_descriptions_at_open(macros: dict[str, str]) -> None:
+    """Application.MacroOptions for each UDF in ThisWorkbook's Workbook_Open, the saved state kept."""
+    code = macros["ThisWorkbook"]
+    head, _, body = code.partition("Option Explicit")
+    assert "Attribute VB_Customizable = True" in head and "Attribute" not in body  # attributes first
+    opened = re.search(r"Private Sub Workbook_Open\(\)(.*?)End Sub", body, re.DOTALL).group(1)
+    for function in ("ALMA_CHECK_ID", "ALMA_CONCURRENCY"):
+        assert f"'!{function}\", Description:=" in opened
+    assert opened.count('Category:="Alma Tools"') == 2 and "ArgumentDescriptions:=Array(" in opened
+    assert opened.index("wasSaved = ThisWorkbook.Saved") < opened.index("MacroOptions")
+    assert opened.rstrip().endswith("ThisWorkbook.Saved = wasSaved")

@@ -17,12 +17,10 @@ Byte stability: fixed document dates, ms-ovba's random fields seeded, fixed zip 
 entries in a fixed order. Two builds on one machine give identical bytes; across machines a different zlib
 may change the deflated bytes, which is why the test compares unzipped entries.
 
-ms-ovba 0.0.1 has three quirks this module works around: its compressor computes the longest copy as
-``0xFFFF << bitCount + 3`` instead of MS-OVBA's ``(0xFFFF >> bitCount) + 3``, which garbles long modules
-(olevba and LibreOffice then read back scrambled code), and its match search compares every earlier
-position, which took seconds for ``xlwings.bas``; :func:`_patched_ms_ovba` fixes the first and replaces the
-second with an equivalent search (same bytes) for the duration of a build. And it writes scratch files into
-the working directory, so the project is written inside a temporary directory.
+ms-ovba 0.0.1's quirks (a compressor that garbles long modules, a slow match search, scratch files in the
+working directory, random bytes) are worked around in :mod:`alma_tools.workbook_ovba`. ``ThisWorkbook``
+holds the worksheet functions' descriptions (``Application.MacroOptions`` at open, generated from
+:mod:`alma_tools.udfs`).
 
 This is build tooling: nothing here runs in the shipped add-in, and ms-ovba is only in the ``build`` and
 ``test`` extras.
@@ -31,12 +29,9 @@ This is build tooling: nothing here runs in the shipped add-in, and ms-ovba is o
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import importlib.util
 import io
-import os
-import random
 import re
 import sys
 import tempfile
@@ -53,6 +48,10 @@ from typing import Any
 import yaml
 
 from alma_tools.errors import ConfigError
+from alma_tools.workbook_ovba import patched_ms_ovba, seeded_random, working_directory
+
+#: kept under its old name for callers and tests of the build
+_patched_ms_ovba = patched_ms_ovba
 
 #: the repository's ``workbook`` folder (this module lives in ``addin/alma_tools/``)
 WORKBOOK_DIR = Path(__file__).resolve().parents[2] / "workbook"
@@ -74,6 +73,8 @@ DOCUMENT_DATE = datetime(2024, 1, 1, 0, 0, 0)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 VBA_PROJECT_ID = "{6A1C3E52-5C0B-4D4B-9E55-3F0A1D2B7A10}"
 VBA_RANDOM_SEED = 0
+#: what Excel 2010 and later write as the project's VersionCompatible32
+VBA_VERSION_COMPATIBLE = "393222000"
 
 #: the class GUIDs Excel gives a workbook's and a worksheet's document module
 _WORKBOOK_CLASS = uuid.UUID("00020819-0000-0000-C000-000000000046")
@@ -109,8 +110,10 @@ def load_spec(sources: Path = WORKBOOK_DIR) -> dict[str, Any]:
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path} is missing: the workbook is built from it (run from a checkout of the "
-                          "repository, or pass --sources)") from None
+        raise ConfigError(
+            f"{path} is missing: the workbook is built from it (run from a checkout of the "
+            "repository, or pass --sources)"
+        ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("sheets"), list) or not spec["sheets"]:
@@ -120,8 +123,10 @@ def load_spec(sources: Path = WORKBOOK_DIR) -> dict[str, Any]:
         if not isinstance(sheet, dict) or "name" not in sheet or "kind" not in sheet:
             raise ConfigError(f"{path}: sheet {number} needs a 'name' and a 'kind'")
         if sheet["kind"] not in _SHEET_WRITERS:
-            raise ConfigError(f"{path}: sheet {sheet['name']!r} has kind {sheet['kind']!r}; use one of "
-                              f"{', '.join(sorted(_SHEET_WRITERS))}")
+            raise ConfigError(
+                f"{path}: sheet {sheet['name']!r} has kind {sheet['kind']!r}; use one of "
+                f"{', '.join(sorted(_SHEET_WRITERS))}"
+            )
         names.append(sheet["name"])
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: two sheets have the same name")
@@ -148,8 +153,10 @@ def ribbon_actions(xml: bytes) -> list[str]:
 
     root = ElementTree.fromstring(xml)
     if root.tag != f"{{{CUSTOMUI_NAMESPACE}}}customUI":
-        raise ConfigError(f"{RIBBON_PART}: the root element must be customUI in the namespace "
-                          f"{CUSTOMUI_NAMESPACE}, not {root.tag}")
+        raise ConfigError(
+            f"{RIBBON_PART}: the root element must be customUI in the namespace "
+            f"{CUSTOMUI_NAMESPACE}, not {root.tag}"
+        )
     return [element.attrib["onAction"] for element in root.iter() if "onAction" in element.attrib]
 
 
@@ -174,8 +181,10 @@ def vba_modules(sources: Path = WORKBOOK_DIR) -> dict[str, str]:
     modules: dict[str, str] = {}
     for path in files:
         if path.stem in ("xlwings", UDF_VBA_MODULE):
-            raise ConfigError(f"{path}: this module is added by the build (from xlwings, or generated from "
-                              f"{UDF_MODULE}); remove the file")
+            raise ConfigError(
+                f"{path}: this module is added by the build (from xlwings, or generated from "
+                f"{UDF_MODULE}); remove the file"
+            )
         code = _lf(path.read_text(encoding="utf-8"))
         modules[_module_name(code, path)] = code
     xlwings_bas = Path(xlwings.__file__).with_name("xlwings.bas")
@@ -223,8 +232,12 @@ def _pywin32_stand_ins() -> Iterator[None]:
         client = types.ModuleType("win32com.client")
         client.Dispatch = None  # type: ignore[attr-defined]
         win32com.client = client  # type: ignore[attr-defined]
-        stand_ins = {"pythoncom": pythoncom, "pywintypes": pywintypes, "win32com": win32com,
-                     "win32com.client": client}
+        stand_ins = {
+            "pythoncom": pythoncom,
+            "pywintypes": pywintypes,
+            "win32com": win32com,
+            "win32com.client": client,
+        }
         for name, module in stand_ins.items():
             sys.modules[name] = module
             added.append(name)
@@ -238,22 +251,28 @@ def _pywin32_stand_ins() -> Iterator[None]:
             sys.modules.pop(name, None)
 
 
-def udf_wrappers(module_name: str = UDF_MODULE) -> str | None:
-    """The ``xlwings_udfs`` VBA module for ``module_name``, exactly as Excel's *Import Functions* writes it.
+@contextlib.contextmanager
+def _udf_module(module_name: str) -> Iterator[tuple[Any, Any] | None]:
+    """``(xlwings.udfs, module)`` with the module's ``@xw.func`` metadata recorded, or None if missing.
 
     On Linux ``@xw.func`` is a no-op, so the module is executed afresh (a private copy, the imported one is
     left alone) with ``xw.func/arg/ret/sub`` bound to xlwings' real decorators, which record the
-    ``__xlfunc__`` metadata the generator reads. Returns None when the module does not exist.
+    ``__xlfunc__`` metadata xlwings' generator reads.
     """
     import xlwings
 
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.loader is None:
-        return None
+        yield None
+        return
     with _pywin32_stand_ins():
         xl_udfs = importlib.import_module("xlwings.udfs")
-        decorators = {"func": xl_udfs.xlfunc, "arg": xl_udfs.xlarg, "ret": xl_udfs.xlret,
-                      "sub": xl_udfs.xlsub}
+        decorators = {
+            "func": xl_udfs.xlfunc,
+            "arg": xl_udfs.xlarg,
+            "ret": xl_udfs.xlret,
+            "sub": xl_udfs.xlsub,
+        }
         saved = {name: getattr(xlwings, name) for name in decorators}
         previous = sys.modules.get(module_name)
         module = importlib.util.module_from_spec(spec)
@@ -269,15 +288,71 @@ def udf_wrappers(module_name: str = UDF_MODULE) -> str | None:
                 sys.modules.pop(module_name, None)
             else:
                 sys.modules[module_name] = previous
+        yield xl_udfs, module
+
+
+def udf_wrappers(module_name: str = UDF_MODULE) -> str | None:
+    """The ``xlwings_udfs`` VBA module for ``module_name``, exactly as Excel's *Import Functions* writes it.
+
+    Returns None when the module does not exist.
+    """
+    with _udf_module(module_name) as loaded:
+        if loaded is None:
+            return None
+        xl_udfs, module = loaded
         buffer = io.StringIO()
         # the three lines xlwings.udfs.import_udfs writes before the wrappers
         buffer.write(f'Attribute VB_Name = "{UDF_VBA_MODULE}"\n')
         buffer.write("'Autogenerated code by xlwings - changes will be lost with next import!\n")
-        buffer.write("#Const App = \"Microsoft Excel\" 'Adjust when using outside of Excel\n")
+        buffer.write('#Const App = "Microsoft Excel" \'Adjust when using outside of Excel\n')
         # the generator reads only the workbook's Name (an .xlam would use ActiveWorkbook)
         workbook = types.SimpleNamespace(Name=DEFAULT_OUTPUT.name)
         xl_udfs.generate_vba_wrapper(module_name, module, buffer, workbook)
     return _lf(buffer.getvalue())
+
+
+def _vba_text(text: str) -> str:
+    """A VBA string literal (quotes doubled), at most 255 characters as MacroOptions allows."""
+    return '"' + " ".join(str(text).split())[:255].replace('"', '""') + '"'
+
+
+def udf_descriptions(module_name: str = UDF_MODULE) -> str:
+    """VBA for ``ThisWorkbook``: on open, each worksheet function gets its description, argument texts and
+    category in Excel's Insert Function dialog (what xlwings' *Import Functions* does with
+    ``Application.MacroOptions``). MacroOptions marks the workbook changed, so its saved state is put back:
+    opening and closing never asks "Save changes?"."""
+    calls: list[str] = []
+    with _udf_module(module_name) as loaded:
+        if loaded is not None:
+            _xl_udfs, module = loaded
+            for value in vars(module).values():
+                info = getattr(value, "__xlfunc__", None)
+                if not info:
+                    continue
+                arguments = [_vba_text(arg["doc"]) for arg in info["args"] if not arg["vba"] and arg["doc"]]
+                calls.append(
+                    f'    Application.MacroOptions Macro:="\'" & ThisWorkbook.Name & "\'!{info["name"]}", '
+                    f"Description:={_vba_text(info['ret']['doc'])}, Category:={_vba_text(info['category'])}"
+                    + (f", ArgumentDescriptions:=Array({', '.join(arguments)})" if arguments else "")
+                )
+    if not calls:
+        return ""
+    return "\n".join(
+        [
+            "Option Explicit",
+            "",
+            "' Generated by alma-tools build-workbook from alma_tools.udfs: the Insert Function texts.",
+            "Private Sub Workbook_Open()",
+            "    Dim wasSaved As Boolean",
+            "    wasSaved = ThisWorkbook.Saved",
+            "    On Error Resume Next  ' a description is a nicety: never an error box when the file opens",
+            *calls,
+            "    On Error GoTo 0",
+            "    ThisWorkbook.Saved = wasSaved",
+            "End Sub",
+            "",
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -285,106 +360,28 @@ def udf_wrappers(module_name: str = UDF_MODULE) -> str | None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _patched_ms_ovba() -> Iterator[None]:
-    """Fix ms-ovba's maximum copy length (MS-OVBA 2.4.1.3.19.4: ``(0xFFFF >> bitCount) + 3``) and speed up
-    its match search, for the duration of a build."""
-    try:
-        from ms_ovba_compression.ms_ovba import MsOvba
-    except ImportError:
-        raise ConfigError("building the workbook needs ms-ovba: run  pip install -e '.[build]'") from None
-    original = MsOvba.__dict__["copytoken_help"]
-
-    def copytoken_help(difference: int) -> dict[str, int]:
-        bit_count = MsOvba.ceil_log2(difference)
-        length_mask = 0xFFFF >> bit_count
-        return {"lengthMask": length_mask, "offsetMask": ~length_mask & 0xFFFF, "bitCount": bit_count,
-                "maxLength": (0xFFFF >> bit_count) + 3}
-
-    def matching(self: Any) -> tuple[int, int]:
-        # Same answer as MsOvba._matching (the longest earlier match, the nearest one on a tie, clipped to
-        # the maximum length afterwards), but only candidates sharing the next three bytes are compared:
-        # shorter matches are never used. Upstream compares every earlier position, which made a build
-        # take seconds; the committed workbook, built either way, is byte-identical.
-        chunk: bytes = self._activeChunk
-        position = len(chunk) - len(self._uncompressedData)
-        remaining = len(chunk) - position
-        if position == 0 or remaining < 3:
-            return 0, 0
-        index = _trigram_index(chunk)
-        best_length, best_candidate = 0, 0
-        for candidate in reversed(index.get(chunk[position:position + 3], ())):
-            if candidate >= position:
-                continue
-            length = 3
-            while length < remaining and chunk[candidate + length] == chunk[position + length]:
-                length += 1
-            if length > best_length:
-                best_length, best_candidate = length, candidate
-                if length == remaining:
-                    break
-        if best_length < 3:
-            return 0, 0
-        return position - best_candidate, min(copytoken_help(position)["maxLength"], best_length)
-
-    original_matching = MsOvba.__dict__["_matching"]
-    MsOvba.copytoken_help = staticmethod(copytoken_help)
-    MsOvba._matching = matching
-    try:
-        yield
-    finally:
-        MsOvba.copytoken_help = original
-        MsOvba._matching = original_matching
-        _trigram_index.cache_clear()
-
-
-@functools.lru_cache(maxsize=4)
-def _trigram_index(chunk: bytes) -> dict[bytes, list[int]]:
-    """Positions of every three-byte sequence in a chunk of at most 4096 bytes, in ascending order."""
-    index: dict[bytes, list[int]] = {}
-    for position in range(len(chunk) - 2):
-        index.setdefault(chunk[position:position + 3], []).append(position)
-    return index
-
-
-@contextlib.contextmanager
-def _seeded_random(seed: int) -> Iterator[None]:
-    """Seed ``random`` (ms-ovba's PROJECT stream fields, ms-cfb's scratch names) and restore it afterwards."""
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(state)
-
-
-@contextlib.contextmanager
-def _working_directory(path: Path) -> Iterator[None]:
-    """ms-ovba and ms-cfb write scratch files into the current directory: keep them in ``path``."""
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
-
-
 def _document_module_source(name: str) -> str:
     """The class header ms-ovba's DocModule expects (its fifth line must be the module's VB_Name)."""
-    return ("VERSION 1.0 CLASS\nBEGIN\n  MultiUse = -1  'True\nEND\n"
-            f'Attribute VB_Name = "{name}"\n'
-            "Attribute VB_GlobalNameSpace = False\nAttribute VB_Creatable = False\n"
-            "Attribute VB_PredeclaredId = True\nAttribute VB_Exposed = True\n")
+    return (
+        "VERSION 1.0 CLASS\nBEGIN\n  MultiUse = -1  'True\nEND\n"
+        f'Attribute VB_Name = "{name}"\n'
+        "Attribute VB_GlobalNameSpace = False\nAttribute VB_Creatable = False\n"
+        "Attribute VB_PredeclaredId = True\nAttribute VB_Exposed = True\n"
+    )
 
 
-def build_vba_project(modules: Mapping[str, str], sheet_code_names: list[str]) -> bytes:
+def build_vba_project(
+    modules: Mapping[str, str], sheet_code_names: list[str], workbook_code: str = ""
+) -> bytes:
     """``vbaProject.bin`` holding ``ThisWorkbook``, one document module per sheet and ``modules``.
 
     Source only, no compiled p-code: Excel compiles the project when the file opens, as it does for
     xlwings' own quickstart workbook. References: stdole and the Office library, where ``IRibbonControl``
-    is declared.
+    is declared. ``workbook_code`` goes into ``ThisWorkbook`` (the functions' descriptions at open). Like
+    every project Excel, Aspose or LibreOffice writes, it has the ``PROJECTwm`` stream (module names in
+    Unicode) and ``VersionCompatible32`` in its PROJECT stream (both optional in MS-OVBA).
     """
-    with _patched_ms_ovba():
+    with patched_ms_ovba():
         from ms_ovba.Models.Entities.doc_module import DocModule
         from ms_ovba.Models.Entities.reference import Reference
         from ms_ovba.Models.Entities.reference_registered import ReferenceRegistered
@@ -397,6 +394,8 @@ def build_vba_project(modules: Mapping[str, str], sheet_code_names: list[str]) -
             folder = Path(scratch)
             project = VbaProject()
             project.project_id = VBA_PROJECT_ID
+            project.include_projectwm()
+            project.add_attribute("VersionCompatible32", VBA_VERSION_COMPATIBLE)
             documents = [("ThisWorkbook", _WORKBOOK_CLASS)]
             documents += [(name, _WORKSHEET_CLASS) for name in sheet_code_names]
             for name, guid in documents:
@@ -406,6 +405,10 @@ def build_vba_project(modules: Mapping[str, str], sheet_code_names: list[str]) -
                 document.add_file(str(path))
                 document.add_guid(guid)
                 document.normalize_file()
+                if name == "ThisWorkbook" and workbook_code:
+                    # after every attribute (ms-ovba appends two of them at the end of what it normalises)
+                    with open(f"{path}.new", "ab") as normalised:
+                        normalised.write(_cp1252(workbook_code, name).replace(b"\n", b"\r\n"))
                 project.add_module(document)
             for name, code in modules.items():
                 path = folder / f"{name}.bas"
@@ -414,14 +417,23 @@ def build_vba_project(modules: Mapping[str, str], sheet_code_names: list[str]) -
                 module = StdModule(name)
                 module.add_file(str(path))
                 project.add_module(module)
-            stdole = LibidReference(uuid.UUID("00020430-0000-0000-C000-000000000046"), "2.0", "0",
-                                    "C:\\Windows\\System32\\stdole2.tlb", "OLE Automation")
-            office = LibidReference(uuid.UUID("2DF8D04C-5BFA-101B-BDE5-00AA0044DE52"), "2.0", "0",
-                                    r"C:\Program Files\Common Files\Microsoft Shared\OFFICE16\MSO.DLL",
-                                    "Microsoft Office 16.0 Object Library")
+            stdole = LibidReference(
+                uuid.UUID("00020430-0000-0000-C000-000000000046"),
+                "2.0",
+                "0",
+                "C:\\Windows\\System32\\stdole2.tlb",
+                "OLE Automation",
+            )
+            office = LibidReference(
+                uuid.UUID("2DF8D04C-5BFA-101B-BDE5-00AA0044DE52"),
+                "2.0",
+                "0",
+                r"C:\Program Files\Common Files\Microsoft Shared\OFFICE16\MSO.DLL",
+                "Microsoft Office 16.0 Object Library",
+            )
             project.add_reference(Reference(ReferenceRegistered(stdole), "stdole"))
             project.add_reference(Reference(ReferenceRegistered(office), "Office"))
-            with _working_directory(folder), _seeded_random(VBA_RANDOM_SEED):
+            with working_directory(folder), seeded_random(VBA_RANDOM_SEED):
                 ProjectOleFile.write_file(project)
             return (folder / "vbaProject.bin").read_bytes()
 
@@ -432,8 +444,10 @@ def _cp1252(code: str, module: str) -> bytes:
         return code.encode("cp1252")
     except UnicodeEncodeError as error:
         line = code.count("\n", 0, error.start) + 1
-        raise ConfigError(f"VBA module {module}, line {line}: the character {code[error.start]!r} cannot be "
-                          "stored in a VBA project (code page 1252); replace it") from None
+        raise ConfigError(
+            f"VBA module {module}, line {line}: the character {code[error.start]!r} cannot be "
+            "stored in a VBA project (code page 1252); replace it"
+        ) from None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -455,10 +469,17 @@ def _table_sheet(workbook: Any, sheet: Any, spec: dict[str, Any], formats: dict[
     columns = spec["columns"]
     rows = spec.get("rows") or []
     last_row = max(len(rows), 1)
-    sheet.add_table(0, 0, last_row, len(columns) - 1, {
-        "name": spec["table"], "style": spec.get("style", "Table Style Medium 2"),
-        "columns": [{"header": column["header"]} for column in columns],
-    })
+    sheet.add_table(
+        0,
+        0,
+        last_row,
+        len(columns) - 1,
+        {
+            "name": spec["table"],
+            "style": spec.get("style", "Table Style Medium 2"),
+            "columns": [{"header": column["header"]} for column in columns],
+        },
+    )
     for number, column in enumerate(columns):
         sheet.set_column(number, number, column.get("width", 16))
         if column.get("note"):
@@ -487,18 +508,34 @@ def _settings_sheet(workbook: Any, sheet: Any, spec: dict[str, Any], formats: di
             sheet.write_string(row, 1, str(value), formats["value"])
         sheet.write_string(row, 2, setting["help"], formats["wrap"])
         if "choices" in setting:
-            sheet.data_validation(row, 1, row, 1, {
-                "validate": "list", "source": [str(choice) for choice in setting["choices"]],
-                "error_title": setting["label"],
-                "error_message": "Choose one of: " + ", ".join(str(choice) for choice in setting["choices"]),
-            })
+            sheet.data_validation(
+                row,
+                1,
+                row,
+                1,
+                {
+                    "validate": "list",
+                    "source": [str(choice) for choice in setting["choices"]],
+                    "error_title": setting["label"],
+                    "error_message": "Choose one of: "
+                    + ", ".join(str(choice) for choice in setting["choices"]),
+                },
+            )
         elif "maximum" in setting:
-            sheet.data_validation(row, 1, row, 1, {
-                "validate": "integer", "criteria": "between",
-                "minimum": setting["minimum"], "maximum": setting["maximum"],
-                "error_title": setting["label"],
-                "error_message": f"A whole number from {setting['minimum']} to {setting['maximum']}.",
-            })
+            sheet.data_validation(
+                row,
+                1,
+                row,
+                1,
+                {
+                    "validate": "integer",
+                    "criteria": "between",
+                    "minimum": setting["minimum"],
+                    "maximum": setting["maximum"],
+                    "error_title": setting["label"],
+                    "error_message": f"A whole number from {setting['minimum']} to {setting['maximum']}.",
+                },
+            )
         workbook.define_name(setting["name"], f"='{sheet.name}'!$B${row + 1}")
     sheet.write_string(len(spec["settings"]) + 2, 0, spec["note"], formats["bold"])
     sheet.freeze_panes(1, 0)
@@ -531,8 +568,13 @@ def _conf_sheet(workbook: Any, sheet: Any, spec: dict[str, Any], formats: dict[s
         sheet.write_string(row, 2, entry["why"], formats["note"])
 
 
-_SHEET_WRITERS = {"paste": _paste_sheet, "table": _table_sheet, "settings": _settings_sheet,
-                  "text": _text_sheet, "conf": _conf_sheet}
+_SHEET_WRITERS = {
+    "paste": _paste_sheet,
+    "table": _table_sheet,
+    "settings": _settings_sheet,
+    "text": _text_sheet,
+    "conf": _conf_sheet,
+}
 
 
 def write_sheets(spec: dict[str, Any], vba_project: bytes) -> bytes:
@@ -541,9 +583,15 @@ def write_sheets(spec: dict[str, Any], vba_project: bytes) -> bytes:
 
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    workbook.set_properties({"title": "Alma Tools", "subject": "Bulk discharge and loan statistics for Alma",
-                             "author": "Alma Tools", "comments": "Built by alma-tools build-workbook",
-                             "created": DOCUMENT_DATE})
+    workbook.set_properties(
+        {
+            "title": "Alma Tools",
+            "subject": "Bulk discharge and loan statistics for Alma",
+            "author": "Alma Tools",
+            "comments": "Built by alma-tools build-workbook",
+            "created": DOCUMENT_DATE,
+        }
+    )
     formats = {
         "header": workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1}),
         "bold": workbook.add_format({"bold": True}),
@@ -582,17 +630,23 @@ def add_ribbon(package: bytes, ribbon: bytes) -> bytes:
     content-type override is needed: the package's default for ``.xml`` covers the part.
     """
     output = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(package)) as source, \
-            zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(package)) as source,
+        zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         types_xml = source.read("[Content_Types].xml").decode("utf-8")
         if 'Extension="xml" ContentType="application/xml"' not in types_xml:
-            raise ConfigError("XlsxWriter's [Content_Types].xml lacks the default for .xml parts that the "
-                              "ribbon part relies on; pin an XlsxWriter version that writes it")
+            raise ConfigError(
+                "XlsxWriter's [Content_Types].xml lacks the default for .xml parts that the "
+                "ribbon part relies on; pin an XlsxWriter version that writes it"
+            )
         for name in source.namelist():
             data = source.read(name)
             if name == "_rels/.rels":
-                relationship = (f'<Relationship Id="{RIBBON_RELATIONSHIP_ID}" Type="{CUSTOMUI_RELATIONSHIP}" '
-                                f'Target="{RIBBON_PART}"/>')
+                relationship = (
+                    f'<Relationship Id="{RIBBON_RELATIONSHIP_ID}" Type="{CUSTOMUI_RELATIONSHIP}" '
+                    f'Target="{RIBBON_PART}"/>'
+                )
                 data = data.replace(b"</Relationships>", relationship.encode() + b"</Relationships>")
             _write_entry(target, name, data)
         _write_entry(target, RIBBON_PART, ribbon)
@@ -618,8 +672,10 @@ def check_callbacks(actions: list[str], modules: Mapping[str, str]) -> None:
     declared = set().union(*(ribbon_subs(code) for code in modules.values()))
     for action in actions:
         if action.rsplit(".", 1)[-1] not in declared:
-            raise ConfigError(f"{RIBBON_PART}: onAction {action!r} has no Sub {action}(control As "
-                              "IRibbonControl) in workbook/vba/*.bas; add it or fix the name")
+            raise ConfigError(
+                f"{RIBBON_PART}: onAction {action!r} has no Sub {action}(control As "
+                "IRibbonControl) in workbook/vba/*.bas; add it or fix the name"
+            )
 
 
 def build_workbook(output: Path | str | None = None, sources: Path | str = WORKBOOK_DIR) -> BuildResult:
@@ -637,14 +693,20 @@ def build_workbook(output: Path | str | None = None, sources: Path | str = WORKB
     ribbon = ribbon_xml(sources)
     modules = vba_modules(sources)
     check_callbacks(ribbon_actions(ribbon), modules)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if UDF_VBA_MODULE not in modules:
         notes = (f"{UDF_MODULE} does not exist yet: built without the {UDF_VBA_MODULE} module",)
     code_names = [f"Sheet{number}" for number in range(1, len(spec["sheets"]) + 1)]
-    package = add_ribbon(write_sheets(spec, build_vba_project(modules, code_names)), ribbon)
+    vba = build_vba_project(modules, code_names, udf_descriptions())
+    package = add_ribbon(write_sheets(spec, vba), ribbon)
     partial = target.with_name(target.name + ".partial")
     partial.write_bytes(package)
     partial.replace(target)
-    return BuildResult(path=target, seconds=time.perf_counter() - started, size=len(package),
-                       modules=tuple(modules), sheets=tuple(sheet["name"] for sheet in spec["sheets"]),
-                       notes=notes)
+    return BuildResult(
+        path=target,
+        seconds=time.perf_counter() - started,
+        size=len(package),
+        modules=tuple(modules),
+        sheets=tuple(sheet["name"] for sheet in spec["sheets"]),
+        notes=notes,
+    )

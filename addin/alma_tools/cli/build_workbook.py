@@ -18,12 +18,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "build-workbook",
         help="Build workbook/alma_tools.xlsm from its text sources",
         description="Build the Alma Tools workbook (ribbon, VBA modules, sheets) from the text sources in "
-                    "workbook/. Needs the build extra: pip install -e '.[build]'.",
+        "workbook/. Needs the build extra: pip install -e '.[build]'.",
     )
-    parser.add_argument("--output", type=Path, default=None, metavar="PATH",
-                        help=f"where to write the workbook (default: {DEFAULT_OUTPUT})")
-    parser.add_argument("--sources", type=Path, default=WORKBOOK_DIR, metavar="DIR",
-                        help=f"folder with sheets.yaml, customUI/ and vba/ (default: {WORKBOOK_DIR})")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"where to write the workbook (default: {DEFAULT_OUTPUT})",
+    )
+    parser.add_argument(
+        "--sources",
+        type=Path,
+        default=WORKBOOK_DIR,
+        metavar="DIR",
+        help=f"folder with sheets.yaml, customUI/ and vba/ (default: {WORKBOOK_DIR})",
+    )
     parser.set_defaults(handler=run)
 
 
