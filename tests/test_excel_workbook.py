@@ -65,7 +65,15 @@ def _cell(address: str) -> tuple[int, int]:
 
 def test_every_ribbon_button_calls_an_existing_macro_that_takes_an_optional_book():
     called = re.findall(r'AlmaRun "(\w+)"', RIBBON_VBA.read_text(encoding="utf-8"))
-    assert sorted(called) == ["check", "concurrency", "discharge", "set_api_key", "stop"]
+    assert sorted(called) == [
+        "check",
+        "concurrency",
+        "discharge",
+        "fetch_items",
+        "fetch_loans",
+        "set_api_key",
+        "stop",
+    ]
     for name in called:
         parameters = list(inspect.signature(getattr(excel, name)).parameters.values())
         assert parameters[0].name == "book" and parameters[0].default is None

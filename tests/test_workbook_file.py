@@ -180,12 +180,12 @@ def test_ribbon_tab_groups_and_buttons(built: Path) -> None:
         for group in tab.iter(f"{CUSTOMUI}group")
     }
     assert layout == {
-        "Discharge": ["Check sheet", "Discharge loans", "Stop"],
-        "Statistics": ["Concurrent checkouts"],
+        "Discharge": ["Fetch from Analytics", "Check sheet", "Discharge loans", "Stop"],
+        "Statistics": ["Fetch from Analytics", "Concurrent checkouts"],
         "Setup": ["Set API key", "Restart Python", "Help"],
     }
     ids = [element.get("id") for element in tab.iter() if element.get("id")]
-    assert len(ids) == len(set(ids)) == 11, "tab, group and button ids must be unique"
+    assert len(ids) == len(set(ids)) == 13, "tab, group and button ids must be unique"
     assert all(re.fullmatch(r"[A-Za-z_][\w]*", identifier) for identifier in ids)
     for button in tab.iter(f"{CUSTOMUI}button"):
         assert button.get("imageMso") and button.get("screentip") and button.get("onAction"), button.attrib
@@ -202,7 +202,7 @@ def test_every_onaction_resolves_to_a_ribbon_sub(built: Path, macros: dict[str, 
         ):
             declared[name] = module
     actions = [button.get("onAction") for button in ribbon_root(built).iter(f"{CUSTOMUI}button")]
-    assert len(actions) == 7
+    assert len(actions) == 9
     missing = [action for action in actions if action.rsplit(".", 1)[-1] not in declared]
     assert not missing, f"ribbon onAction without a Sub Name(control As IRibbonControl): {missing}"
 

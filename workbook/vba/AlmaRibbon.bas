@@ -27,6 +27,14 @@ Public Sub AlmaStop(control As IRibbonControl)
     AlmaRun "stop"
 End Sub
 
+Public Sub AlmaFetchItems(control As IRibbonControl)
+    AlmaRun "fetch_items"
+End Sub
+
+Public Sub AlmaFetchLoans(control As IRibbonControl)
+    AlmaRun "fetch_loans"
+End Sub
+
 Public Sub AlmaConcurrency(control As IRibbonControl)
     AlmaRun "concurrency"
 End Sub
