@@ -89,7 +89,9 @@ class InProcessDriver:
         getattr(excel, macro)(self.book)
 
     def _alerts(self) -> list[str]:
-        return [a["args"][0] for a in self.book.json()["actions"] if a["func"] == "alert"]
+        from alma_tools.excel import desktop
+
+        return desktop.recorded_alerts(self.book)
 
     def can_calculate(self) -> bool:
         return False  # the remote engine has no calculation: worksheet functions need Excel

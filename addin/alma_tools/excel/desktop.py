@@ -199,7 +199,10 @@ def book_for_thread(book: Any) -> Callable[[], contextlib.AbstractContextManager
     import pythoncom  # type: ignore[import-untyped]  # pywin32 exists only on Windows
 
     stream = pythoncom.CoMarshalInterThreadInterfaceInStream(pythoncom.IID_IDispatch, book.api)
-    clsid = book.api.CLSID
+    try:
+        clsid = book.api.CLSID  # lets the unmarshalled object keep Excel's type information
+    except Exception:  # a late-bound object has none: plain dynamic dispatch then
+        clsid = None
     return lambda: _unmarshalled_book(stream, clsid)
 
 
@@ -240,6 +243,14 @@ def native_message(text: str, title: str = "Alma Tools") -> None:
 
         mb_ok_topmost_warning = 0x00040000 | 0x00000030
         ctypes.windll.user32.MessageBoxW(None, text, title, mb_ok_topmost_warning)  # type: ignore[attr-defined]
+
+
+def recorded_alerts(book: Any) -> list[str]:
+    """The messages a remote-engine book was asked to show (its recorded ``alert`` actions); Excel on
+    Windows keeps no record (the self-test reads the log sheet there)."""
+    if not is_remote(book):
+        return []
+    return [str(a["args"][0]) for a in book.json()["actions"] if a["func"] == "alert"]
 
 
 def pump_messages() -> None:
