@@ -339,7 +339,7 @@ class DischargeRun(Job):
         return lines
 
 
-def make_client(settings: Settings, on_response: Callable[[Any], None]) -> AlmaClient:
+def make_client(settings: Settings, on_response: Callable[[Any], None] | None) -> AlmaClient:
     """The one Alma client, from the Settings sheet; the key comes from the credential store, never a cell."""
     return AlmaClient(
         base_url=settings.base_url or None,
