@@ -108,13 +108,13 @@ def read_sheet(name: str, raw: bytes, sheet: str | None) -> SheetRead:
 def workbook_sheets(archive: zipfile.ZipFile) -> tuple[list[SheetInfo], int]:
     """The sheets in workbook order, and the index of the active tab (``activeTab``, default 0)."""
     workbook_part = "xl/workbook.xml"
-    for rel in ElementTree.fromstring(archive.read("_rels/.rels")).iter(f"{_PKG_REL_NS}Relationship"):
+    for rel in _relationships(archive, "_rels/.rels"):
         if rel.get("Type", "").endswith("/officeDocument"):
             workbook_part = rel.get("Target", workbook_part).lstrip("/")
     folder = workbook_part.rsplit("/", 1)[0] + "/" if "/" in workbook_part else ""
     rels_part = f"{folder}_rels/{workbook_part.rsplit('/', 1)[-1]}.rels"
     targets: dict[str, tuple[str, bool]] = {}
-    for rel in ElementTree.fromstring(archive.read(rels_part)).iter(f"{_PKG_REL_NS}Relationship"):
+    for rel in _relationships(archive, rels_part):
         target = rel.get("Target", "")
         part = target.lstrip("/") if target.startswith("/") else folder + target
         targets[rel.get("Id", "")] = (part, rel.get("Type", "").endswith("/chartsheet"))
@@ -127,6 +127,16 @@ def workbook_sheets(archive: zipfile.ZipFile) -> tuple[list[SheetInfo], int]:
     view = root.find(f"{_MAIN_NS}bookViews/{_MAIN_NS}workbookView")
     active = int(view.get("activeTab", "0")) if view is not None else 0
     return sheets, active
+
+
+def _relationships(archive: zipfile.ZipFile, part: str) -> list[Any]:
+    """The Relationship elements of a rels part; none when a writer left the part out (calamine copes,
+    and the sheet XML is then simply not consulted)."""
+    try:
+        content = archive.read(part)
+    except KeyError:
+        return []
+    return list(ElementTree.fromstring(content).iter(f"{_PKG_REL_NS}Relationship"))
 
 
 def choose_sheet(name: str, sheets: list[SheetInfo], active: int, wanted: str | None) -> SheetInfo:
