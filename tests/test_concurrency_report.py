@@ -94,6 +94,8 @@ def test_workbook_sheets_tables_and_first_sheet(sample_outputs) -> None:
         assert sheet.page_setup.fitToWidth in (None, 1) and sheet.page_setup.fitToHeight == 0  # 1 is implied
         (table,) = sheet.tables.values()
         top = openpyxl.utils.cell.range_boundaries(table.ref)[1]
+        assert openpyxl.utils.cell.range_boundaries(table.ref)[3] == sheet.max_row  # the table has every row
+        assert table.autoFilter.ref == table.ref
         assert sheet.print_title_rows == f"${top}:${top}"  # the table's header row
 
 
@@ -378,3 +380,34 @@ def test_packaged_sample_carries_only_its_four_deliberate_problems(data_dir: Pat
     for row, column in listed:
         assert f"| {row} | {column} |" in readme
     assert stats.volumes["Last Return"].max() <= DEMO_AS_OF
+
+
+def test_episodes_csv_quotes_like_the_csv_module(tmp_path: Path) -> None:
+    """Titles with commas, quotes, line breaks and formula-like text come back exactly (formulas as text)."""
+    titles = ['Smith, "Collected" works', "Two\nlines", "=SUM(A1)", "Plain"]
+    rows = [HEADER.split(",")]
+    for number, title in enumerate(titles):
+        for copy in ("a", "b"):
+            rows.append(
+                [title, f"99{number:012}3681", "QA1", copy, "9/1/2025", "08:00:00", "9/1/2025", "10:30:00"]
+            )
+    stats = compute(read_loans(rows), as_of=dt.datetime(2026, 1, 1))
+    write_xlsx(stats, tmp_path / "stats.xlsx")
+    with open(tmp_path / "stats.episodes.csv", encoding="utf-8-sig", newline="") as handle:
+        read = list(csv.reader(handle))
+    assert read[0] == [
+        "MMS Id",
+        "Permanent Call Number",
+        "Title",
+        "Kind",
+        "Start",
+        "End",
+        "Hours",
+        "Copies Out",
+    ]
+    assert sorted({row[2] for row in read[1:]}) == sorted(
+        ["'=SUM(A1)", *[t for t in titles if t != "=SUM(A1)"]]
+    )
+    assert {(row[4], row[5], row[6], row[7]) for row in read[1:]} == {
+        ("2025-09-01 08:00:00", "2025-09-01 10:30:00", "2.5", "2")
+    }

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.utility import xl_col_to_name, xl_range
 
 from alma_tools.cells import safe_text
 from alma_tools.concurrency.core import KIND_ALL_OUT, Stats, weeks_at_capacity
@@ -437,17 +437,7 @@ def _render(workbook: Any, spec: SheetSpec) -> None:
         sheet._check_dimensions(top + len(frame), len(frame.columns) - 1)
     last_row = top + max(len(frame), 1)
     if len(frame.columns):
-        sheet.add_table(
-            top,
-            0,
-            last_row,
-            len(frame.columns) - 1,
-            {
-                "name": spec.table_name,
-                "style": spec.table_style,
-                "columns": [{"header": str(c), "format": formats[c]} for c in frame.columns],
-            },
-        )
+        _add_table(sheet, spec, formats, top, last_row)
     names = list(frame.columns)
     for conditional in spec.conditional_formats:
         first_column = names.index(conditional.column)
@@ -473,45 +463,74 @@ _XML_ILLEGAL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 _CELL_CHARACTERS = 32_767
 
 
+def _add_table(sheet: Any, spec: SheetSpec, formats: dict[Any, Any], top: int, last_row: int) -> None:
+    """The Excel table over the header and data rows.
+
+    xlsxwriter's ``add_table`` checks every cell of its range against earlier tables and merged ranges in
+    Python (2 s for a million loans' sheets). Nothing else is ever placed on these sheets, so the table is
+    added over its header and first data row and its stored range is then widened to the data.
+    """
+    last_column = len(spec.frame.columns) - 1
+    sheet.add_table(
+        top,
+        0,
+        min(last_row, top + 1),
+        last_column,
+        {
+            "name": spec.table_name,
+            "style": spec.table_style,
+            "columns": [{"header": str(c), "format": formats[c]} for c in spec.frame.columns],
+        },
+    )
+    table = sheet.tables[-1]
+    table["range"] = table["a_range"] = xl_range(top, 0, last_row, last_column)
+    if table.get("autofilter"):
+        table["autofilter"] = table["a_range"]
+
+
 def _rows_xml(frame: pd.DataFrame, first: int, formats: dict[Any, Any], text_columns: tuple[str, ...]) -> str:
-    """The table's data rows as worksheet XML, built a whole column at a time.
+    """The table's data rows as worksheet XML.
 
     Why not ``write_number`` per cell: xlsxwriter builds each cell's XML in Python (about 10 µs a cell),
     and a million loans' workbook has a million cells (Statistics, Buy more copies): 10 s of 15. Here each
-    column becomes its cells' XML in a few vectorised steps; text is written as inline strings (never a
-    formula), numbers as Excel numbers, datetimes as Excel serial days, each with its column's format.
+    column's values become text in a few vectorised steps, and each cell is one f-string; text is written
+    as inline strings (never a formula), numbers as Excel numbers, datetimes as Excel serial days, each
+    with its column's format.
     """
-    cells = pd.Series("", index=range(len(frame)), dtype=object)
+    numbers = range(first + 1, first + 1 + len(frame))
+    columns = []
     for position, column in enumerate(frame.columns):
-        reference = f' r="{xl_col_to_name(position)}'
-        rows = pd.Series(np.arange(first + 1, first + 1 + len(frame)).astype(str), dtype=object)
-        head = reference + rows + f'" s="{formats[column]._get_xf_index()}"'
-        cells = cells + _cells_xml(frame[column], head, column in text_columns)
-    numbers = np.arange(first + 1, first + 1 + len(frame)).astype(str)
-    return "".join(('<row r="' + pd.Series(numbers, dtype=object) + '">' + cells + "</row>").tolist())
+        start = f'<c r="{xl_col_to_name(position)}'
+        style = formats[column]._get_xf_index()
+        values, is_text = _cell_values(frame[column], column in text_columns)
+        if is_text:
+            end = f'" s="{style}" t="inlineStr"><is><t xml:space="preserve">'
+            cells = [
+                f"{start}{r}{end}{v}</t></is></c>" if v else "" for r, v in zip(numbers, values, strict=True)
+            ]
+        else:
+            end = f'" s="{style}"><v>'
+            cells = [f"{start}{r}{end}{v}</v></c>" if v else "" for r, v in zip(numbers, values, strict=True)]
+        columns.append(cells)
+    return "".join(
+        f'<row r="{r}">' + "".join(cells) + "</row>"
+        for r, cells in zip(numbers, zip(*columns, strict=True), strict=True)
+    )
 
 
-def _cells_xml(values: pd.Series, head: pd.Series, as_text: bool) -> pd.Series:
-    """A column's ``<c>`` elements ("" for an empty cell); ``head`` has each cell's reference and style."""
-    values = values.reset_index(drop=True)
+def _cell_values(values: pd.Series, as_text: bool) -> tuple[list[str], bool]:
+    """A column's cell contents as XML text ("" for an empty cell), and whether they are text cells."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        serial = to_excel_serial(values)
-        present = serial.notna().to_numpy()
-        body = serial.to_numpy(float).astype(str)
-        xml = "<c" + head + "><v>" + pd.Series(body, dtype=object) + "</v></c>"
-    elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) and not as_text:
+        serial = to_excel_serial(values).to_numpy(float)
+        return np.where(np.isfinite(serial), serial.astype(str), "").tolist(), False
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) and not as_text:
         number = values.to_numpy(float)
-        present = np.isfinite(number)
         exact = values.to_numpy() if pd.api.types.is_integer_dtype(values) else number
-        xml = "<c" + head + "><v>" + pd.Series(exact.astype(str), dtype=object) + "</v></c>"
-    else:
-        text = values.astype(object).where(values.notna(), "").astype(str)
-        present = (text != "").to_numpy()
-        text = text.str.slice(0, _CELL_CHARACTERS)
-        text = text.str.replace("&", "&amp;").str.replace("<", "&lt;").str.replace(">", "&gt;")
-        text = text.str.replace(_XML_ILLEGAL, lambda m: f"_x{ord(m.group()):04X}_", regex=True)
-        xml = "<c" + head + ' t="inlineStr"><is><t xml:space="preserve">' + text + "</t></is></c>"
-    return xml.where(present, "")
+        return np.where(np.isfinite(number), exact.astype(str), "").tolist(), False
+    text = values.astype(object).where(values.notna(), "").astype(str).str.slice(0, _CELL_CHARACTERS)
+    text = text.str.replace("&", "&amp;").str.replace("<", "&lt;").str.replace(">", "&gt;")
+    text = text.str.replace(_XML_ILLEGAL, lambda m: f"_x{ord(m.group()):04X}_", regex=True)
+    return text.tolist(), True
 
 
 def _append_rows(sheet: Any, xml: str) -> None:
@@ -606,24 +625,41 @@ def _safe_column(values: pd.Series) -> pd.Series:
 
 
 def write_episodes_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
-    """Every episode (the workbook shows the top volumes' only) as CSV, times as ``yyyy-mm-dd hh:mm:ss``."""
+    """Every episode (the workbook shows the top volumes' only) as CSV, times as ``yyyy-mm-dd hh:mm:ss``.
+
+    A million loans have some 300,000 episodes; the lines are built a column at a time (``to_csv``
+    formats each cell in Python: 2 s of them).
+    """
     target = Path(path)
     check_writable(target)
     frame = stats.episodes.drop(columns="volume")
-    text = {}
+    fields = []
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_datetime64_any_dtype(values):
-            text[column] = values.dt.strftime("%Y-%m-%d %H:%M:%S")
+            iso = pd.Series(values.to_numpy("datetime64[s]").astype(str), dtype=object)
+            fields.append(iso.str.replace("T", " ", regex=False).where(values.notna().to_numpy(), ""))
         elif pd.api.types.is_float_dtype(values):
-            text[column] = values.round(4)
+            fields.append(pd.Series(values.round(4).to_numpy().astype(str), dtype=object))
         elif pd.api.types.is_numeric_dtype(values):
-            text[column] = values
+            fields.append(pd.Series(values.to_numpy().astype(str), dtype=object))
         else:
-            text[column] = _safe_column(values)
+            fields.append(_csv_quoted(_safe_column(values).astype(str)))
+    lines = _csv_quoted(pd.Series([str(c) for c in frame.columns], dtype=object)).str.cat(sep=",")
+    body = fields[0].reset_index(drop=True) if fields else pd.Series(dtype=object)
+    for column_text in fields[1:]:
+        body = body + "," + column_text.reset_index(drop=True)
+    text = lines + "\r\n" + ("".join((body + "\r\n").tolist()) if len(body) else "")
     with _replacing(target) as temporary:
-        pd.DataFrame(text).to_csv(temporary, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        temporary.write_text(text, encoding="utf-8-sig", newline="")
     return target
+
+
+def _csv_quoted(values: pd.Series) -> pd.Series:
+    """CSV fields as the ``csv`` module writes them: quoted (quotes doubled) when they hold , " or a line
+    break, as they are otherwise."""
+    needs = values.str.contains(r'[",\r\n]', regex=True).fillna(False).to_numpy(bool)
+    return values.where(~needs, '"' + values.str.replace('"', '""', regex=False) + '"')
 
 
 def write_problems_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
