@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
+from alma_tools.alma.protocols import ScanClient
 from alma_tools.discharge.outcomes import (
     NOT_ON_LOAN,
     Outcome,
@@ -41,7 +41,7 @@ class Resolved:
     loan_open: bool = False
 
 
-def resolve_barcode_row(client: Any, prow: PlannedRow, verify_first: bool) -> Resolved | Outcome:
+def resolve_barcode_row(client: ScanClient, prow: PlannedRow, verify_first: bool) -> Resolved | Outcome:
     """The row's ids (and desk), or its outcome when it must not be scanned; Alma's errors propagate."""
     lookup = prow.lookup
     if lookup is not None and not lookup.needs_item:
