@@ -128,3 +128,14 @@ def test_sheet_choice(tmp_path: Path) -> None:
     _workbook(path, [("Old", "hidden"), ("Older", "veryHidden")], active=0)
     with pytest.raises(InputError, match=r"no visible worksheet to read .*Old \(hidden\), Older \(hidden\)"):
         read_grid(path)
+
+
+@pytest.mark.parametrize("missing", ["_rels/.rels", "xl/_rels/workbook.xml.rels"])
+def test_workbook_without_its_relationships_is_a_damaged_workbook(tmp_path: Path, missing: str) -> None:
+    path = tmp_path / "norels.xlsx"
+    with zipfile.ZipFile(BAD / "hidden_rows.xlsx") as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():
+            if info.filename != missing:
+                target.writestr(info, source.read(info.filename))
+    with pytest.raises(InputError, match="norels.xlsx is not a readable Excel workbook"):
+        read_grid(path)

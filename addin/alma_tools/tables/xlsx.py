@@ -130,8 +130,8 @@ def workbook_sheets(archive: zipfile.ZipFile) -> tuple[list[SheetInfo], int]:
 
 
 def _relationships(archive: zipfile.ZipFile, part: str) -> list[Any]:
-    """The Relationship elements of a rels part; none when a writer left the part out (calamine copes,
-    and the sheet XML is then simply not consulted)."""
+    """The Relationship elements of a rels part; none when the part is missing (calamine then refuses the
+    workbook, and the message is the one for a damaged workbook)."""
     try:
         content = archive.read(part)
     except KeyError:
