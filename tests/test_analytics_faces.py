@@ -155,3 +155,97 @@ def test_fetch_report_to_file_names_the_file_after_the_report_and_the_time(simul
     assert first.read_bytes() == second.read_bytes()
     rows = read_csv_file(first)
     assert len(rows) == 301 and rows[0][:3] == ["Title", "Barcode", "MMS Id"]
+
+
+ITEMS_REPORT = "/shared/Sample University/Reports/Items to discharge"
+LOANS_REPORT = "/shared/Sample University/Reports/Loans"
+DATA = Path(__file__).parent / "data"
+
+
+def test_discharge_from_a_report_fetches_into_a_dated_file_and_discharges_it(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(api_keys=(CANARY,))
+    work = tmp_path / "work"
+    work.mkdir()
+    done = alma_tools(
+        "discharge",
+        "--report",
+        ITEMS_REPORT,
+        "--locations",
+        str(DATA / "locations.csv"),
+        "--base-url",
+        sim.base_url,
+        "--rate",
+        "25",
+        home=tmp_path / "h",
+        cwd=work,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    match = SUMMARY.match(done.stdout.splitlines()[0])
+    assert match and match.group(1, 3) == ("300", ITEMS_REPORT)
+    named = re.compile(r"Items to discharge \d{4}-\d\d-\d\d \d{4}\.csv")
+    (fetched,) = [path for path in work.iterdir() if named.fullmatch(path.name)]
+    # the results writer keeps the file as fetched beside it, before it writes done and status
+    assert (
+        read_csv_file(fetched.with_suffix(".original.csv"))[1:]
+        == read_csv_file(Path(__file__).parent / "data" / "items_to_discharge.csv")[1:]
+    )
+    rows = read_csv_file(fetched)
+    header = rows[0]
+    assert header[-2:] == ["done", "status"]  # the fetched file is the run's record: results written into it
+    assert sum(1 for row in rows[1:] if row[-2] == "TRUE") == len(sim.stats()["scans"]) >= 250
+    assert CANARY.encode() not in fetched.read_bytes()
+
+
+def test_discharge_needs_a_file_or_a_report_not_both(simulator, tmp_path: Path) -> None:
+    sim = simulator(api_keys=(CANARY,))
+    where = ("--locations", str(DATA / "locations.csv"), "--base-url", sim.base_url)
+    neither = alma_tools("discharge", *where, home=tmp_path / "h")
+    assert neither.returncode == 2 and "--report PATH" in neither.stderr
+    both = alma_tools(
+        "discharge",
+        str(DATA / "items_to_discharge.csv"),
+        "--report",
+        ITEMS_REPORT,
+        *where,
+        home=tmp_path / "h",
+    )
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert sim.stats()["requests"] == 0
+
+
+def test_concurrency_from_a_report(simulator, tmp_path: Path) -> None:
+    sim = simulator(api_keys=(CANARY,))
+    work = tmp_path / "work"
+    work.mkdir()
+    stats = work / "stats.csv"
+    done = alma_tools(
+        "concurrency",
+        "--report",
+        LOANS_REPORT,
+        "--as-of",
+        "2026-06-30 23:59",
+        "--csv",
+        str(stats),
+        "--base-url",
+        sim.base_url,
+        home=tmp_path / "h",
+        cwd=work,
+    )
+    assert done.returncode == 0, done.stderr
+    assert SUMMARY.match(done.stdout.splitlines()[0])
+    (fetched,) = work.glob("Loans *.csv")
+    # the same statistics as from the hand export of the same report
+    direct = alma_tools(
+        "concurrency",
+        str(DATA / "loans_export.xlsx"),
+        "--as-of",
+        "2026-06-30 23:59",
+        "--csv",
+        str(work / "direct.csv"),
+        home=tmp_path / "h",
+    )
+    assert direct.returncode == 0, direct.stderr
+    assert stats.read_bytes() == (work / "direct.csv").read_bytes()
+    assert fetched.stat().st_size > 0

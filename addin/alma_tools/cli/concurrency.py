@@ -13,6 +13,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from alma_tools.cli.report import add_connection_arguments, add_report_arguments, resolve_input
 from alma_tools.errors import InputError
 from alma_tools.tables import check_writable
 
@@ -28,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "or more, or all, copies were out. Writes a workbook (--output) and/or a CSV (--csv)."
         ),
     )
-    parser.add_argument("loans", metavar="LOANS", help="loans export (.csv or .xlsx)")
+    parser.add_argument(
+        "loans", nargs="?", metavar="LOANS", help="loans export (.csv or .xlsx), or --report PATH"
+    )
+    add_report_arguments(parser, "loans")
+    add_connection_arguments(parser)
     parser.add_argument(
         "--items", metavar="ITEMS", help="items export listing every copy (MMS Id, call number, barcode)"
     )
@@ -86,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     for path in outputs:
         check_writable(path)  # before the work, not after it
     as_of = parse_as_of(args.as_of)
+    resolve_input(args, "loans", "loans")  # --report PATH: fetched into a new file, read as usual
     print(f"Reading {args.loans} ...", flush=True)
     loans = read_loans(
         args.loans,

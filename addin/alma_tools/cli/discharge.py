@@ -29,6 +29,7 @@ from rich.progress import (
 )
 
 from alma_tools.alma.pacing import DEFAULT_RATE, MAX_RATE
+from alma_tools.cli.report import add_report_arguments, resolve_input
 from alma_tools.discharge import DischargeOptions
 from alma_tools.discharge.plan import LOCATION_TYPES
 from alma_tools.discharge.results import ResultsFile, ResultsWriter
@@ -133,7 +134,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the config file, never from the command line."
         ),
     )
-    parser.add_argument("items", type=Path, metavar="ITEMS", help="items export (CSV or XLSX)")
+    parser.add_argument(
+        "items", type=Path, nargs="?", metavar="ITEMS", help="items export (CSV or XLSX), or --report PATH"
+    )
+    add_report_arguments(parser, "items")
     parser.add_argument(
         "--locations",
         type=Path,
@@ -193,6 +197,7 @@ def options_from(args: argparse.Namespace) -> DischargeOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
+    resolve_input(args, "items", "items")  # --report PATH: fetched into a new file, discharged as usual
     if args.dry_run:
         session = DischargeSession.from_files(args.items, args.locations, options)
         for line in session.dry_run_lines():
