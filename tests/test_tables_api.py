@@ -137,5 +137,5 @@ def test_workbook_without_its_relationships_is_a_damaged_workbook(tmp_path: Path
         for info in source.infolist():
             if info.filename != missing:
                 target.writestr(info, source.read(info.filename))
-    with pytest.raises(InputError, match="norels.xlsx is not a readable Excel workbook"):
+    with pytest.raises(InputError, match=r"norels\.xlsx is not a readable Excel workbook"):
         read_grid(path)
