@@ -285,6 +285,7 @@ def loans() -> None:
     # the same four loans, dates written three ways: m/d/yyyy (Analytics), yyyy-mm-dd, d.m.yyyy (Europe)
     formats = {"us": "{m}/{d}/{y}", "iso": "{y}-{m:02d}-{d:02d}", "europe": "{d:02d}.{m:02d}.{y}"}
     for name, fmt in formats.items():
+
         def day(d: int, m: int = 9, y: int = 2025, fmt: str = fmt) -> str:
             return fmt.format(d=d, m=m, y=y)
 
@@ -450,7 +451,6 @@ def cell_types(rows: list[list[str]]) -> None:
             )
         },
     )
-
 
 
 if __name__ == "__main__":
