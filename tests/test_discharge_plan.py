@@ -145,6 +145,7 @@ def test_rows_marked_done_in_the_file_are_skipped_keeping_their_status() -> None
     assert decided(plan, 2).decided.status == "Returned; reshelve to Main stacks"
     assert decided(plan, 4).decided.status == "Done in an earlier run"
     assert {decided(plan, n).decided.kind for n in (2, 4)} == {"skipped_done"}
+    assert all(decided(plan, n).decided.done for n in (2, 4))  # a rerun keeps the file's done=TRUE
 
 
 def test_damaged_sample_refuses_each_damaged_row_with_row_column_and_fix(data_dir: Path) -> None:
