@@ -153,3 +153,15 @@ def test_missing_path_and_unknown_report_are_messages(caller_book, simulator) ->
     message = actions(unknown, "alert")[-1]["args"][0]
     assert "/shared/Nowhere/Reports/X" in message and "Properties" in message
     assert isinstance(job.error, ReportNotFound)
+
+
+def test_stop_ends_a_fetch_and_writes_nothing(caller_book, simulator, tmp_path: Path) -> None:
+    sim = simulator(reports={REPORT: write_csv(tmp_path / "items.csv", source_rows(50))}, analytics_delay=30)
+    data = book_payload(sim.base_url)
+    book = caller_book(data)
+    job = excel.fetch_items()
+    time.sleep(0.5)  # Alma is "still running" the report: the fetch waits for it
+    assert excel.stop() is job
+    assert job.wait(timeout=15)
+    assert "Stopped: the report" in actions(book, "alert")[-1]["args"][0]
+    assert not [a for a in actions(book) if a["func"] == "setValues"]  # nothing written into the workbook
