@@ -82,9 +82,12 @@ def set_aside_rows(
     repeated = _repeated_headers(frame, texts, numbers, columns, found, labels, source)
     for position in repeated:
         reasons[position] = "repeats the header"
-    one_column = texts.shape[1] == 1
-    for end in [*repeated, len(texts)]:
-        _footers_before(end, texts, filled, blank, id_columns, one_column, reasons, frame)
+    if texts.shape[1] == 1:  # every lone cell of a one-column table is data, except a footer text
+        for hit in np.flatnonzero(_matching(texts[:, 0], FOOTER_RE)):
+            reasons.setdefault(int(hit), f"footer ('{visible(texts[hit, 0])}')")
+    else:
+        for end in [*repeated, len(texts)]:
+            _footers_before(end, texts, filled, blank, id_columns, reasons, frame)
     row_numbers = numbers.to_numpy()
     positions = sorted(reasons)
     return positions, [(int(row_numbers[p]), reasons[p]) for p in positions]
@@ -115,11 +118,24 @@ def _totals_rows(texts: np.ndarray, filled: np.ndarray, id_columns: list[int]) -
             cells = texts[short, i]
             short = short[[not t or (len(t) <= 9 and t.isdigit()) for t in cells]] if len(short) else short
         candidates[short] = True
-    for position in np.flatnonzero(candidates):
+    rows = np.flatnonzero(candidates)
+    # a row is looked at only when one of its cells is a totals label (each distinct text matched once)
+    labelled = np.zeros(len(rows), dtype=bool)
+    for column in range(texts.shape[1]):
+        labelled |= _matching(texts[rows, column], TOTALS_RE)
+    for position in rows[labelled]:
         labels = [t for t in texts[position] if t and not _is_count(t)]
-        if len(labels) == 1 and len(labels[0]) <= 80 and TOTALS_RE.match(labels[0]):
+        if len(labels) == 1 and TOTALS_RE.match(labels[0]):
             reasons[int(position)] = f"totals ('{visible(labels[0])}')"
     return reasons
+
+
+def _matching(cells: np.ndarray, pattern: re.Pattern[str]) -> np.ndarray:
+    """Which cells' text the pattern matches at its start, each distinct text tried once."""
+    hits = {t for t in pd.unique(cells) if t and len(t) <= 80 and pattern.match(t)}
+    if not hits:
+        return np.zeros(len(cells), dtype=bool)
+    return pd.Series(cells, dtype=object).isin(hits).to_numpy(dtype=bool)
 
 
 def _footers_before(
@@ -128,7 +144,6 @@ def _footers_before(
     filled: np.ndarray,
     blank: np.ndarray,
     id_columns: list[int],
-    one_column: bool,
     reasons: dict[int, str],
     frame: pd.DataFrame,
 ) -> None:
@@ -146,8 +161,6 @@ def _footers_before(
         ids_blank = not any(filled[position, i] for i in id_columns)
         if FOOTER_RE.match(first):
             reasons[position] = f"footer ('{visible(first)}')"
-        elif one_column:
-            continue  # every lone cell of a one-column table is data
         elif count == 1 and cells[0] and isinstance(frame.iat[position, 0], str) and _sentence(first):
             why = "between two exports" if between else "footer"
             reasons[position] = f"{why} ('{visible(first)}')"
