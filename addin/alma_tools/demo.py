@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alma_tools.alma import AlmaClient
+from alma_tools.alma import client_factory
 from alma_tools.cli.discharge import discharge_file
 from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
 from alma_tools.concurrency.report import describe
@@ -116,13 +116,7 @@ def run_demo(
             items,
             out / LOCATIONS_NAME,
             options,
-            lambda on_response: AlmaClient(
-                base_url=sim.base_url,
-                api_key=key,
-                rate=rate,
-                workers=options.worker_count(),
-                on_response=on_response,
-            ),
+            client_factory(base_url=sim.base_url, api_key=key, rate=rate, workers=options.worker_count()),
             progress=progress,
             key_source="The demo's key exists only in this process (no key of yours is used).",
             address="the built-in simulator",

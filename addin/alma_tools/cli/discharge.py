@@ -204,17 +204,11 @@ def run(args: argparse.Namespace) -> int:
             print(line)
         return 1 if session.plan.problems else 0
 
-    from alma_tools.alma import AlmaClient
+    from alma_tools.alma import client_factory
 
-    def make_client(on_response: Callable[[Any], None]) -> Any:
-        return AlmaClient(
-            base_url=args.base_url,
-            region=args.region,
-            rate=options.rate,
-            workers=options.worker_count(),
-            on_response=on_response,
-        )
-
+    make_client = client_factory(
+        base_url=args.base_url, region=args.region, rate=options.rate, workers=options.worker_count()
+    )
     report = discharge_file(
         args.items,
         args.locations,

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from alma_tools.alma.responses import ResponseRecord
 from alma_tools.discharge.outcomes import Outcome
 from alma_tools.errors import AlmaToolsError, InputError
 
@@ -270,15 +271,15 @@ class Journal:
         """Record, durably, the outcome of an item."""
         self._write({"event": "outcome", "key": key, "time": self.clock(), **outcome.to_dict()})
 
-    def save_answer(self, record: Any) -> None:
+    def save_answer(self, record: ResponseRecord) -> None:
         """``on_response`` hook of the client: keep every Alma answer (the client has removed the key)."""
         line = {
             "time": self.clock(),
-            "method": getattr(record, "method", None),
-            "path": getattr(record, "path", None),
-            "status": getattr(record, "status", None),
-            "elapsed": getattr(record, "elapsed", None),
-            "body": getattr(record, "body_text", None),
+            "method": record.method,
+            "path": record.path,
+            "status": record.status,
+            "elapsed": record.elapsed,
+            "body": record.body_text,
         }
         data = json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n"
         with self._answers_lock:

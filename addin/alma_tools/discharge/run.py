@@ -29,6 +29,7 @@ from alma_tools.alma.exceptions import (
     ServerError,
     ThresholdError,
 )
+from alma_tools.alma.protocols import ScanClient
 from alma_tools.discharge.barcodes import resolve_barcode_row
 from alma_tools.discharge.journal import Journal, JournalError, PastItem
 from alma_tools.discharge.outcomes import (
@@ -69,7 +70,11 @@ class _Worker:
     """What one row goes through; shared by all threads (state: only the halt reason, under a lock)."""
 
     def __init__(
-        self, client: Any, journal: Journal | None, options: DischargeOptions, stop: threading.Event
+        self,
+        client: ScanClient,
+        journal: Journal | None,
+        options: DischargeOptions,
+        stop: threading.Event,
     ):
         self.client = client
         self.journal = journal
@@ -299,28 +304,31 @@ class Execution:
     """The rows of a triage worked on by threads; iterate for one outcome per row, as answers arrive.
 
     After the run: :attr:`halt_status` is why it stopped early (daily limit, refused key, journal, lost
-    contact), :attr:`lost_contact` whether it was Alma out of reach.
+    contact), :attr:`lost_contact` whether it was Alma out of reach. ``client`` may be None only when there
+    is no work (every row settled before any call).
     """
 
     def __init__(
         self,
         work: list[tuple[PlannedRow, Mode, PastItem | None]],
-        client: Any,
+        client: ScanClient | None,
         journal: Journal | None,
         options: DischargeOptions,
         stop: threading.Event,
     ) -> None:
+        if work and client is None:
+            raise ValueError("rows to send need a client")
         self.work = work
         self.options = options
-        self._worker = _Worker(client, journal, options, stop)
+        self._worker = _Worker(client, journal, options, stop) if client is not None else None
 
     @property
     def halt_status(self) -> str | None:
-        return self._worker.halt_status
+        return self._worker.halt_status if self._worker else None
 
     @property
     def lost_contact(self) -> bool:
-        return self._worker.lost_contact
+        return self._worker.lost_contact if self._worker else False
 
     def not_reached(self, outcome: Outcome) -> bool:
         """True for a row Alma never saw: its call could not be sent, or lost contact stopped it first.
@@ -328,14 +336,16 @@ class Execution:
         The faces leave such a row's ``done``/``status`` as they were (the summary says why, once).
         """
         worker = self._worker
+        if worker is None:
+            return False
         return outcome.row in worker.unreachable or (worker.lost_contact and outcome.kind == "stopped")
 
     def __iter__(self) -> Iterator[Outcome]:
-        if not self.work:
+        worker = self._worker
+        if not self.work or worker is None:
             return
         results: queue.Queue[Outcome] = queue.Queue()
         abandon = threading.Event()
-        worker = self._worker
 
         def task(prow: PlannedRow, mode: Mode, known: PastItem | None) -> None:
             outcome = Outcome(prow.row, False, STOPPED_BY_USER, "stopped")
@@ -361,7 +371,7 @@ class Execution:
 
 def run_plan(
     plan: Plan,
-    client: Any,
+    client: ScanClient | None,
     journal: Journal | None,
     options: DischargeOptions,
     stop: threading.Event,

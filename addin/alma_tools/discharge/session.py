@@ -39,6 +39,7 @@ from alma_tools.alma.exceptions import (
     ServerError,
 )
 from alma_tools.alma.keys import describe_key_source
+from alma_tools.alma.protocols import OnResponse, ScanClient
 from alma_tools.alma.regions import BASE_URL_ENV
 from alma_tools.discharge.journal import Journal, legacy_run_folder_for, run_folder_for
 from alma_tools.discharge.outcomes import KIND_WORDS, Outcome, is_our_status, is_true_word
@@ -89,8 +90,9 @@ class ResultSink(Protocol):
         ...
 
 
-#: ``make_client(on_response)`` builds the one Alma client with the journal's hook for keeping answers
-ClientFactory = Callable[[Callable[[Any], None]], Any]
+#: ``make_client(on_response)``: the run's one client, given the journal's hook for keeping every answer
+#: (``alma.client_factory(...)`` makes one; a face's own function taking the hook fits too)
+ClientFactory = Callable[[OnResponse], ScanClient]
 #: ``progress(rows_finished, rows_in_all)`` after each outcome (called on the thread that runs the session)
 ProgressCallback = Callable[[int, int], None]
 
@@ -483,11 +485,8 @@ def _chain(settled: list[Outcome], execution: Execution) -> Iterator[Outcome]:
 
 
 @contextmanager
-def _quick(client: Any) -> Iterator[None]:
-    """The preflight's short connect timeout and few tries, on a client that has those settings."""
-    if not (hasattr(client, "timeout") and hasattr(client, "retry")):
-        yield
-        return
+def _quick(client: ScanClient) -> Iterator[None]:
+    """The preflight's short connect timeout and few tries (the client's own settings afterwards)."""
     saved = client.timeout, client.retry
     client.timeout = PREFLIGHT_TIMEOUT
     client.retry = dataclasses.replace(client.retry, connect_attempts=PREFLIGHT_CONNECT_TRIES)
@@ -497,12 +496,12 @@ def _quick(client: Any) -> Iterator[None]:
         client.timeout, client.retry = saved
 
 
-def preflight(client: Any, *, key_source: str | None = None, address: str = "") -> None:
+def preflight(client: ScanClient, *, key_source: str | None = None, address: str = "") -> None:
     """One call that proves the key may write (``POST /bibs/test``); :class:`PreflightError` if not.
 
     Nothing else has been sent and the results file is untouched when this raises.
     """
-    host = urlsplit(str(getattr(client, "base_url", ""))).hostname or "the configured address"
+    host = urlsplit(client.base_url).hostname or "the configured address"
     untouched = "No item was scanned and the file is unchanged."
     try:
         with _quick(client):
