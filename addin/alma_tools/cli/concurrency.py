@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Concurrent-checkout statistics from a loans export",
         description=(
             "Per volume (MMS Id + call number): copies, loans, the most copies out at once, and how long two "
-            "or more, or all, copies were out. Writes a workbook (--output) and/or a CSV (--csv)."
+            "or more, or all, copies were out. Writes a workbook (--output; every episode beside it in "
+            "STATS.episodes.csv) and/or a CSV (--csv; alone, the data problems go to STATS.problems.csv); "
+            "with neither, prints the summary."
         ),
     )
     parser.add_argument(
