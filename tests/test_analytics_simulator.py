@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from xml.etree import ElementTree
@@ -246,3 +251,32 @@ def test_json_page_is_the_same_xml(simulator, tmp_path: Path) -> None:
     after_token = [text.split("</ResumptionToken>", 1)[1] for text in (as_json, as_xml)]
     assert after_token[0] == after_token[1].removesuffix("</report>")
     assert json.loads(json.dumps({"anies": [as_json]}))["anies"][0] == as_json
+
+
+def test_the_command_serves_a_report_given_as_path_equals_file(tmp_path: Path) -> None:
+    file = write_report(tmp_path, small_rows(40))
+    command = [sys.executable, "-m", "alma_tools", "simulator", "--latency", "0", "--api-key", "cli-key-1234"]
+    process = subprocess.Popen(
+        [*command, "--report", f"{REPORT}={file}", "--analytics-delay", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    try:
+        base = re.search(r"at (http://\S+) ", process.stdout.readline()).group(1)
+        served = process.stdout.readline()
+        assert served.startswith("Analytics reports: ") and REPORT in served and ITEMS in served
+        auth = {"Authorization": "apikey cli-key-1234"}
+        url = f"{base}/almaws/v1/analytics/reports"
+        first = result(requests.get(url, params={"path": REPORT}, headers=auth, timeout=10))
+        assert first.findtext("IsFinished") == "false" and not rows_of(first)  # still running for 0.5 s
+        time.sleep(0.6)
+        token = first.findtext("ResumptionToken")
+        page = result(requests.get(url, params={"token": token, "limit": "50"}, headers=auth, timeout=10))
+        assert page.findtext("IsFinished") == "true" and len(rows_of(page)) == 40
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 0 and "Traceback" not in err
