@@ -19,7 +19,7 @@ Two steps, so the Excel face can hand over values it read with xlwings and get t
 Every problem a person can fix is an :class:`~alma_tools.errors.InputError` naming the file, the row or the
 column, and what to do. The modules: :mod:`.cells` (one cell as text), :mod:`.dialect` (CSV bytes → text),
 :mod:`.xlsx` (a worksheet), :mod:`.grid` (any source → :class:`Grid`), :mod:`.headers` (columns and the
-header row), :mod:`.table` (:class:`Table`).
+header row), :mod:`.aside` (footers, totals, repeated headers), :mod:`.table` (:class:`Table`).
 """
 
 from alma_tools.tables.cells import INVISIBLE_CHARS, STRIP_CHARS, cell_text, visible
