@@ -633,25 +633,24 @@ def write_episodes_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     check_writable(target)
     frame = stats.episodes.drop(columns="volume")
-    fields = []
+    fields: list[list[str]] = []
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_datetime64_any_dtype(values):
-            iso = pd.Series(values.to_numpy("datetime64[s]").astype(str), dtype=object)
-            fields.append(iso.str.replace("T", " ", regex=False).where(values.notna().to_numpy(), ""))
+            iso = values.to_numpy("datetime64[s]").astype(str).tolist()
+            fields.append([moment.replace("T", " ") if moment != "NaT" else "" for moment in iso])
         elif pd.api.types.is_float_dtype(values):
-            fields.append(pd.Series(values.round(4).to_numpy().astype(str), dtype=object))
+            fields.append(values.round(4).to_numpy().astype(str).tolist())
         elif pd.api.types.is_numeric_dtype(values):
-            fields.append(pd.Series(values.to_numpy().astype(str), dtype=object))
-        else:
-            fields.append(_csv_quoted(_safe_column(values).astype(str)))
-    lines = _csv_quoted(pd.Series([str(c) for c in frame.columns], dtype=object)).str.cat(sep=",")
-    body = fields[0].reset_index(drop=True) if fields else pd.Series(dtype=object)
-    for column_text in fields[1:]:
-        body = body + "," + column_text.reset_index(drop=True)
-    text = lines + "\r\n" + ("".join((body + "\r\n").tolist()) if len(body) else "")
+            fields.append(values.to_numpy().astype(str).tolist())
+        else:  # titles and ids repeat for every episode of a volume: made safe and quoted once each
+            codes, distinct = pd.factorize(values.astype(object).to_numpy(), use_na_sentinel=False)
+            text = _csv_quoted(_safe_column(pd.Series(distinct, dtype=object)).astype(str))
+            fields.append(text.to_numpy(object)[codes].tolist())
+    header = ",".join(_csv_quoted(pd.Series([str(c) for c in frame.columns], dtype=object)).tolist())
+    lines = [header, *map(",".join, zip(*fields, strict=True))] if fields else [header]
     with _replacing(target) as temporary:
-        temporary.write_text(text, encoding="utf-8-sig", newline="")
+        temporary.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8-sig", newline="")
     return target
 
 
