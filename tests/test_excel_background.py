@@ -99,3 +99,27 @@ def test_date_order_setting_reaches_the_loans_reader(caller_book, data_dir):
     assert job.wait(timeout=60) and job.result is None
     text = actions(book, "alert")[-1]["args"][0]
     assert text.startswith("Settings › DateOrder is 'dym': choose auto, mdy, dmy, ymd")
+
+
+def test_stop_reaches_a_run_in_another_python_after_save_as(caller_book, data_dir, simulator):
+    """Save As mid-run: the next button starts a second Python (xlwings keys its server on the workbook's
+    name), whose Stop finds no job of its own; the run it announces itself with is asked to stop."""
+    sim = simulator(latency=(0.3, 0.8))
+    data = items_payload(data_dir, sim.base_url, rate=5)
+    book = caller_book(data)
+    run = excel.discharge(book)
+    time.sleep(1.0)
+    renamed = dict(data, book={**data["book"], "name": "items (saved as).xlsx"})
+    other = caller_book(renamed)  # the same workbook under its new name, as the second Python sees it
+    assert background.running_in(other) is None
+    assert excel.stop(other) is None
+    text = actions(other, "alert")[-1]["args"][0]
+    assert text.startswith(f"A discharge of {book.name} runs in another Python process")
+    stopped_at = time.monotonic()
+    assert run.wait(timeout=20) and run.stopping
+    assert time.monotonic() - stopped_at < 10
+    # the remote engine records a message in the active book, which is now the renamed one
+    summaries = [a["args"][0] for b in (book, other) for a in actions(b, "alert")]
+    assert any(text.startswith("Discharge stopped") for text in summaries)
+    assert excel.stop(other) is None  # nothing is left to stop anywhere
+    assert actions(other, "alert")[-1]["args"][0] == "Nothing is running in this workbook."

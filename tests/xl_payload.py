@@ -233,6 +233,8 @@ def caller_books(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ALMA_API_KEY", TEST_KEY)
+    # runs announce themselves for a Stop from another Python process: per test, never another test's run
+    monkeypatch.setenv("ALMA_TOOLS_RUNS_DIR", str(tmp_path / "alma-tools-runs"))
     books = []
 
     def make(data: dict) -> Any:

@@ -33,7 +33,7 @@ from alma_tools.discharge.journal import run_folder_for
 from alma_tools.discharge.outcomes import DECIDED_KINDS, Outcome
 from alma_tools.discharge.session import RunReport, describe_address
 from alma_tools.errors import AlmaToolsError, InputError
-from alma_tools.excel import desktop
+from alma_tools.excel import crossstop, desktop
 from alma_tools.excel.inputs import DischargeInput, read_discharge_input
 from alma_tools.excel.logsheet import append_log, ensure_log_sheet
 from alma_tools.excel.messages import ERROR_LOG, alert, log_error, report_unexpected, reported
@@ -244,7 +244,8 @@ class DischargeRun(Job):
         )
         session_thread.start()
         try:
-            self._write_until_closed(book, sink, writer)
+            with crossstop.Announcement(self.data.session.run_folder, Path(self.key).name) as presence:
+                self._write_until_closed(book, sink, writer, presence)
         finally:
             self.writes = target.writes
             self.unwritten = writer.pending
@@ -279,12 +280,16 @@ class DischargeRun(Job):
             if not sink._closed.is_set():  # the run failed before it closed its sink
                 sink.queue.put(QueueSink.CLOSE)
 
-    def _write_until_closed(self, book: Any, sink: QueueSink, writer: sheets.BatchWriter) -> None:
+    def _write_until_closed(
+        self, book: Any, sink: QueueSink, writer: sheets.BatchWriter, presence: crossstop.Announcement
+    ) -> None:
         """The Excel thread: take outcomes from the queue, write them in blocks, pump messages meanwhile."""
         total = len(self.data.plan.rows)
         meter = sheets.RateMeter()
         finished = called = 0
         while True:
+            if presence.beat():  # Stop pressed in another Python (the workbook was saved under a new name)
+                self.stop()
             try:
                 item = sink.queue.get(timeout=_PUMP_EVERY)
             except queue.Empty:
@@ -373,7 +378,16 @@ def stop(book: Any = None) -> Job | None:
     """Stop what runs in this workbook (a discharge, a check, the statistics); it ends within seconds."""
     job = running_in(book)
     if job is None:
-        alert(book, "Nothing is running in this workbook.")
+        elsewhere = crossstop.request_stop_elsewhere()
+        if elsewhere:
+            alert(
+                book,
+                f"A discharge of {', '.join(sorted(set(elsewhere)))} runs in another Python process (the "
+                "workbook was saved under another name during the run): it was asked to stop and ends within "
+                "a few seconds with its summary.",
+            )
+        else:
+            alert(book, "Nothing is running in this workbook.")
         return None
     job.stop()
     sheets.set_status_bar(book.app, "Alma Tools: stopping; results so far are being written…")
