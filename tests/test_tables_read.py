@@ -362,3 +362,22 @@ def test_hundred_thousand_rows_of_xlsx_read_fast(tmp_path: Path, data_dir: Path)
     assert mms.iloc[-1] == sample[100_000 % len(sample)][header.index("MMS Id")]
     assert table.rows[table.hidden].tolist() == [8]
     assert elapsed < 6, f"100,000 rows took {elapsed:.2f} s (about 1 s expected)"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "title"),
+    [
+        ("cp1252", "“Hamlet” – a study"),  # Word's quotes and dash, no accented letter
+        ("mac_roman", "“Hamlet” – a study"),
+        ("cp1252", "Prix 12 € – Ça ira"),
+        ("mac_roman", "Les Misérables – Über"),
+        ("cp850", "Les Misérables – Über"[:15] + "Über"),  # cp850 has no dash
+    ],
+)
+def test_single_byte_code_page_from_its_punctuation_and_letters(
+    tmp_path: Path, encoding: str, title: str
+) -> None:
+    path = tmp_path / "items.csv"
+    path.write_bytes(f"Barcode,Title\r\n0447203478,{title}\r\n".encode(encoding))
+    text, dialect = sniff_csv(path)
+    assert dialect.encoding == encoding and title in text

@@ -146,12 +146,13 @@ def _single_byte_encoding(raw: bytes) -> str:
 
     This is a heuristic, and it is only as good as the accented text in the file. Each byte over 127 is
     decoded in each code page with a byte of context on either side and scored: an accented letter common
-    in European titles scores, an upper-case letter inside a lower-case word ("MisŽrables", "MÅller") or a
-    box-drawing or mathematical sign ("▄", "√") counts against, typed punctuation (quotes, dashes, €) is
-    neutral-good unless it sits inside a word. The best score wins; ties go to cp1252, by far the most
-    common, then Mac Roman. cp1252 is never chosen for bytes it leaves undefined (0x81, 0x8D, 0x8F, 0x90,
-    0x9D). A file whose only non-ASCII bytes are ambiguous can be read in the wrong one; the dialect
-    records which was used, so the write-back still gives the same bytes back.
+    in European titles scores, an upper-case letter inside a lower-case word ("MisŽrables", "MÅller"), a
+    small letter glued to a capital ("ìHamlet", Word's quote read as Mac Roman) or a box-drawing or
+    mathematical sign ("▄", "√") counts against; typed punctuation (curly quotes, dashes, €) scores beside
+    a word and counts against inside one ("Mis‚rables"). The best score wins; ties go to cp1252, by far
+    the most common, then Mac Roman. cp1252 is never chosen for bytes it leaves undefined (0x81, 0x8D,
+    0x8F, 0x90, 0x9D). A file whose only non-ASCII bytes are ambiguous can be read in the wrong one; the
+    dialect records which was used, so the write-back still gives the same bytes back.
     """
     positions = [m.start() for m in re.finditer(rb"[\x80-\xff]", raw[:4_000_000])][:4000]
     scores: dict[str, int] = {}
@@ -170,15 +171,21 @@ def _single_byte_encoding(raw: bytes) -> str:
 
 
 def _char_score(window: str, middle: int) -> int:
+    """How plausible one decoded character is between its neighbours (see :func:`_single_byte_encoding`)."""
     char = window[middle]
     before = window[middle - 1] if middle > 0 else " "
     after = window[middle + 1] if middle + 1 < len(window) else " "
     if char.isalpha():
         if char.isupper() and before.isalpha() and (before.islower() or after.islower()):
             return -3  # "MisŽrables", "MÅller": a capital inside a word that is in lower case
+        if char.islower() and after.isalpha() and after.isupper():
+            return -2  # "ìHamlet": a small letter glued to the capital of the next word
+        if not before.isalpha() and not after.isalpha():
+            return 0  # a lone letter: "à" is a word, but a quote read as a letter looks the same
         return 2 if char in _COMMON_LETTERS else 0
     if char in _COMMON_SYMBOLS:
-        return -2 if before.isalpha() and after.isalpha() and char not in "’·" else 1
+        inside = before.isalpha() and after.isalpha()
+        return -2 if inside and char not in "’·" else 2  # quotes and dashes stand beside words, not in them
     return -3
 
 
