@@ -30,6 +30,7 @@ _BOMS = (
 #: the single-byte encodings Excel's "Save As" writes: Windows "CSV (Comma delimited)", "CSV (Macintosh)",
 #: "CSV (MS-DOS)"; in this order of likelihood, which breaks ties
 _SINGLE_BYTE = ("cp1252", "mac_roman", "cp850")
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 #: accented letters of the languages our libraries write titles in: evidence that a decoding is right
 _COMMON_LETTERS = set("éèêëàâäáãåçíìîïñóòôöõúùûüÿßæøœ" + "ÉÈÊËÀÂÄÁÃÅÇÍÌÎÏÑÓÒÔÖÕÚÙÛÜÆØŒ")
 #: punctuation people really type into titles (Word's quotes and dashes, €, °, §)
@@ -157,10 +158,8 @@ def _single_byte_encoding(raw: bytes) -> str:
     positions = [m.start() for m in re.finditer(rb"[\x80-\xff]", raw[:4_000_000])][:4000]
     scores: dict[str, int] = {}
     for encoding in _SINGLE_BYTE:
-        try:
-            raw[:4_000_000].decode(encoding)
-        except UnicodeDecodeError:
-            continue  # a byte this code page does not define: it is not this one
+        if encoding == "cp1252" and any(byte in raw for byte in _CP1252_UNDEFINED):
+            continue  # a byte cp1252 does not define (Mac Roman and cp850 define all 256)
         score = 0
         for position in positions:
             window = raw[max(0, position - 1) : position + 2].decode(encoding, errors="replace")
