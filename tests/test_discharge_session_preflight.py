@@ -9,6 +9,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
@@ -58,9 +60,35 @@ def _closed_port() -> int:
         return probe.getsockname()[1]  # nothing listens there once the probe is closed
 
 
+@contextmanager
+def _silent_port() -> Iterator[int]:
+    """A port whose listening queue is full and never served: a connection to it times out."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
 @pytest.mark.parametrize(
     ("case", "host"),
-    [("connection refused", "127.0.0.1"), ("no such host", "alma.invalid"), ("not TLS", "127.0.0.1")],
+    [
+        ("connection refused", "127.0.0.1"),
+        ("no such host", "alma.invalid"),
+        ("not TLS", "127.0.0.1"),
+        ("connect timeout", "127.0.0.1"),
+    ],
 )
 def test_an_unreachable_alma_stops_within_seconds_naming_the_host_and_the_setting(
     simulator, tmp_path: Path, case: str, host: str
@@ -68,16 +96,19 @@ def test_an_unreachable_alma_stops_within_seconds_naming_the_host_and_the_settin
     frame = make_items(20, seed=43)
     items = write_items(tmp_path, frame)
     before = items.read_bytes()
-    if case == "connection refused":
-        url = f"http://127.0.0.1:{_closed_port()}"
-    elif case == "no such host":
-        url = "https://alma.invalid"
-    else:  # a plain-HTTP server where TLS is expected
-        url = simulator(items=frame, api_keys=(CANARY,)).base_url.replace("http://", "https://")
-    command = [*argv(items, None), "--base-url", url]
-    started = time.monotonic()
-    done = run(command, tmp_path / "home")
-    elapsed = time.monotonic() - started
+    with ExitStack() as stack:
+        if case == "connection refused":
+            url = f"http://127.0.0.1:{_closed_port()}"
+        elif case == "no such host":
+            url = "https://alma.invalid"
+        elif case == "not TLS":  # a plain-HTTP server where TLS is expected
+            url = simulator(items=frame, api_keys=(CANARY,)).base_url.replace("http://", "https://")
+        else:
+            url = f"http://127.0.0.1:{stack.enter_context(_silent_port())}"
+        command = [*argv(items, None), "--base-url", url]
+        started = time.monotonic()
+        done = run(command, tmp_path / "home")
+        elapsed = time.monotonic() - started
     assert done.returncode == 2, done.stdout + done.stderr
     assert elapsed < 15, (
         f"{elapsed:.1f} s"
