@@ -188,8 +188,11 @@ def test_rows_that_only_look_like_totals_are_data() -> None:
         ["Total", "32095372176908", ""],  # a barcode is not a count
         ["Only a title", "", ""],  # inside the data: kept, the plan reports the missing barcode
         ["B", "303011kj0", "1"],
+        ["", "", "", "MAIN"],  # at the end, no id and no count: data the plan reports, not a footer
     ]
-    assert find_table(read_grid(rows), ITEM_COLUMNS).rows.tolist() == [2, 3, 4, 5]
+    assert find_table(read_grid(rows), ITEM_COLUMNS).rows.tolist() == [2, 3, 4, 5, 6]
+    counts = [["Title", "Barcode", "Copies"], ["A", "0447203478", "1"], ["", "", "12"]]
+    assert find_table(read_grid(counts), ITEM_COLUMNS).set_aside == [(3, "totals ('12')")]
 
 
 # --- headers: invisible characters, other languages, far down ----------------------------------------

@@ -57,6 +57,12 @@ def _sentence(text: str) -> bool:
     return re.search(r"[\s:]", text) is not None
 
 
+def _label_and_counts(cells: np.ndarray) -> bool:
+    """At least one count, and besides the counts at most one other cell (its label): a totals shape."""
+    counts = sum(1 for t in cells if t and _is_count(t))
+    return counts >= 1 and sum(1 for t in cells if t) - counts <= 1
+
+
 def _is_count(text: str) -> bool:
     return _COUNT_RE.fullmatch(text) is not None and 1 <= sum(c.isdigit() for c in text) <= 9
 
@@ -164,7 +170,7 @@ def _footers_before(
         elif count == 1 and cells[0] and isinstance(frame.iat[position, 0], str) and _sentence(first):
             why = "between two exports" if between else "footer"
             reasons[position] = f"{why} ('{visible(first)}')"
-        elif ids_blank and sum(1 for t in cells if t and not _is_count(t)) <= 1:
+        elif ids_blank and _label_and_counts(cells):
             reasons[position] = f"totals ('{visible(first)}')"
         else:
             return  # the last data row: nothing above it is a footer
