@@ -57,6 +57,22 @@ def test_rows_hidden_in_the_sheet_are_left_alone(caller_book, data_dir, simulato
     assert len(sim.stats()["scans"]) <= 8
 
 
+def test_check_leaves_hidden_rows_as_they_are(caller_book, data_dir, simulator, monkeypatch):
+    sim = simulator()
+    data = items_payload(data_dir, sim.base_url, limit=10)
+    book = caller_book(data)
+    monkeypatch.setattr(desktop, "hidden_rows", lambda sheet, last: frozenset({5, 6}))
+    job = excel.check(book)
+    assert job.wait(timeout=30) and job.result is not None, actions(book, "alert")
+    # hidden rows keep what they hold (a block may pass over them, rewriting their own values)
+    ws = replay(data, actions(book))[ITEMS]
+    assert [ws.cell(r, 12).value for r in (5, 6)] == [None, None]
+    cleared = [a for a in actions(book, "setRangeColor") if a["sheet_position"] == 0]
+    cleared_rows = {a["start_row"] + 1 + i for a in cleared for i in range(a["row_count"])}
+    assert not {5, 6} & cleared_rows and {4, 7} <= cleared_rows  # their marks are not cleared either
+    assert sim.stats()["requests"] == 0
+
+
 def test_each_button_returns_within_a_second(caller_book, data_dir, simulator):
     sim = simulator(latency=(0.2, 0.4))
     book = caller_book(items_payload(data_dir, sim.base_url, rate=5, limit=30))
