@@ -260,7 +260,7 @@ def measure_commands(xlsx_loans: int = 200_000, csv_loans: int = 1_000_000) -> l
         small_csv, small_xlsx = folder / f"loans_{xlsx_loans}.csv", folder / f"loans_{xlsx_loans}.xlsx"
         _run("generate", f"{xlsx_loans}={small_csv}")
         generate_xlsx(small_csv, small_xlsx)
-        pandas_csv = _run("read_only", small_csv)
+        pandas_csv = min((_run("read_only", small_csv) for _ in range(3)), key=lambda run: run["seconds"])
         xlsx = _command(str(small_xlsx), "--csv", str(folder / "a.csv"))
         big_csv = folder / f"loans_{csv_loans}.csv"
         _run("generate", f"{csv_loans}={big_csv}")

@@ -29,8 +29,6 @@ from alma_tools.concurrency.core import KIND_ALL_OUT, Stats, weeks_at_capacity
 from alma_tools.concurrency.loans import to_excel_serial
 from alma_tools.tables import check_writable
 
-#: Excel's limit of rows per sheet, less room for the title lines and the header
-MAX_SHEET_ROWS = 1_048_576 - 16
 #: how many volumes the bar chart shows
 CHART_VOLUMES = 20
 #: how many volumes (the top of the ranking) the Weeks at capacity sheet shows
