@@ -23,7 +23,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 import pandas as pd
 
 from alma_tools.errors import ConfigError
-from alma_tools.simulator import catalogue, render
+from alma_tools.simulator import analytics, catalogue, render
 from alma_tools.simulator.exports import ITEM_FIELDS, LOCATION_FIELDS, read_export
 from alma_tools.simulator.state import Item, World
 from alma_tools.simulator.window import SlidingSecond
@@ -83,6 +83,12 @@ class SimulatorConfig:
     hostile: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    #: Analytics reports: catalogue path → CSV/XLSX file, served besides the packaged samples
+    reports: Mapping[str, str | os.PathLike] = field(default_factory=dict)
+    #: seconds a report stays "still running" (empty pages) before its first rows
+    analytics_delay: float = 0.0
+    #: keys with Analytics read permission (None: every read/write key; read-only keys never)
+    analytics_keys: tuple[str, ...] | None = None
 
     def check(self) -> None:
         """Refuse settings that cannot work, in words a person can act on."""
@@ -100,6 +106,8 @@ class SimulatorConfig:
             raise ConfigError(f"Fault rate {self.fault_rate} must be between 0 and 1.")
         if not self.api_keys and not self.read_only_keys:
             raise ConfigError("The simulator needs at least one API key.")
+        if self.analytics_delay < 0:
+            raise ConfigError(f"Analytics delay {self.analytics_delay} must be 0 or more seconds.")
 
 
 @dataclass
@@ -198,6 +206,11 @@ class Simulator:
             request_share=self.config.request_share,
             state_file=self.config.state_file,
         )
+        try:
+            sources = analytics.report_sources(self.config.reports)
+        except ValueError as problem:
+            raise ConfigError(f"The simulator cannot serve Analytics: {problem}.") from None
+        self.analytics = analytics.AnalyticsReports(sources, self.config.analytics_delay)
         self._tracking = catalogue.TrackingIds(self.config.seed)
         self._fault_rng = random.Random(self.config.seed)
         self._latency_rng = random.Random(self.config.seed + 1)
@@ -377,6 +390,8 @@ class Simulator:
             return "test"
         if _USER_LOANS_PATH.match(path):
             return "user_loans"
+        if path.rstrip("/") == analytics.REPORTS_PATH:
+            return "analytics"
         return "other"
 
     @staticmethod
@@ -463,6 +478,8 @@ class Simulator:
                 "application/xml;charset=UTF-8",
                 f'<?xml version="1.0" encoding="UTF-8"?><test>{text}</test>'.encode(),
             )
+        if path.rstrip("/") == analytics.REPORTS_PATH and method == "GET":
+            return self._analytics(query, key, want_json)
         if path.rstrip("/") == "/almaws/v1/items" and method == "GET":
             return self._by_barcode(query, base, want_json)
         user = _USER_LOANS_PATH.match(path)
@@ -496,6 +513,16 @@ class Simulator:
         if match or user or path.rstrip("/") in ("/almaws/v1/items", "/almaws/v1/bibs/test"):
             return self._error("method", want_json, method=method, path=path)
         return self._error("not_found", want_json, path=path)
+
+    def _analytics(self, query: dict[str, str], key: str, want_json: bool) -> _Answer:
+        """An Analytics report page (:mod:`~alma_tools.simulator.analytics`), for keys allowed Analytics."""
+        allowed = self.config.analytics_keys
+        if key not in (allowed if allowed is not None else self.config.api_keys):
+            return self._error("unauthorized", want_json)
+        answer = self.analytics.answer(query)
+        if answer.error:
+            return self._error(answer.error, want_json, **answer.fields)
+        return _Answer(200, *analytics.encode(answer.xml, want_json))
 
     def _user_loans(self, user_id: str, query: dict[str, str], base: str, want_json: bool) -> _Answer:
         """A user's loans: ``loan_status`` Active (default) or Complete, ``limit``, ``offset``."""
