@@ -155,3 +155,29 @@ def test_freeze_on_the_remote_engine_uses_its_freeze_panes(caller_book):
     book = caller_book(payload({"Report": [["a"], ["b"]]}))
     desktop.freeze_rows(book.sheets[0], 3)
     assert [a["args"] for a in actions(book, "freezePaneAtRange")] == [["1:3"]]
+
+
+class BusyMethods:
+    """A COM object whose method refuses ``busy`` calls (pywin32 hands methods out as bound methods)."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.calls = 0
+
+    def Calculate(self) -> str:  # Excel's own name
+        self.calls += 1
+        if self.busy:
+            self.busy -= 1
+            raise rejected()
+        return "done"
+
+
+def test_method_calls_are_bounded_on_our_thread_too(engine):
+    com = BusyMethods(busy=30)
+    wrapper = engine.COMRetryObjectWrapper(com)
+    with desktop.bounded_com_retries(attempts=20, engine=engine):
+        with pytest.raises(type(rejected())):
+            wrapper.Calculate()
+        assert com.calls == 20
+        assert wrapper.Calculate() == "done"  # the next round of attempts gets through
+    assert com.calls == 31
