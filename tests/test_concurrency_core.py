@@ -167,3 +167,16 @@ def test_fast_sweep_equals_brute_force(raw: list, as_of: int) -> None:
             assert list(zip(mine["Start"], mine["End"], mine["Copies Out"], strict=True)) == [
                 (at(s), at(e), p) for s, e, p in runs
             ]
+
+
+def test_weeks_at_capacity_cut_an_episode_at_monday_midnight() -> None:
+    """Both copies out from Sunday noon to Tuesday noon: 12 h in one week, 36 h in the next."""
+    from alma_tools.concurrency.core import weeks_at_capacity
+
+    sunday_noon = int((dt.datetime(2025, 9, 7, 12) - EPOCH).total_seconds())
+    loans = [("v", "a", sunday_noon, sunday_noon + 48 * H), ("v", "b", sunday_noon, sunday_noon + 48 * H)]
+    stats = compute(loans_input(loans), as_of=dt.datetime(2025, 9, 20))
+    hours, weeks = weeks_at_capacity(stats, stats.volumes.index)
+    assert weeks == [dt.datetime(2025, 9, 1), dt.datetime(2025, 9, 8), dt.datetime(2025, 9, 15)]
+    assert hours.iloc[0].tolist() == [12.0, 36.0, 0.0]
+    assert hours.iloc[0].sum() == stats.volumes["Hours All Out"].iloc[0]
