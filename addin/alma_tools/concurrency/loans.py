@@ -251,7 +251,7 @@ def _read_large_csv(path: Path, columns: Sequence[Column]) -> Table | None:
     if head_table.header_row + len(body) != line_count:  # multi-line cells somewhere: numbering unsure
         return None
     numbers = np.arange(len(body)) + head_table.header_row + 1
-    return _body_table(head_table, body, numbers, blank=body.to_numpy(object) == "", typed=False, kind="csv")
+    return _body_table(head_table, body, numbers, typed=False, kind="csv")
 
 
 def _read_large_grid(grid: Grid, columns: Sequence[Column]) -> Table | None:
@@ -274,25 +274,27 @@ def _read_large_grid(grid: Grid, columns: Sequence[Column]) -> Table | None:
     if len(names) != grid.values.shape[1] or len(set(names)) != len(names):
         return None
     body = grid.values.iloc[header_at + 1 :].set_axis(names, axis=1).reset_index(drop=True)
-    cells = body.to_numpy(object)
-    blank = pd.isna(cells) | (cells == "")
     numbers = np.asarray(grid.row_numbers[header_at + 1 :], np.int64)
-    return _body_table(head_table, body, numbers, blank=blank, typed=grid.typed, kind=grid.kind)
+    return _body_table(head_table, body, numbers, typed=grid.typed, kind=grid.kind)
+
+
+def _blank(cells: np.ndarray) -> np.ndarray:
+    """Empty cells: "" (CSV) or None/NaN (a workbook's empty cell)."""
+    return pd.isna(cells) | (cells == "")
 
 
 def _body_table(
-    head_table: Table, body: pd.DataFrame, numbers: np.ndarray, *, blank: np.ndarray, typed: bool, kind: str
+    head_table: Table, body: pd.DataFrame, numbers: np.ndarray, *, typed: bool, kind: str
 ) -> Table:
     """The data rows below a header found by ``find_table``: blank rows and footers dropped as it does.
 
     Cells of spaces count as filled here (the columns are cleaned later). A row with an MMS Id and a barcode
     is data; only the others need every cell counted.
     """
-    columns = list(body.columns)
     filled = np.full(len(body), 2, np.int64)
-    unsure = np.flatnonzero(blank[:, columns.index("mms_id")] | blank[:, columns.index("barcode")])
+    unsure = np.flatnonzero(_blank(body[["mms_id", "barcode"]].to_numpy(object)).any(axis=1))
     if len(unsure):
-        filled[unsure] = (~blank[unsure]).sum(axis=1)
+        filled[unsure] = (~_blank(body.iloc[unsure].to_numpy(object))).sum(axis=1)
     substantial = np.flatnonzero(filled >= 2)
     last = substantial[-1] if len(substantial) else -1
     # blank rows anywhere and lone cells after the data (footers: "Applied filters: ..."), as tables drops
