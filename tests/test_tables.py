@@ -462,7 +462,6 @@ def test_check_writable(tmp_path: Path) -> None:
 
 
 @pytest.mark.timing
-@pytest.mark.timing
 def test_hundred_thousand_rows_read_fast(tmp_path: Path, data_dir: Path) -> None:
     lines = (data_dir / "items_to_discharge.csv").read_text(encoding="utf-8-sig").splitlines()
     body = "\n".join(lines[1 + i % 300] for i in range(100_000))
