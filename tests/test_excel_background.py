@@ -139,3 +139,20 @@ def test_stop_reaches_a_run_in_another_python_after_save_as(caller_book, data_di
     assert any(text.startswith("Discharge stopped") for text in summaries)
     assert excel.stop(other) is None  # nothing is left to stop anywhere
     assert actions(other, "alert")[-1]["args"][0] == "Nothing is running in this workbook."
+
+
+def test_a_workbook_closed_mid_run_ends_the_job_and_logs_it(caller_book, data_dir, tmp_path, monkeypatch):
+    from alma_tools.excel import messages
+
+    book = caller_book(items_payload(data_dir, "http://127.0.0.1:9", limit=3))
+
+    def gone(book, text):
+        raise OSError("The object invoked has disconnected from its clients.")
+
+    monkeypatch.setattr(messages, "alert", gone)  # every message box now meets a closed workbook
+    job = background.Job(book, lambda job, b: (_ for _ in ()).throw(RuntimeError("a bug mid-run")))
+    job.start()
+    assert job.wait(timeout=10) and isinstance(job.error, RuntimeError)
+    log = (tmp_path / background.run_folder_for(book.fullname) / background.ERROR_LOG).read_text("utf-8")
+    assert "a bug mid-run" in log and "disconnected from its clients" in log  # both failures are kept
+    assert background.running_in(book) is None

@@ -125,22 +125,30 @@ class Job:
     def _main(self) -> None:
         try:
             with desktop.bounded_com_retries(), self._open() as book:
+                # Excel outlives the workbook: the status bar is given back even when the person closed
+                # the workbook mid-run (and while COM is still set up for this thread)
+                app = book.app
                 try:
-                    self.result = self.run(book)
-                except AlmaToolsError as error:
-                    self.error = error
-                    sheets.set_status_bar(book.app, False)
-                    self.tell(book, str(error))
-                except Exception as error:
-                    self.error = error
-                    sheets.set_status_bar(book.app, False)
-                    report_unexpected(book, error)
+                    self._run_and_tell(book, app)
                 finally:
-                    sheets.set_status_bar(book.app, False)
+                    sheets.set_status_bar(app, False)
         except Exception as error:
             self._unreachable(error)
         finally:
             self._release()
+
+    def _run_and_tell(self, book: Any, app: Any) -> None:
+        """The work, and any failure shown in plain words (a bug: one line, the details in the log)."""
+        try:
+            self.result = self.run(book)
+        except AlmaToolsError as error:
+            self.error = error
+            sheets.set_status_bar(app, False)
+            self.tell(book, str(error))
+        except Exception as error:
+            self.error = error
+            sheets.set_status_bar(app, False)
+            report_unexpected(book, error)
 
     def _unreachable(self, error: BaseException) -> None:
         """The workbook is out of reach from this thread (closed meanwhile, Excel gone): say so anyway."""
