@@ -332,12 +332,12 @@ def _weeks_sheet(stats: Stats) -> SheetSpec:
             "Copies": top["Copies"].to_numpy(),
         }
     )
-    names = [f"{week:%y-%m-%d}" for week in weeks]  # short, so a year of weeks fits a printed page
+    names = [f"{week:%Y-%m-%d}" for week in weeks]  # ISO: a sheet about misread dates must not add one
     for position, name in enumerate(names):
         frame[name] = hours.iloc[:, position].round(2).to_numpy()
     titles = [
         f"Weeks at capacity: the top {len(top)} volumes, hours every copy was out in each week",
-        "Each column is a week, headed by its Monday (yy-mm-dd); the darker the cell, the longer nobody "
+        "Each column is a week, headed by its Monday (yyyy-mm-dd); the darker the cell, the longer nobody "
         "could borrow a copy that week (168 hours: the whole week). An empty cell: not at capacity.",
     ]
     if top.empty:
@@ -347,7 +347,7 @@ def _weeks_sheet(stats: Stats) -> SheetSpec:
     )
     spec = _table_sheet("Weeks at capacity", titles, frame, "WeeksAtCapacity", conditional)
     spec.number_formats.update({name: WHOLE_OR_BLANK for name in names})
-    spec.widths.update({name: 9 for name in names})
+    spec.widths.update({name: 11 for name in names})
     spec.widths["Title"] = 34
     return spec
 
