@@ -187,7 +187,7 @@ def read_loans(
 
 
 def read_table(source: Source, columns: Sequence[Column]) -> Table:
-    """``find_table(read_grid(source))``, with a fast path for large CSV files.
+    """``find_table(read_grid(source))``, with fast paths for large CSV files and large workbooks.
 
     Why a fast path: :func:`~alma_tools.tables.read_grid` parses CSV with the ``csv`` module and checks
     every cell in Python, which is right for the quirks of small files but takes about a minute for a
@@ -198,7 +198,8 @@ def read_table(source: Source, columns: Sequence[Column]) -> Table:
     decode, a ragged or multi-line row, a repeated header) falls back to the full path.
 
     (``tables.sniff_csv`` would give the same text and delimiter, but it also parses every record with the
-    ``csv`` module to find where records start: 3.5 s of a million loans' 6 s budget.)
+    ``csv`` module to find where records start: 3.5 s of a million loans' 6 s budget.) A large workbook is
+    read by ``read_grid`` as any other, and its rows taken as :func:`_read_large_grid` says.
     """
     if isinstance(source, str | os.PathLike):
         table = _read_large_csv(Path(source), columns)
