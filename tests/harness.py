@@ -269,11 +269,6 @@ class SimulatorProcess:
         except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
             return None
 
-    def scan_count(self) -> int:
-        """Total scans so far (0 while down): what interruption triggers wait for."""
-        stats = self.stats()
-        return sum(stats["scans"].values()) if stats else 0
-
     def kill(self) -> None:
         """SIGKILL, as a crash or a pulled plug would end it."""
         if self.proc is not None and self.proc.poll() is None:
