@@ -110,3 +110,17 @@ def test_selftest_reports_a_failing_step_as_fail(caller_book, data_dir, simulato
         test.check()
     results = test.run()
     assert next(r for r in results if r.name == "Check sheet").line().startswith("FAIL  Check sheet")
+
+
+def test_under_selftest_messages_go_to_the_log_sheet_not_a_box(caller_book):
+    from alma_tools import excel
+    from alma_tools.excel.messages import SELFTEST_MARK, SELFTEST_NAME
+    from xl_payload import actions, payload
+
+    book = caller_book(
+        payload({"Items": [["Barcode"]], "Settings": [["x", "y"]]}, names={SELFTEST_NAME: ("Settings", "B1")})
+    )
+    assert excel.stop(book) is None
+    assert actions(book, "alert") == []  # a modal box would block the self-test's own calls into Excel
+    written = [v for a in actions(book, "setValues") for row in a["values"] for v in row]
+    assert f"{SELFTEST_MARK}Nothing is running in this workbook." in written

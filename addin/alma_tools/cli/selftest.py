@@ -28,12 +28,6 @@ from typing import Any
 
 from alma_tools.errors import ConfigError
 
-#: the log sheet's first words for each button's summary (how a driver knows a button has finished)
-SUMMARIES = {
-    "check": "Check of sheet",
-    "discharge": "Discharge ",
-    "concurrency": "Concurrent checkouts of sheet",
-}
 #: a damaged id for =ALMA_CHECK_ID (Excel showed an 18-digit MMS Id in scientific notation)
 DAMAGED_ID = "9.93547E+17"
 
@@ -98,23 +92,27 @@ class InProcessDriver:
 
 
 class ExcelDriver:
-    """Presses a button in Excel: the workbook's ``AlmaRun`` macro, as the ribbon does; waits on the log
-    sheet for the button's summary (message boxes are suppressed by the ``AlmaSelfTest`` name)."""
+    """Presses a button in Excel: the workbook's ``AlmaRun`` macro, as the ribbon does. With the
+    ``AlmaSelfTest`` name in the workbook every message goes to the log sheet instead of a box, where this
+    driver waits for it."""
 
     def __init__(self, book: Any) -> None:
         self.book = book
 
     def press(self, macro: str, timeout: float) -> str:
+        """Run the macro and return the message it ends with (written to the log sheet under self-test)."""
+        from alma_tools.excel.messages import SELFTEST_MARK
+
         seen = len(self._log())
         self.start(macro)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             time.sleep(0.5)
             lines = self._log()[seen:]
-            for line in lines:
-                if line.startswith(SUMMARIES.get(macro, "")) or "problem" in line.lower():
-                    return "\n".join(lines)
-        raise TimeoutError(f"{macro} wrote no summary to the log sheet within {timeout:.0f} s")
+            for number, line in enumerate(lines):
+                if line.startswith(SELFTEST_MARK):
+                    return "\n".join([line[len(SELFTEST_MARK) :], *lines[number + 1 :]])
+        raise TimeoutError(f"{macro} showed no message within {timeout:.0f} s")
 
     def start(self, macro: str) -> None:
         self.book.macro("AlmaRun")(macro)

@@ -30,14 +30,19 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 #: a workbook name ``alma-tools selftest --excel`` adds while it presses the buttons: no message boxes then
-#: (every message is on the log sheet too), since a modal box would stop the test's own calls into Excel
+#: (each message goes to the log sheet instead), since a modal box would stop the test's own calls into Excel
 SELFTEST_NAME = "AlmaSelfTest"
+#: how such a message starts on the log sheet
+SELFTEST_MARK = "[message] "
 
 
 def alert(book: Any, text: str) -> None:
     """Show ``text`` to the person at Excel (a message box; a recorded action in the remote engine)."""
     if any(name.name.split("!")[-1] == SELFTEST_NAME for name in book.names):
-        log.info("message (self-test, no box): %s", text.splitlines()[0] if text else "")
+        from alma_tools.excel.logsheet import append_log
+
+        lines = text.splitlines() or [""]
+        append_log(book, [SELFTEST_MARK + lines[0], *lines[1:]])  # where the self-test reads it
         return
     book.app.alert(safe_text(text), TITLE)
 
