@@ -460,6 +460,17 @@ def discharge_args(
     ]
 
 
+def run_discharge(items: Path, base_url: str, work: Path, *, timeout: float = 180.0) -> CliRun:
+    """``alma-tools discharge`` of ``items`` with the sample locations, as a user runs it: the key only in
+    the environment, a home and the run's output under ``work`` (which the key search covers)."""
+    return run_cli(
+        discharge_args(items, DATA / "locations.csv", base_url),
+        env=product_env(work / "home"),
+        log_dir=work / "logs",
+        timeout=timeout,
+    )
+
+
 # --------------------------------------------------------------------------------------------- invariants
 
 

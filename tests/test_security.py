@@ -33,13 +33,12 @@ from harness import (
     TRACEBACK,
     SimulatorProcess,
     SimulatorSpec,
-    discharge_args,
     files_containing,
     make_items_csv,
     product_env,
     read_csv_text,
     read_results,
-    run_cli,
+    run_discharge,
 )
 
 SOURCE = Path(__file__).resolve().parent.parent / "addin" / "alma_tools"
@@ -360,12 +359,7 @@ def test_hostile_alma_run_ends_with_a_message(tmp_path: Path, mode: str, at_key_
     items = make_items_csv(work / "items.csv", HOSTILE_ITEMS if at_key_check else 1)
     original = items.read_bytes()
     with _hostile_sim(tmp_path, mode) as sim:
-        run = run_cli(
-            discharge_args(items, DATA / "locations.csv", sim.base_url),
-            env=product_env(work / "home"),
-            log_dir=work / "logs",
-            timeout=150,
-        )
+        run = run_discharge(items, sim.base_url, work, timeout=150)
     run.check_clean()
     if at_key_check:
         assert run.returncode == 2, run.describe()
@@ -448,12 +442,7 @@ def test_discharge_results_never_hold_a_formula(tmp_path: Path, fmt: str) -> Non
     sim_frame.to_csv(sim_items, index=False, quoting=csv.QUOTE_ALL, encoding="utf-8-sig")
     spec = SimulatorSpec(items=sim_items, locations=DATA / "locations.csv", latency="0.0-0.01")
     with SimulatorProcess(spec, tmp_path / "sim") as sim:
-        run = run_cli(
-            discharge_args(items, DATA / "locations.csv", sim.base_url),
-            env=product_env(work / "home"),
-            log_dir=work / "logs",
-            timeout=120,
-        )
+        run = run_discharge(items, sim.base_url, work, timeout=120)
     run.check_clean()
     assert run.returncode == 1, run.describe()  # the row with location "@cmd" has no desk
     results = read_results(items)
