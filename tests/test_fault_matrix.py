@@ -81,17 +81,23 @@ FAULTS: dict[str, Fault] = {
     "no_fault": Fault(),
     # the simulator allows 5 calls/s while the client sends 20/s: nearly every call meets a 429 first
     "429_storm": Fault(sim={"rate_limit": 5}, seen=lambda stats, _: stats["throttled"] > 0),
-    "500_503": Fault(sim={"fault_rate": 0.15, "faults": "500,503"},
-                     seen=lambda stats, _: stats["faults"].get("500", 0) + stats["faults"].get("503", 0) > 0),
-    "dropped": Fault(sim={"fault_rate": 0.1, "faults": "drop"},
-                     seen=lambda stats, _: any(k.startswith("drop") for k in stats["faults"])),
+    "500_503": Fault(
+        sim={"fault_rate": 0.15, "faults": "500,503"},
+        seen=lambda stats, _: stats["faults"].get("500", 0) + stats["faults"].get("503", 0) > 0,
+    ),
+    "dropped": Fault(
+        sim={"fault_rate": 0.1, "faults": "drop"},
+        seen=lambda stats, _: any(k.startswith("drop") for k in stats["faults"]),
+    ),
     # the answer comes after the scan was made, later than the client waits: the outcome is unknown
-    "late": Fault(sim={"fault_rate": 0.1, "faults": "late"},
-                  seen=lambda stats, _: stats["faults"].get("late", 0) > 0),
+    "late": Fault(
+        sim={"fault_rate": 0.1, "faults": "late"}, seen=lambda stats, _: stats["faults"].get("late", 0) > 0
+    ),
     "sim_restart": Fault(restart_mid_run=True, seen=lambda _, starts: starts >= 2),
     # the quota runs below the client's floor after about 20 calls
-    "quota_zero": Fault(sim={"daily_quota": QUOTA_FLOOR + 20},
-                        seen=lambda stats, _: stats["quota_remaining"] < QUOTA_FLOOR),
+    "quota_zero": Fault(
+        sim={"daily_quota": QUOTA_FLOOR + 20}, seen=lambda stats, _: stats["quota_remaining"] < QUOTA_FLOOR
+    ),
 }
 INTERRUPTIONS = ("none", "sigkill", "sigint", "disk_full", "read_only")
 
@@ -148,11 +154,22 @@ class Cell:
         self.sim = SimulatorProcess(spec, self.sim_dir)
         self.env = product_env(self.work / "home")
 
-    def run(self, interrupt: Interrupt | None = None, on_poll: Callable[[], None] | None = None,
-            wrap: Sequence[str] = ()) -> CliRun:
+    def run(
+        self,
+        interrupt: Interrupt | None = None,
+        on_poll: Callable[[], None] | None = None,
+        wrap: Sequence[str] = (),
+    ) -> CliRun:
         args = discharge_args(self.items, DATA / "locations.csv", self.sim.base_url, rate=CLIENT_RATE)
-        run = run_cli(args, env=self.env, log_dir=self.work / "logs", interrupt=interrupt, on_poll=on_poll,
-                      wrap=wrap, grace=STOP_GRACE)
+        run = run_cli(
+            args,
+            env=self.env,
+            log_dir=self.work / "logs",
+            interrupt=interrupt,
+            on_poll=on_poll,
+            wrap=wrap,
+            grace=STOP_GRACE,
+        )
         self.runs.append(run)
         run.check_clean()
         return run

@@ -265,9 +265,12 @@ def test_corpus_is_listed_in_cases_md() -> None:
 def test_corpus_generator_is_deterministic(tmp_path: Path) -> None:
     copy = tmp_path / "bad_input"
     copy.mkdir()
-    shutil.copy(BAD / "make_corpus.py", copy)
+    scripts = ("make_corpus.py", "make_writeback_corpus.py")  # the reading and the write-back parts
+    for script in scripts:
+        shutil.copy(BAD / script, copy)
     (tmp_path / "items_to_discharge.csv").write_bytes((BAD.parent / "items_to_discharge.csv").read_bytes())
-    subprocess.run([sys.executable, str(copy / "make_corpus.py")], check=True, timeout=120)
+    for script in scripts:
+        subprocess.run([sys.executable, str(copy / script)], check=True, timeout=120)
     for path in BAD.iterdir():
         if path.suffix in {".py", ".md"} or path.name == "password_protected.xlsx":
             continue
