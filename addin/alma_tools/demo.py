@@ -4,8 +4,9 @@ A librarian evaluating Alma Tools (or an IT person checking an install) should s
 Alma key or network: the simulator starts in this process with the packaged sample export, a random key that
 exists only in memory is handed to the client directly (never through the environment or a command line), and
 the sample is discharged through :func:`alma_tools.cli.discharge.discharge_file`, the same run (the
-discharge session) and the same file writer the ``discharge`` command uses. Each demo starts afresh: a
-new simulator, and the previous demo's files (its run folder too) removed.
+discharge session) and the same file writer the ``discharge`` command uses. The sample reaches the folder
+through the simulator's Analytics API (as ``discharge --report`` fetches a report), not as a copied file.
+Each demo starts afresh: a new simulator, and the previous demo's files (its run folder too) removed.
 
 Then the packaged loans export goes through the statistics core, as ``alma-tools concurrency`` would take it,
 into a workbook and a CSV beside the discharge results. Its as-of is fixed at the end of the export's period
@@ -22,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alma_tools.alma import client_factory
+from alma_tools.alma import AlmaClient, client_factory
+from alma_tools.alma.analytics import fetch_rows
 from alma_tools.cli.discharge import discharge_file
+from alma_tools.cli.report import write_report
 from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
 from alma_tools.concurrency.report import describe
 from alma_tools.discharge import DischargeOptions, run_folder_for
@@ -43,6 +46,8 @@ DEFAULT_OUT = Path("alma-tools-demo")
 #: Alma's real latency is 0.3-0.8 s; shorter here so the 300 sample rows take about 20 s at 20 calls/s
 DEMO_LATENCY = (0.05, 0.2)
 DEMO_RATE = 20.0
+#: the packaged items sample, as the simulator serves it through the Analytics API
+ITEMS_REPORT = "/shared/Sample University/Reports/Items to discharge"
 
 
 @dataclass
@@ -52,6 +57,8 @@ class DemoResult:
     items: Path
     report: RunReport
     statistics: list[str]
+    #: the Analytics fetch's summary (rows, pages, when)
+    fetched: str = ""
 
 
 def _packaged(name: str) -> Any:
@@ -67,10 +74,19 @@ def _fresh_copy(out: Path) -> Path:
         old.unlink(missing_ok=True)
     for folder in (run_folder_for(items), legacy_run_folder_for(items)):
         shutil.rmtree(folder, ignore_errors=True)
-    for name in (ITEMS_NAME, LOCATIONS_NAME, LOANS_NAME):
+    for name in (LOCATIONS_NAME, LOANS_NAME):  # the items come from Analytics (_fetch_items)
         # copy the bytes only: the packaged files may be read-only, the user's copy must be writable
         (out / name).write_bytes(_packaged(name).read_bytes())
     return items
+
+
+def _fetch_items(base_url: str, key: str, items: Path) -> str:
+    """The items sample fetched through the simulator's Analytics API into ``items``, as
+    ``alma-tools discharge --report`` fetches a report; returns the fetch's summary line."""
+    with AlmaClient(base_url=base_url, api_key=key) as client:
+        report = fetch_rows(client, ITEMS_REPORT)
+    write_report(report, items)
+    return report.summary()
 
 
 def _statistics(out: Path) -> list[str]:
@@ -112,6 +128,7 @@ def run_demo(
     options = DischargeOptions(rate=rate)
     config = SimulatorConfig(api_keys=(key,), latency=latency)
     with Simulator(config) as sim:
+        fetched = _fetch_items(sim.base_url, key, items)
         report = discharge_file(
             items,
             out / LOCATIONS_NAME,
@@ -121,4 +138,4 @@ def run_demo(
             key_source="The demo's key exists only in this process (no key of yours is used).",
             address="the built-in simulator",
         )
-    return DemoResult(items=items, report=report, statistics=_statistics(out))
+    return DemoResult(items=items, report=report, statistics=_statistics(out), fetched=fetched)

@@ -31,8 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from alma_tools.demo import run_demo
 
-    print(f"Discharging the sample items into {args.out} against the built-in Alma simulator …", flush=True)
+    print(
+        f"Fetching the sample items from the built-in Alma simulator's Analytics and discharging them into "
+        f"{args.out} …",
+        flush=True,
+    )
     result = run_demo(args.out, progress=sys.stderr.isatty())
+    print(result.fetched)
     print_report(result.report)
     for line in result.statistics:
         print(line)
