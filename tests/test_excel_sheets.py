@@ -57,6 +57,14 @@ def test_result_columns_reuse_existing_and_append_missing():
     assert (fresh.done, fresh.status, fresh.new) == (3, 4, ((3, "done"), (4, "status")))
 
 
+def test_result_columns_go_right_of_a_note_in_a_column_with_no_header():
+    rows = [["Barcode", "Title", None, None], ["1", "x", None, "ask Ann"], ["2", "y", None, None]]
+    cols = sheets.result_columns(rows, 1)
+    assert (cols.done, cols.status, cols.new) == (5, 6, ((5, "done"), (6, "status")))
+    rerun = sheets.result_columns([[" DONE ", "Barcode", "status\u200b"], [True, "1", "Discharged"]], 1)
+    assert (rerun.done, rerun.status, rerun.new) == (1, 3, ())
+
+
 def test_progress_text_has_counts_rate_and_time_left():
     assert (
         sheets.progress_text(1240, 5000, 21.0)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alma_tools.cells import safe_text
+from alma_tools.discharge.results import find_result_columns
 from alma_tools.errors import AlmaToolsError
 
 log = logging.getLogger("alma_tools.excel")
@@ -164,23 +165,26 @@ class ResultColumns:
 def result_columns(rows: Sequence[Sequence[Any]], header_row: int) -> ResultColumns:
     """Find the ``done`` and ``status`` columns in the header row, or place them right of the data.
 
-    A rerun must update the columns it wrote before (any case or spacing), never add a second pair.
+    :func:`alma_tools.discharge.results.find_result_columns` decides (the command line's finder too), so a
+    rerun updates the columns it wrote before, never adds a second pair; new columns go right of the
+    right-most cell holding anything, so a note in a column with no header is never covered.
     """
     header = list(rows[header_row - 1]) if 0 < header_row <= len(rows) else []
-    names = [str(cell).strip().lower() if cell is not None else "" for cell in header]
-    used = [i for i, name in enumerate(names, start=1) if name]
-    first = used[0] if used else 1
-    next_free = (used[-1] if used else 0) + 1
-    found: dict[str, int] = {}
-    new: list[tuple[int, str]] = []
-    for key in ("done", "status"):
-        if key in names:
-            found[key] = names.index(key) + 1
-        else:
-            found[key] = next_free
-            new.append((next_free, key))
-            next_free += 1
-    return ResultColumns(header_row, found["done"], found["status"], first, tuple(new))
+    used = [i for i, cell in enumerate(header, start=1) if _holds(cell)]
+    first_free = max((_last_used(row) for row in rows), default=0)
+    found = find_result_columns(header, first_free=first_free)
+    new = tuple((found.width + 1 + i, name) for i, name in enumerate(found.added))
+    return ResultColumns(header_row, found.done + 1, found.status + 1, used[0] if used else 1, new)
+
+
+def _last_used(row: Sequence[Any]) -> int:
+    """1-based column of the row's right-most cell holding a value (0 for an empty row)."""
+    return max((i for i, cell in enumerate(row, start=1) if _holds(cell)), default=0)
+
+
+def _holds(cell: Any) -> bool:
+    """True when a cell holds something a person can see (not empty, not only spaces)."""
+    return cell is not None and str(cell).strip() != ""
 
 
 @dataclass(frozen=True)

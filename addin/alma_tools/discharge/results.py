@@ -39,6 +39,7 @@ from alma_tools import files, xlsx_patch
 from alma_tools.cells import safe_text
 from alma_tools.discharge.outcomes import Outcome
 from alma_tools.errors import InputError
+from alma_tools.tables import normalise_header
 
 DONE_HEADER = "done"
 STATUS_HEADER = "status"
@@ -48,8 +49,6 @@ SAVE_INTERVAL = 5.0
 SAVE_SHARE = 0.02
 #: widths (characters) given to new columns in a workbook
 XLSX_WIDTHS = {DONE_HEADER: 7.0, STATUS_HEADER: 60.0}
-#: characters a header may carry without anyone seeing them (pasted from the web, Excel's BOM)
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\u00ad\ufeff"), None)
 
 Results = dict[int, tuple[bool, str]]
 
@@ -67,11 +66,6 @@ def sibling_results_path(path: Path) -> Path:
 # ---------------------------------------------------------------------------------------------------------
 # The one finder of the done/status columns
 # ---------------------------------------------------------------------------------------------------------
-
-
-def _header_key(cell: object) -> str:
-    """A header cell reduced for recognising ``done``/``status``: case, spaces and invisible marks ignored."""
-    return "".join(str(cell if cell is not None else "").translate(_INVISIBLE).split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -96,12 +90,14 @@ def find_result_columns(header: Sequence[Any], *, first_free: int | None = None)
     """Find the ``done`` and ``status`` columns in a header row, or place them right of it.
 
     ``header`` is the header row's cells as read (text, numbers, None). A rerun updates the columns written
-    before (any case, spacing or invisible marks), never adds a second pair. ``first_free`` (0-based) is
+    before (headers compared as the reader matches them, :func:`alma_tools.tables.normalise_header`: any
+    case, spacing or invisible marks), never adds a second pair. ``first_free`` (0-based) is
     where new columns start when something right of the header must not be covered (a workbook's cells in
     a column with no header); by default, right after the header's last non-empty cell.
     """
-    keys = [_header_key(cell) for cell in header]
-    width = max((i + 1 for i, key in enumerate(keys) if key), default=0)
+    keys = [normalise_header(cell) for cell in header]
+    # any cell with text is the user's, even one that folds to nothing ("-"): new columns go right of it
+    width = max((i + 1 for i, cell in enumerate(header) if cell is not None and str(cell).strip()), default=0)
     if first_free is not None:
         width = max(width, first_free)
     places: dict[str, int] = {}
