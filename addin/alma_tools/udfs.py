@@ -26,10 +26,6 @@ import xlwings as xw
 
 from alma_tools.cells import safe_text
 from alma_tools.errors import AlmaToolsError, InputError
-from alma_tools.sheets import frame_values
-
-#: Excel's day zero for serial dates (1900 date system, with its fictitious 29 Feb 1900 folded in)
-_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 
 @xw.func(category="Alma Tools")
@@ -49,6 +45,7 @@ def ALMA_CHECK_ID(cell: Any) -> str:
 def ALMA_CONCURRENCY(loans_range: list, as_of: Any = None) -> list:
     """The per-volume concurrent-checkout table (with its header), spilling from the formula's cell."""
     from alma_tools.concurrency import compute, read_loans
+    from alma_tools.sheets import frame_values
 
     try:
         moment = as_of_datetime(as_of)
@@ -62,16 +59,23 @@ def as_of_datetime(value: Any) -> dt.datetime | None:
     """Turn what a cell can hold (a date, an Excel serial number, ISO text) into the as-of moment.
 
     Excel hands dates to Python as ``datetime`` when the cell is formatted as a date, but as a plain serial
-    number when it is not; both mean the same day to the person who typed it.
+    number when it is not; both mean the same day to the person who typed it (converted as the loans
+    reader converts its serial cells: :func:`alma_tools.concurrency.loans.excel_serial_datetime`).
     """
+    from alma_tools.concurrency.loans import EXCEL_SERIALS, excel_serial_datetime
+
     if value is None or (isinstance(value, str) and not value.strip()):
         return None  # the statistics' own default: now
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value < 2958466:
-        return _EXCEL_EPOCH + dt.timedelta(days=float(value))
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and EXCEL_SERIALS[0] <= value < EXCEL_SERIALS[1]
+    ):
+        return excel_serial_datetime(float(value))
     if isinstance(value, str):
         try:
             return dt.datetime.fromisoformat(value.strip())
