@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from alma_tools.concurrency.loans import DATE_ORDERS
 from alma_tools.discharge import DischargeOptions
+from alma_tools.discharge.outcomes import is_true_word
 from alma_tools.errors import InputError
 
 #: the Settings sheet's workbook names and their defaults (used when a name is missing or its cell empty)
@@ -111,7 +112,7 @@ def read_settings(book: Any) -> Settings:
     location_type = str(_setting(book, "LocationType")).strip().lower()
     in_house = _setting(book, "InHouseUse")
     if isinstance(in_house, str):
-        in_house = in_house.strip().lower() in ("true", "yes", "1", "wahr", "vrai")
+        in_house = is_true_word(in_house)
     _judged("AlmaRate", rate_value, lambda: DischargeOptions(rate=rate))
     options = _judged(
         "LocationType",
