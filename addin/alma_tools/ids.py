@@ -319,6 +319,17 @@ def _message(
     raise ValueError(f"unknown damage code {code!r}")  # a programming error, not a user's
 
 
+def damage_codes(
+    values: pd.Series, was_number: pd.Series | None, *, kind: Kind, suffix: str | None
+) -> pd.Series:
+    """The kind of damage of each cell ("" when sound; else a key of :data:`WHAT`, e.g. ``zeros_lost``).
+
+    The same rules as :func:`check_id_column`, for a caller that treats kinds differently (the statistics
+    count an items row whose barcode only lost its leading zeros as the copy it still is).
+    """
+    return _classify(values.fillna("").astype(object).map(str), was_number, kind, suffix)
+
+
 def describe_damage(value: Any, kind: Kind = "any") -> str:
     """What Excel did to one cell, in one short sentence ("" when the value looks sound).
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from alma_tools.errors import InputError
-from alma_tools.ids import Kind, check_id_column, institution_suffix
+from alma_tools.ids import Kind, check_id_column, damage_codes, institution_suffix
 from alma_tools.tables import HEADER_SEARCH_ROWS, Column, Grid, Table, cell_text, find_table, read_grid
 from alma_tools.tables.dialect import decode_bytes, sniff_delimiter
 
@@ -97,6 +97,7 @@ EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 #: serial numbers Excel accepts as dates: 1 (1900-01-01) to 2958465 (9999-12-31)
 EXCEL_SERIALS = (1, 2958466)
 _ID_FIX = "Correct the cell as the message says (the row is left out until then)"
+_COPY_FIX = "Correct the cell as the message says (the row is counted as one copy of its volume meanwhile)"
 _TIME_FIX = "Write the time as HH:MM:SS, or make the cell an Excel time"
 
 Source = str | os.PathLike | pd.DataFrame | list
@@ -461,6 +462,11 @@ def items_from_table(
         problems.append(restored)
     for key, damage in damages.items():
         mask = (damage != "") & ~bad
+        if key == "barcode":  # a barcode that only lost its zeros still names one more copy: counted
+            counted = mask & _only_zeros_lost(cells["barcode"])
+            if counted.any():
+                problems.append(problem_frame(rows[counted], label(key), damage[counted], _COPY_FIX, source))
+            mask &= ~counted
         if mask.any():
             problems.append(problem_frame(rows[mask], label(key), damage[mask], _ID_FIX, source))
             bad |= mask
@@ -478,6 +484,16 @@ def items_from_table(
         pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
     )
     return out.loc[~bad].reset_index(drop=True), problem_table
+
+
+def _only_zeros_lost(barcodes: _TextColumn) -> np.ndarray:
+    """Rows whose barcode looks as if Excel dropped its leading zeros, and has no other damage.
+
+    In the items export such a row is still one copy of its volume (leaving it out made a volume of four
+    copies three, and its hours all out too many); only its barcode is not as on the item.
+    """
+    codes = damage_codes(barcodes.distinct_text, barcodes.distinct_number, kind="barcode", suffix=None)
+    return (codes.to_numpy(object) == "zeros_lost")[barcodes.codes]
 
 
 def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:

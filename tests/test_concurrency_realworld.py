@@ -1,0 +1,94 @@
+"""The statistics on loans exports shaped as libraries have them, each figure checked against a hand count.
+
+Every case here was tried as a new user would (``alma-tools concurrency`` on a file written the way Excel,
+Analytics or a UK library writes it) and once gave a normal-looking summary with a wrong figure, or a
+traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from pathlib import Path
+
+from alma_tools.cli import main
+
+HEADER = [
+    "Title",
+    "MMS Id",
+    "Permanent Call Number",
+    "Barcode",
+    "Loan Date",
+    "Loan Time",
+    "Return Date",
+    "Return Time",
+]
+ITEM_HEADER = ["Title", "MMS Id", "Permanent Call Number", "Barcode"]
+MMS = "991234567890123681"
+OTHER = "991111111111113681"
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:
+    with open(path, "w", newline="", encoding=encoding) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    printed, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
+        code = main(["concurrency", *args])
+    return code, printed.getvalue(), errors.getvalue()
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def three_copy_loans(path: Path) -> Path:
+    """Three copies of one volume: 2+ out 24 h (2 Sep 08:00 to 3 Sep 08:00), all three out 2 h."""
+    return write_csv(
+        path,
+        HEADER,
+        [
+            ["Three", MMS, "QA1 .B1", "0031111", "09/01/2025", "08:00:00", "09/03/2025", "08:00:00"],
+            ["Three", MMS, "QA1 .B1", "0031112", "09/02/2025", "08:00:00", "09/04/2025", "08:00:00"],
+            ["Three", MMS, "QA1 .B1", "0031113", "09/02/2025", "20:00:00", "09/02/2025", "22:00:00"],
+            ["One", OTHER, "QA2 .C1", "0041111", "09/01/2025", "08:00:00", "", ""],
+        ],
+    )
+
+
+def test_an_items_barcode_that_lost_its_zeros_is_still_a_copy(tmp_path: Path) -> None:
+    """The items export lists a fourth copy, never lent, whose barcode Excel stripped (31114 for 0031114).
+
+    Leaving that row out made the volume three copies, all three out for 2 h: a buy-more-copies signal
+    from a volume that always had a copy on the shelf. It is a copy (counted), and the row says so.
+    """
+    loans = three_copy_loans(tmp_path / "loans.csv")
+    items = write_csv(
+        tmp_path / "items.csv",
+        ITEM_HEADER,
+        [
+            ["Three", MMS, "QA1 .B1", "0031111"],
+            ["Three", MMS, "QA1 .B1", "0031112"],
+            ["Three", MMS, "QA1 .B1", "0031113"],
+            ["Three", MMS, "QA1 .B1", "31114"],
+            ["One", OTHER, "QA2 .C1", "0041111"],
+            ["One", OTHER, "QA2 .C1", "0041112"],
+        ],
+    )
+    out = tmp_path / "stats.csv"
+    code, printed, _ = run_cli(str(loans), "--items", str(items), "--as-of", "2025-12-31", "--csv", str(out))
+    assert code == 0
+    three = next(row for row in read_rows(out) if row["MMS Id"] == MMS)
+    assert (three["Copies"], three["Hours 2+ Out"], three["Hours All Out"]) == ("4", "24.0", "0")
+    assert "0 volumes had every copy out" in printed
+    problems = read_rows(tmp_path / "stats.problems.csv")
+    assert [(p["Row"], p["Column"], p["File"]) for p in problems] == [("5", "Barcode", "items.csv")]
+    assert "perhaps 0031114" in problems[0]["Problem"]
+    assert "counted as one copy" in problems[0]["Fix"]
