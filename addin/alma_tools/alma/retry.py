@@ -20,16 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from alma_tools.alma.exceptions import (
-    AlmaError,
-    AnswerLost,
-    AuthError,
-    CertificateError,
-    ConnectionFailed,
-    DailyLimitError,
-    OutcomeUnknown,
-    ThresholdError,
-)
+from alma_tools.alma import exceptions as ex
 from alma_tools.alma.responses import is_retry_later
 
 Kind = Literal["throttle", "server", "connect"]
@@ -63,15 +54,15 @@ class RetryPolicy:
         if not 0 <= self.jitter <= 1:
             raise ValueError("RetryPolicy.jitter must be between 0 and 1")
 
-    def kind_for(self, error: AlmaError) -> Kind | None:
+    def kind_for(self, error: ex.AlmaError) -> Kind | None:
         """The budget a failed try draws on, or None when the failure is final and is raised as it is."""
-        if isinstance(error, ThresholdError) and error.status == 429:
+        if isinstance(error, ex.ThresholdError) and error.status == 429:
             return "throttle"
-        if isinstance(error, CertificateError):
+        if isinstance(error, ex.CertificateError):
             return None
-        if isinstance(error, (ConnectionFailed, AnswerLost)):
+        if isinstance(error, (ex.ConnectionFailed, ex.AnswerLost)):
             return "connect"
-        if isinstance(error, (AuthError, DailyLimitError, OutcomeUnknown)) or error.status is None:
+        if isinstance(error, (ex.AuthError, ex.DailyLimitError, ex.OutcomeUnknown)) or error.status is None:
             return None
         if error.code in FINAL_CODES:
             return None
