@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alma_tools.cli.report import add_connection_arguments, add_report_arguments, resolve_input
 from alma_tools.errors import InputError
-from alma_tools.tables import check_writable
+from alma_tools.files import check_writable
 
 _AS_OF_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 

@@ -14,8 +14,6 @@ of the top volumes (every episode goes to ``<name>.episodes.csv``) and the data 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,10 @@ import numpy as np
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_range
 
+from alma_tools import files
 from alma_tools.cells import safe_text
 from alma_tools.concurrency.core import KIND_ALL_OUT, Stats, weeks_at_capacity
 from alma_tools.concurrency.loans import to_excel_serial
-from alma_tools.tables import check_writable
 
 #: how many volumes the bar chart shows
 CHART_VOLUMES = 20
@@ -380,9 +378,9 @@ def write_xlsx(stats: Stats, path: str | os.PathLike[str]) -> Path:
     import xlsxwriter
 
     target = Path(path)
-    check_writable(target)
+    files.check_writable(target)
     episodes = write_episodes_csv(stats, episodes_csv_path(target))
-    with _replacing(target) as temporary:
+    with files.replacing(target) as temporary:
         workbook = xlsxwriter.Workbook(
             str(temporary), {"remove_timezone": True, "strings_to_formulas": False}
         )
@@ -397,22 +395,6 @@ def write_xlsx(stats: Stats, path: str | os.PathLike[str]) -> Path:
             _render(workbook, spec)
         workbook.close()
     return target
-
-
-@contextmanager
-def _replacing(target: Path) -> Iterator[Path]:
-    """A temporary name beside ``target``, moved over it when writing succeeded.
-
-    A crash or a full disk then never leaves half a file under the name the user asked for, and an
-    earlier good file stays until the new one is complete.
-    """
-    temporary = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
 
 
 def _render(workbook: Any, spec: SheetSpec) -> None:
@@ -598,7 +580,7 @@ def write_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
     spreadsheet gets Excel's text prefix.
     """
     target = Path(path)
-    check_writable(target)
+    files.check_writable(target)
     frame = stats.volumes.reset_index(drop=True).copy()
     for column in frame.columns:
         values = frame[column]
@@ -609,7 +591,7 @@ def write_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
         elif not pd.api.types.is_numeric_dtype(values):
             frame[column] = _safe_column(values)
     frame["As Of"] = f"{stats.as_of:%Y-%m-%d %H:%M:%S}"
-    with _replacing(target) as temporary:
+    with files.replacing(target) as temporary:
         frame.to_csv(temporary, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return target
 
@@ -629,7 +611,7 @@ def write_episodes_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
     formats each cell in Python: 2 s of them).
     """
     target = Path(path)
-    check_writable(target)
+    files.check_writable(target)
     frame = stats.episodes.drop(columns="volume")
     fields: list[list[str]] = []
     for column in frame.columns:
@@ -647,7 +629,7 @@ def write_episodes_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
             fields.append(text.to_numpy(object)[codes].tolist())
     header = ",".join(_csv_quoted(pd.Series([str(c) for c in frame.columns], dtype=object)).tolist())
     lines = [header, *map(",".join, zip(*fields, strict=True))] if fields else [header]
-    with _replacing(target) as temporary:
+    with files.replacing(target) as temporary:
         temporary.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8-sig", newline="")
     return target
 
@@ -662,11 +644,11 @@ def _csv_quoted(values: pd.Series) -> pd.Series:
 def write_problems_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
     """The data problems (Row, Column, Problem, Fix, File) as CSV, for a run that writes no workbook."""
     target = Path(path)
-    check_writable(target)
+    files.check_writable(target)
     frame = stats.problems.copy()
     for column in ("Column", "Problem", "Fix", "File"):
         frame[column] = _safe_column(frame[column])
-    with _replacing(target) as temporary:
+    with files.replacing(target) as temporary:
         frame.to_csv(temporary, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return target
 

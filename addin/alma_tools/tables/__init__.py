@@ -24,7 +24,7 @@ header row), :mod:`.aside` (footers, totals, repeated headers), :mod:`.table` (:
 
 from alma_tools.tables.cells import INVISIBLE_CHARS, STRIP_CHARS, cell_text, visible
 from alma_tools.tables.dialect import CsvDialect, sniff_csv
-from alma_tools.tables.grid import Grid, check_writable, read_grid
+from alma_tools.tables.grid import Grid, read_grid
 from alma_tools.tables.headers import (
     HEADER_SEARCH_ROWS,
     ITEM_COLUMNS,
@@ -49,7 +49,6 @@ __all__ = [
     "Table",
     "_xlsx_notes",
     "cell_text",
-    "check_writable",
     "find_table",
     "normalise_header",
     "read_grid",

@@ -205,35 +205,3 @@ def _grid_from_xlsx(name: str, raw: bytes, sheet: str | None) -> Grid:
     grid.hidden_rows = read.hidden_rows
     grid.formula_cells = read.formula_cells
     return grid
-
-
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Refuse to write a file that Excel has open, before any work is done.
-
-    Excel keeps an owner file ``~$name.xlsx`` beside a workbook it has open (for long names the first two
-    characters are replaced instead), and on Windows it locks the file itself. Writing then fails late or,
-    worse, the user saves over our results from Excel; so we check first and say what to do.
-    """
-    target = Path(path)
-    name = target.name
-    owners = {target.with_name("~$" + name), target.with_name("~$" + name[2:])}
-    if any(owner.exists() for owner in owners):
-        raise InputError(
-            f"{name} is open in Excel (its owner file ~${name} is beside it): close it in Excel first, then "
-            "try again."
-        )
-    if target.is_dir():
-        raise InputError(f"{target} is a folder: give the name of a file to write.")
-    if not target.parent.is_dir():
-        raise InputError(f"The folder {target.parent} does not exist: create it or choose another place.")
-    if target.exists():
-        try:
-            with open(target, "r+b"):
-                pass
-        except PermissionError:
-            raise InputError(
-                f"{name} is locked or read-only, probably open in Excel: close it in Excel first (or make it "
-                "writable), then try again."
-            ) from None
-    elif not os.access(target.parent, os.W_OK):
-        raise InputError(f"The folder {target.parent} cannot be written to: choose another place to save.")
