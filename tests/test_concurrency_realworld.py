@@ -92,3 +92,21 @@ def test_an_items_barcode_that_lost_its_zeros_is_still_a_copy(tmp_path: Path) ->
     assert [(p["Row"], p["Column"], p["File"]) for p in problems] == [("5", "Barcode", "items.csv")]
     assert "perhaps 0031114" in problems[0]["Problem"]
     assert "counted as one copy" in problems[0]["Fix"]
+
+
+def test_a_file_no_loan_of_which_is_usable_is_refused_naming_the_first_row(tmp_path: Path) -> None:
+    """Dates saved from Excel as it showed them, with a two-digit year (05/09/25): every row was left out,
+    and the summary said "0 volumes, 0 loans ... 2 data problems" with exit 0, the problems nowhere."""
+    loans = write_csv(
+        tmp_path / "loans.csv",
+        HEADER,
+        [
+            ["Book", MMS, "QA1 .B1", "31111", "05/09/25", "10:00:00", "06/09/25", "09:00:00"],
+            ["Book", MMS, "QA1 .B1", "31112", "05/09/25", "10:00:00", "06/09/25", "09:00:00"],
+        ],
+    )
+    code, printed, errors = run_cli(str(loans), "--as-of", "2025-12-31")
+    assert code == 2 and "0 volumes" not in printed and "Traceback" not in errors
+    assert "None of the loans in loans.csv could be used (2 rows" in errors
+    assert "row 2, Loan Date: Loan Date '05/09/25' is not a date" in errors
+    assert "The year has two digits" in errors

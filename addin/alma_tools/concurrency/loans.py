@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import io
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,7 @@ def read_loans(
         lent = volume_barcodes(table, by_description)
         item_frame, item_problems = items_from_table(item_table, by_description, reference=lent)
     loans, problems, order = loans_from_table(table, by_description, date_order, reference=item_frame)
+    refuse_when_no_loan_is_usable(loans, problems, table.source)
     result = LoansInput(
         loans=loans,
         problems=problems,
@@ -185,6 +187,33 @@ def read_loans(
         extra.append(request_problems)
     result.problems = pd.concat(extra, ignore_index=True)
     return result
+
+
+#: a year-last text date with a two-digit year ("05/09/25"): Excel saved the date as it showed it
+_TWO_DIGIT_YEAR = r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}(?:[ T].*)?"
+
+
+def refuse_when_no_loan_is_usable(loans: pd.DataFrame, problems: pd.DataFrame, source: str) -> None:
+    """InputError when every data row was left out: "0 volumes, 0 loans" with exit 0 read as a result.
+
+    The message names the first row's problem and its fix (the usual cause is one for the whole file: a
+    two-digit year, a date order that does not fit, a column of the wrong thing).
+    """
+    if len(loans) or not len(problems):
+        return
+    first = problems.sort_values("Row", kind="stable").iloc[0]
+    hint = ""
+    cell = str(first["Problem"]).partition("'")[2].rpartition("'")[0]
+    if re.fullmatch(_TWO_DIGIT_YEAR, cell.strip()):
+        hint = (
+            " The year has two digits: format the date columns with a four-digit year (dd/mm/yyyy, "
+            "mm/dd/yyyy or yyyy-mm-dd) before saving, or export the loans again."
+        )
+    rows = problems["Row"].nunique()
+    raise InputError(
+        f"None of the loans in {source} could be used ({rows:,} rows, each with a problem). The first: "
+        f"row {first['Row']}, {first['Column']}: {first['Problem']}. {first['Fix']}.{hint}"
+    )
 
 
 def read_table(source: Source, columns: Sequence[Column]) -> Table:
