@@ -279,7 +279,7 @@ def test_rows_the_reader_found_damaged_are_refused_with_its_words() -> None:
     items.row_problems = pd.Series(["", reader], index=items.frame.index)
     plan = make_plan(items, locations_table(), DischargeOptions())
     refused = decided(plan, 3).decided
-    assert refused is not None and (refused.kind, refused.status) == ("refused", words)
+    assert refused is not None and (refused.kind, refused.status) == ("damaged_row", words)
     assert [(p.row, p.column, p.message) for p in plan.problems] == [(3, "", words)]
     assert [r.row for r in plan.to_send] == [2]
 

@@ -19,6 +19,7 @@ KINDS = (
     "not_on_loan",
     "alma_error",
     "refused",
+    "damaged_row",
     "duplicate",
     "no_desk",
     "skipped_done",
@@ -33,7 +34,7 @@ SUCCESS_KINDS = frozenset(
 )
 
 #: kinds decided without calling Alma
-DECIDED_KINDS = frozenset({"refused", "duplicate", "no_desk", "skipped_done", "hidden"})
+DECIDED_KINDS = frozenset({"refused", "damaged_row", "duplicate", "no_desk", "skipped_done", "hidden"})
 
 #: kinds whose row is left exactly as it is: the faces write nothing into its ``done`` or ``status``
 LEFT_ALONE_KINDS = frozenset({"hidden"})
@@ -47,6 +48,7 @@ KIND_WORDS = {
     "not_on_loan": "not on loan (nothing changed)",
     "duplicate": "same item as an earlier row (scanned once)",
     "refused": "ids damaged or missing (not sent)",
+    "damaged_row": "with a cell more than the header (not sent)",
     "no_desk": "no desk for the location (not sent)",
     "hidden": "hidden by a filter or by hand, left alone (use --include-hidden to send them)",
     "alma_error": "Alma error",

@@ -335,7 +335,12 @@ def _leave_hidden_and_damaged(decisions: _Decisions, items: Table, options: Disc
     left_alone = hidden & (not options.include_hidden)
     decisions.kind[left_alone] = "hidden"
     decisions.status[left_alone] = _text(items, "status")[left_alone]
-    decisions.refuse((row_problems != "") & ~left_alone, "", lambda row: row_problem_status(row, by_row[row]))
+    decisions.refuse(
+        (row_problems != "") & ~left_alone,
+        "",
+        lambda row: row_problem_status(row, by_row[row]),
+        kind="damaged_row",
+    )
     return left_alone
 
 
@@ -492,14 +497,16 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
         BarcodeLookup(desks, claims),
     )
     wanted = ~(done_before | hidden)
-    no_desk = wanted & (place.location != "") & (desk == "") & ~needs_item
+    # a damaged row's cells may be shifted (a cell too many): its codes name no real location or library
+    coded = wanted & (decisions.kind != "damaged_row")
+    no_desk = coded & (place.location != "") & (desk == "") & ~needs_item
     return Plan(
         rows=plan_rows,
         problems=[p for p, keep in zip(decisions.problems, _kept(decisions, wanted), strict=True) if keep],
         source=items.source,
         missing_desks=_missing_codes(place.location, decisions.rows, no_desk),
         unknown_libraries=_missing_codes(
-            place.library, decisions.rows, wanted & desks.unknown_libraries(place.library)
+            place.library, decisions.rows, coded & desks.unknown_libraries(place.library)
         ),
         locations_source=desks.source or "the Locations table",
     )

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import pandas as pd
+
 from alma_tools.alma.exceptions import (
     AlmaError,
     AuthError,
@@ -154,11 +156,19 @@ class RunReport:
         return "\n".join(self.lines())
 
 
+def _row_line(outcome: Outcome) -> str:
+    """``row 7: <status>``; a status that begins by naming its row ("Row 7 has …") is not prefixed again."""
+    own = f"Row {outcome.row} "
+    if outcome.status.startswith(own):
+        return f"  row {outcome.row} {outcome.status[len(own) :]}"
+    return f"  row {outcome.row}: {outcome.status}"
+
+
 def _listed(outcomes: list[Outcome], shown: int, head: str) -> list[str]:
     if not outcomes:
         return []
     rows = sorted(outcomes, key=lambda o: o.row)
-    out = [head, *(f"  row {o.row}: {o.status}" for o in rows[:shown])]
+    out = [head, *(_row_line(o) for o in rows[:shown])]
     if len(rows) > shown:
         out.append(f"  … and {len(rows) - shown:,} more")
     return out
@@ -366,20 +376,35 @@ class DischargeSession:
         input records that a run wrote into it.
         """
         known = self._known_columns()
-        for name, column in self._result_columns().items():
-            label = self.items.label(column)
+        columns = self._result_columns()
+        for name, column in columns.items():
             if name in known:
                 continue
             ours = is_our_status if name == STATUS_HEADER else _is_our_done
             texts = self.items.text(column)
-            theirs = texts[~texts.map(ours)]
-            if not theirs.empty:
-                row = int(self.items.rows[theirs.index[0]])
-                note = _shorten(theirs.iloc[0])
-                raise InputError(
-                    f"Column '{label}' already holds your own notes (row {row}: '{note}'): rename or move "
-                    "it, then run again"
-                )
+            self._refuse_notes(column, texts[~texts.map(ours)])
+        if DONE_HEADER in columns and DONE_HEADER not in known:
+            self._refuse_notes(columns[DONE_HEADER], self._marks_without_status(columns))
+
+    def _marks_without_status(self, columns: dict[str, str]) -> pd.Series:
+        """The ``done`` cells marked true with no status beside them: Alma Tools writes both together, so
+        such marks are the user's own (a "Done: yes" column of theirs), not rows an earlier run scanned."""
+        marks = self.items.text(columns[DONE_HEADER])
+        marked = marks.map(is_true_word).astype(bool)
+        if STATUS_HEADER in columns:
+            marked &= self.items.text(columns[STATUS_HEADER]).str.strip() == ""
+        return marks[marked]
+
+    def _refuse_notes(self, column: str, theirs: pd.Series) -> None:
+        """InputError naming the first of ``theirs`` (cells of ``column`` Alma Tools did not write)."""
+        if theirs.empty:
+            return
+        row = int(self.items.rows[theirs.index[0]])
+        note = _shorten(theirs.iloc[0])
+        raise InputError(
+            f"Column '{self.items.label(column)}' already holds your own notes (row {row}: '{note}'): rename "
+            "or move it, then run again"
+        )
 
     def _remember_columns(self) -> None:
         """Record in the run folder that runs of this input write ``done`` and ``status`` (before they do)."""

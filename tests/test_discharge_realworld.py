@@ -1,0 +1,126 @@
+"""The discharge tried as staff really use it: files and situations the other tests' authors did not write.
+
+Each test runs ``alma-tools discharge`` as a real process (the key in the environment only) against the
+simulator over real sockets, with the sample export of ``tests/data``, and checks what a user would see:
+the exit code, the summary's words, the file's bytes afterwards and the simulator's counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alma_tools.simulator import Simulator
+
+DATA = Path(__file__).parent / "data"
+KEY = "canary-KEY-realworld-0ddba11-do-not-log"
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def sample_rows(n: int) -> tuple[list[str], list[list[str]]]:
+    """The sample export's header and its first ``n`` data rows."""
+    rows = list(csv.reader(io.StringIO((DATA / "items_to_discharge.csv").read_text("utf-8-sig"))))
+    return rows[0], [list(r) for r in rows[1 : n + 1]]
+
+
+def csv_bytes(header: list[str], rows: list[list[str]], encoding: str = "utf-8-sig") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def discharge(
+    items: Path, sim: Simulator, home: Path, *extra: str, locations: Path = DATA / "locations.csv"
+) -> subprocess.CompletedProcess:
+    """``alma-tools discharge ITEMS`` as a user runs it; never a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+        ALMA_API_KEY=KEY,
+    )
+    args = [sys.executable, "-m", "alma_tools", "discharge", str(items), "--locations", str(locations)]
+    args += ["--base-url", sim.base_url, "--rate", "25", *extra]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert TRACEBACK not in done.stdout + done.stderr
+    return done
+
+
+def test_a_done_column_of_the_users_own_is_refused_not_taken_for_an_earlier_run(
+    simulator, tmp_path: Path
+) -> None:
+    # A "Done" column the user keeps (yes/x in every row, no status beside it) once made every row
+    # "Done in an earlier run": nothing sent, exit 0, and the user's marks overwritten with TRUE.
+    sim = simulator(api_keys=(KEY,))
+    header, rows = sample_rows(6)
+    items = tmp_path / "Items on loan.csv"
+    items.write_bytes(
+        csv_bytes([*header, "Done"], [[*r, "yes" if i % 2 else "x"] for i, r in enumerate(rows)])
+    )
+    before = items.read_bytes()
+    for extra in (("--dry-run",), ()):
+        done = discharge(items, sim, tmp_path / "home", *extra)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert (
+            "Column 'Done' already holds your own notes (row 2: 'x'): rename or move it, then run again"
+        ) in done.stderr
+    assert items.read_bytes() == before and sim.stats()["requests"] == 0
+
+    # the same marks with an empty status column of ours beside them: still the user's own
+    items.write_bytes(csv_bytes([*header, "done", "status"], [[*r, "TRUE", ""] for r in rows]))
+    done = discharge(items, sim, tmp_path / "home")
+    assert (
+        done.returncode == 2 and "Column 'done' already holds your own notes (row 2: 'TRUE')" in done.stderr
+    )
+    assert sim.stats()["requests"] == 0
+
+
+def test_a_results_file_alma_tools_wrote_is_still_skipped_in_another_folder(
+    simulator, tmp_path: Path
+) -> None:
+    # The refusal above must not catch our own results: a file carried to a folder without its run folder
+    # (done TRUE beside a status Alma Tools wrote) is still done, and costs no call.
+    sim = simulator(api_keys=(KEY,))
+    header, rows = sample_rows(4)
+    first = tmp_path / "week1" / "items.csv"
+    first.parent.mkdir()
+    first.write_bytes(csv_bytes(header, rows))
+    assert discharge(first, sim, tmp_path / "home").returncode == 0
+    calls = sim.stats()["requests"]
+    moved = tmp_path / "elsewhere" / "items.csv"
+    moved.parent.mkdir()
+    moved.write_bytes(first.read_bytes())
+    again = discharge(moved, sim, tmp_path / "home")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "4 done in an earlier run (skipped)" in again.stdout
+    assert sim.stats()["requests"] == calls
+
+
+def test_a_row_with_a_cell_too_many_is_named_for_what_it_is_and_its_shifted_codes_are_not_blamed(
+    simulator, tmp_path: Path
+) -> None:
+    # Row 3 of the corpus file has an unquoted comma in its title: every cell after it moved one column to
+    # the right, so its "Library Code" holds an item id. The summary once called the row "ids damaged or
+    # missing" and added "Library 235119641341163681: 1 row (row 3) name a library locations.csv does not
+    # have", and listed it as "row 3: Row 3 has …".
+    sim = simulator(api_keys=(KEY,))
+    items = tmp_path / "extra_cell.csv"
+    items.write_bytes((DATA / "bad_input" / "extra_cell.csv").read_bytes())
+    plan = discharge(items, sim, tmp_path / "home", "--dry-run")
+    assert "1 rows with a cell more than the header (not sent): rows 3" in plan.stdout
+    done = discharge(items, sim, tmp_path / "home")
+    assert done.returncode == 1, done.stdout + done.stderr
+    for said in (plan.stdout, done.stdout):
+        assert "235119641341163681" not in said and "ids damaged" not in said
+    assert "  1 with a cell more than the header (not sent)" in done.stdout
+    assert "  row 3 has one cell more than the header (column H: 'k00040')" in done.stdout
+    assert "Row 3 has one cell" not in done.stdout
+    assert sim.stats()["by_endpoint"] == {"test": 1, "scan": 2}
