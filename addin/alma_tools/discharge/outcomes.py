@@ -11,6 +11,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from alma_tools.alma.responses import Item
+
 #: every kind an outcome can have (the faces filter and count on these)
 KINDS = (
     "returned",
@@ -162,7 +164,7 @@ def daily_limit_status(remaining: int | None) -> str:
     )
 
 
-def outcome_from_item(row: int, item: Any, *, confirmed: bool = False) -> Outcome:
+def outcome_from_item(row: int, item: Item, *, confirmed: bool = False) -> Outcome:
     """Word the answer of a scan-in (or of a re-read after an interrupted run) for one row.
 
     Alma has no "was returned" message (alma-api §3.1): the loan is closed when ``process_type`` is no longer

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from alma_tools.alma.exceptions import (
     AlmaError,
@@ -30,6 +30,7 @@ from alma_tools.alma.exceptions import (
     ThresholdError,
 )
 from alma_tools.alma.protocols import ScanClient
+from alma_tools.alma.responses import Loan
 from alma_tools.discharge.barcodes import resolve_barcode_row
 from alma_tools.discharge.journal import Journal, JournalError, PastItem
 from alma_tools.discharge.outcomes import (
@@ -62,8 +63,9 @@ def lost_contact_status(row: int) -> str:
 Ids = tuple[str, str, str]
 
 
-def _loan_open(loans: list[Any]) -> bool:
-    return any(str(getattr(loan, "loan_status", "") or "ACTIVE").upper() == "ACTIVE" for loan in loans)
+def _loan_open(loans: list[Loan]) -> bool:
+    """Whether any loan is still active (a loan without a status counts as active)."""
+    return any((loan.loan_status or "ACTIVE").upper() == "ACTIVE" for loan in loans)
 
 
 class _Worker:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -471,13 +471,15 @@ class DischargeSession:
         make_client: ClientFactory,
         stop: threading.Event,
         progress: ProgressCallback | None,
-        **preflight_words: Any,
+        *,
+        key_source: str | None,
+        address: str,
     ) -> Execution:
         """The client, the preflight, the rows on worker threads; the client closed whatever happens."""
         client = make_client(journal.save_answer) if sorted_out.work else None
         try:
             if client is not None:
-                preflight(client, **preflight_words)
+                preflight(client, key_source=key_source, address=address)
                 self._remember_columns()
             execution = Execution(sorted_out.work, client, journal, self.options, stop)
             self._feed(report, sink, sorted_out.settled, execution, progress)
