@@ -330,10 +330,19 @@ def udf_descriptions(module_name: str = UDF_MODULE) -> str:
                 if not info:
                     continue
                 arguments = [_vba_text(arg["doc"]) for arg in info["args"] if not arg["vba"] and arg["doc"]]
+                # one argument per physical line (`` _`` continuations): with every text at its 255
+                # characters the statement still keeps within VBA's 1023 characters a line
                 calls.append(
                     f'    Application.MacroOptions Macro:="\'" & ThisWorkbook.Name & "\'!{info["name"]}", '
-                    f"Description:={_vba_text(info['ret']['doc'])}, Category:={_vba_text(info['category'])}"
-                    + (f", ArgumentDescriptions:=Array({', '.join(arguments)})" if arguments else "")
+                    f"Description:={_vba_text(info['ret']['doc'])}, _\n"
+                    f"        Category:={_vba_text(info['category'])}"
+                    + (
+                        ", _\n        ArgumentDescriptions:=Array("
+                        + ", _\n            ".join(arguments)
+                        + ")"
+                        if arguments
+                        else ""
+                    )
                 )
     if not calls:
         return ""

@@ -54,10 +54,16 @@ Failed:
     AlmaPythonProblem Err.Description
 End Sub
 
-' Help needs no Python: it only shows the Help sheet, so it works even before Python is set up.
+' Help needs no Python: it only shows the Help sheet, so it works even before Python is set up. A Help
+' sheet renamed, hidden or deleted gives a message, not VBA's "Run-time error 9 ... [Debug]" box.
 Public Sub AlmaHelp(control As IRibbonControl)
+    On Error GoTo Failed
     ThisWorkbook.Worksheets("Help").Activate
     ThisWorkbook.Worksheets("Help").Range("A1").Select
+    Exit Sub
+Failed:
+    MsgBox "The Help sheet of this workbook could not be shown (" & Err.Description & "): it may have " & _
+        "been renamed, hidden or deleted. The README's section on using the workbook on Windows has the same help.", vbExclamation, "Alma Tools"
 End Sub
 
 ' Runs alma_tools.excel.<macro>() in the shared Python process; any failure to get there becomes a message.
