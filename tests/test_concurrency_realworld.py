@@ -110,3 +110,13 @@ def test_a_file_no_loan_of_which_is_usable_is_refused_naming_the_first_row(tmp_p
     assert "None of the loans in loans.csv could be used (2 rows" in errors
     assert "row 2, Loan Date: Loan Date '05/09/25' is not a date" in errors
     assert "The year has two digits" in errors
+
+
+def test_an_as_of_before_every_loan_is_refused(tmp_path: Path) -> None:
+    """--as-of a year too early (2024 for 2025): every loan was a problem, and "0 volumes" with exit 0."""
+    loans = three_copy_loans(tmp_path / "loans.csv")
+    code, printed, errors = run_cli(str(loans), "--as-of", "2024-12-31", "--csv", str(tmp_path / "s.csv"))
+    assert code == 2 and "0 volumes" not in printed and "Traceback" not in errors
+    assert "Every loan in loans.csv starts after the as-of moment 2024-12-31 00:00" in errors
+    assert "(the first on 2025-09-01 08:00)" in errors and "later --as-of" in errors
+    assert not (tmp_path / "s.csv").exists()

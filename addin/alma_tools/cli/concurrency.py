@@ -12,10 +12,14 @@ import argparse
 import datetime as dt
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alma_tools.cli.report import add_connection_arguments, add_report_arguments, resolve_input
 from alma_tools.errors import InputError
 from alma_tools.files import check_writable
+
+if TYPE_CHECKING:
+    from alma_tools.concurrency import LoansInput, Stats
 
 _AS_OF_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         date_order=args.date_order,
     )
     stats = compute(loans, as_of=as_of)
+    refuse_a_period_before_every_loan(loans, stats, as_of)
     where = "the Problems sheet" if args.output else (str(problems_path) if problems_path else None)
     for line in describe(stats, problems_at=where):
         print(line)
@@ -119,6 +124,18 @@ def run(args: argparse.Namespace) -> int:
             "Nothing was saved: add --output STATS.xlsx (the workbook) and/or --csv STATS.csv to keep these."
         )
     return 0
+
+
+def refuse_a_period_before_every_loan(loans: LoansInput, stats: Stats, as_of: dt.datetime) -> None:
+    """InputError when every loan starts after the as-of moment: "0 volumes" with exit 0 read as a result."""
+    if len(stats.volumes) or not len(loans.loans):
+        return
+    first = loans.loans["start"].min()
+    raise InputError(
+        f"Every loan in {stats.source} starts after the as-of moment {as_of:%Y-%m-%d %H:%M} (the first on "
+        f"{first:%Y-%m-%d %H:%M}), so there is nothing to count: check the Loan Date column, or give a "
+        "later --as-of (without one, loans count up to now)."
+    )
 
 
 def refuse_output_over_input(outputs: list[str | Path], inputs: list[str]) -> None:
