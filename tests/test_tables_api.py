@@ -4,6 +4,7 @@ row problems, rows set aside, and which record each table row came from (ARCHITE
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import re
 import zipfile
 from pathlib import Path
@@ -139,3 +140,44 @@ def test_workbook_without_its_relationships_is_a_damaged_workbook(tmp_path: Path
                 target.writestr(info, source.read(info.filename))
     with pytest.raises(InputError, match=r"norels\.xlsx is not a readable Excel workbook"):
         read_grid(path)
+
+
+def test_sheet_part_that_fails_its_checksum_is_a_damaged_workbook(tmp_path: Path) -> None:
+    """The sheet XML is read on a second thread while calamine parses: its damage is said as any other."""
+    path = tmp_path / "badcrc.xlsx"
+    with zipfile.ZipFile(BAD / "hidden_rows.xlsx") as source, zipfile.ZipFile(path, "w") as target:
+        for info in source.infolist():  # stored: one byte of the XML can be changed in place
+            target.writestr(zipfile.ZipInfo(info.filename, info.date_time), source.read(info.filename))
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"<sheetData")
+    raw[at + 1 : at + 2] = b"S"  # <SheetData: still one byte, the checksum no longer fits
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"badcrc\.xlsx is not a readable Excel workbook"):
+        read_grid(path)
+
+
+def test_a_column_mixing_booleans_numbers_and_dates_keeps_each_cells_type(tmp_path: Path) -> None:
+    """Date cells become datetimes at midnight; True stays a boolean beside the number 1 (they hash alike)."""
+    path = tmp_path / "mixed.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    cells = [
+        True,
+        1,
+        dt.date(2026, 1, 5),
+        dt.datetime(2026, 1, 6, 10, 30),
+        "text",
+        False,
+        0,
+        dt.date(2026, 1, 5),
+    ]
+    sheet.append(["Barcode", "Value"])
+    for index, value in enumerate(cells):
+        sheet.append([f"B{index}", value])
+    book.save(path)
+    column = read_grid(path).values[1].tolist()[1:]
+    assert [type(v) for v in column[:6]] == [bool, type(column[1]), dt.datetime, dt.datetime, str, bool]
+    assert isinstance(column[1], int | float) and type(column[6]) is type(column[1])
+    assert column[:2] == [True, 1] and column[1] is not True and column[6] == 0 and column[6] is not False
+    assert column[2] == column[7] == dt.datetime(2026, 1, 5) and column[3] == dt.datetime(2026, 1, 6, 10, 30)
