@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from alma_tools import sheets
-from alma_tools.alma import AlmaClient, describe_key_source, redact
+from alma_tools.alma import AlmaClient, ClientFactory, client_factory, describe_key_source, redact
 from alma_tools.discharge.journal import run_folder_for
 from alma_tools.discharge.outcomes import DECIDED_KINDS, Outcome
 from alma_tools.discharge.session import RunReport, describe_address
@@ -274,14 +274,10 @@ class DischargeRun(Job):
         try:
             box["report"] = self.data.session.run(
                 lambda: sink,
-                lambda on_response: make_client(settings, on_response),
+                run_clients(settings),
                 stop=self._stop,
                 key_source=describe_key_source(),
-                address=describe_address(
-                    settings.base_url or None,
-                    None if settings.base_url else settings.region,
-                    base_url_setting="Settings › AlmaBaseUrl",
-                ),
+                address=describe_address(*settings.gateway(), base_url_setting="Settings › AlmaBaseUrl"),
             )
         except BaseException as error:
             box["error"] = error
@@ -352,14 +348,28 @@ class DischargeRun(Job):
         return lines
 
 
-def make_client(settings: Settings, on_response: Callable[[Any], None] | None) -> AlmaClient:
-    """The one Alma client, from the Settings sheet; the key comes from the credential store, never a cell."""
+def make_client(
+    settings: Settings, on_response: Callable[[Any], None] | None, *, api_key: str | None = None
+) -> AlmaClient:
+    """An Alma client from the Settings sheet (Fetch, the key check); the key comes from the credential
+    store (or ``api_key``), never a cell. A discharge builds its client with :func:`run_clients`."""
+    base_url, region = settings.gateway()
     return AlmaClient(
-        base_url=settings.base_url or None,
-        region=None if settings.base_url else settings.region,
+        base_url=base_url,
+        region=region,
+        api_key=api_key,
         rate=settings.options.rate,
         workers=settings.options.worker_count(),
         on_response=on_response,
+    )
+
+
+def run_clients(settings: Settings) -> ClientFactory:
+    """The discharge's client factory from the Settings sheet (:func:`alma_tools.alma.client_factory`, as
+    the command line's run builds its client)."""
+    base_url, region = settings.gateway()
+    return client_factory(
+        base_url=base_url, region=region, rate=settings.options.rate, workers=settings.options.worker_count()
     )
 
 

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from alma_tools.alma import AlmaClient, AuthError, store_api_key
+from alma_tools.alma import AuthError, store_api_key
 from alma_tools.errors import AlmaToolsError
-from alma_tools.excel.background import Job
+from alma_tools.excel.background import Job, make_client
 from alma_tools.excel.messages import TITLE, reported
 from alma_tools.excel.settings import Settings, read_settings
 
@@ -90,11 +90,7 @@ class KeyJob(Job):
         if isinstance(self.settings, AlmaToolsError):
             return f"The key is saved in {where}, but it could not be checked: {self.settings}"
         try:
-            client = AlmaClient(
-                base_url=self.settings.base_url or None,
-                region=None if self.settings.base_url else self.settings.region,
-                api_key=key,
-            )
+            client = make_client(self.settings, None, api_key=key)
         except AlmaToolsError as error:
             return f"The key is saved in {where}, but it could not be checked: {error}"
         try:

@@ -53,6 +53,10 @@ class Settings:
     def location_type(self) -> str:
         return self.options.location_type
 
+    def gateway(self) -> tuple[str | None, str | None]:
+        """``(base_url, region)`` for the client: AlmaBaseUrl when given (the region is then unused)."""
+        return (self.base_url, None) if self.base_url else (None, self.region)
+
 
 def _setting(book: Any, name: str) -> Any:
     """The value of workbook name ``name``, or its default when the name is missing or its cell empty."""
