@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 from pathlib import Path
+
+import openpyxl
 
 from alma_tools.cli import main
 
@@ -120,3 +123,32 @@ def test_an_as_of_before_every_loan_is_refused(tmp_path: Path) -> None:
     assert "Every loan in loans.csv starts after the as-of moment 2024-12-31 00:00" in errors
     assert "(the first on 2025-09-01 08:00)" in errors and "later --as-of" in errors
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_rows_hidden_by_a_filter_are_counted_and_said(tmp_path: Path) -> None:
+    """A loans workbook filtered to one volume in Excel, then saved: the hidden rows were counted, unsaid."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for mms, call, barcode in ((MMS, "QA1 .B1", "31111"), (MMS, "QA1 .B1", "31112"), (OTHER, "QA2", "41111")):
+        sheet.append(
+            [
+                "Book",
+                mms,
+                call,
+                barcode,
+                dt.datetime(2025, 9, 5),
+                "10:00:00",
+                dt.datetime(2025, 9, 6),
+                "09:00:00",
+            ]
+        )
+    sheet.auto_filter.ref = "A1:H4"
+    sheet.row_dimensions[4].hidden = True
+    book.save(tmp_path / "loans.xlsx")
+    code, printed, _ = run_cli(str(tmp_path / "loans.xlsx"), "--as-of", "2025-12-31")
+    assert code == 0 and "2 volumes, 3 loans" in printed
+    note = "1 row is hidden in loans.xlsx (a filter, or by hand; row 4) and counted like the others"
+    assert note in printed and "delete them from the sheet" in printed
+    code, printed, _ = run_cli(str(three_copy_loans(tmp_path / "loans.csv")), "--as-of", "2025-12-31")
+    assert code == 0 and "hidden in" not in printed

@@ -178,6 +178,7 @@ def read_loans(
         by_description=by_description,
         notes=[order.note] if order.note else [],
     )
+    result.notes += [note for t in (table, item_table) if t is not None and (note := hidden_rows_note(t))]
     extra = [problems]
     if item_table is not None and item_problems is not None:
         result.items, result.items_source = item_frame, item_table.source
@@ -187,6 +188,23 @@ def read_loans(
         extra.append(request_problems)
     result.problems = pd.concat(extra, ignore_index=True)
     return result
+
+
+def hidden_rows_note(table: Table) -> str:
+    """The sentence saying that rows hidden in the sheet (a filter, or by hand) were counted; "" if none.
+
+    Hidden rows are data like the others (the statistics are of the export), but a user who filtered the
+    sheet may expect only what shows: so the summary and the title lines say it, with the way out.
+    """
+    hidden = table.rows[table.hidden.reindex(table.rows.index, fill_value=False).to_numpy(bool)]
+    if hidden.empty:
+        return ""
+    shown = ", ".join(str(row) for row in hidden.iloc[:3]) + (", …" if len(hidden) > 3 else "")
+    rows, where = ("1 row is", "row") if len(hidden) == 1 else (f"{len(hidden):,} rows are", "rows")
+    return (
+        f"{rows} hidden in {table.source} (a filter, or by hand; {where} {shown}) and counted like the "
+        "others: to leave them out, delete them from the sheet"
+    )
 
 
 #: a year-last text date with a two-digit year ("05/09/25"): Excel saved the date as it showed it
