@@ -542,6 +542,71 @@ def check_calls(procedure: Procedure, module: Module, project: list[Module]) -> 
     return problems
 
 
+#: what VBA, Excel and Office define globally: functions, constants, objects (Option Explicit accepts them)
+VBA_GLOBALS = {
+    "true", "false", "nothing", "empty", "null", "me", "new", "and", "or", "not", "xor", "is", "like", "mod",
+    "to", "step", "then", "in", "each", "as", "typeof", "byval", "byref", "optional", "paramarray", "until",
+    "string", "long", "integer", "boolean", "variant", "object", "double", "single", "currency", "byte",
+    "longptr", "longlong", "date", "error", "len", "left", "right", "instr", "instrrev", "replace", "trim",
+    "ltrim", "rtrim", "lcase", "ucase", "cstr", "clng", "cint", "cdbl", "cbool", "cdate", "cvar", "format",
+    "now", "timer", "chr", "chrw", "asc", "ascw", "array", "isempty", "isnull", "isnumeric", "isarray",
+    "isobject", "ismissing", "isdate", "ubound", "lbound", "split", "join", "environ", "dir", "val", "space",
+    "strcomp", "typename", "vartype", "createobject", "getobject", "iif", "abs", "int", "fix",
+    "round", "application", "thisworkbook", "activeworkbook", "activesheet", "activecell", "selection",
+    "workbooks", "worksheets", "sheets", "range", "cells", "rows", "columns", "names", "msgbox", "inputbox",
+    "vbcrlf", "vblf", "vbcr", "vbnewline", "vbtab", "vbnullstring", "vbinformation", "vbexclamation",
+    "vbcritical", "vbquestion", "vbokonly", "vbokcancel", "vbyesno", "vbyesnocancel", "vbyes", "vbno",
+    "vbcancel", "vbok", "vbdefaultbutton1", "vbdefaultbutton2", "vbdefaultbutton3", "vbtextcompare",
+    "vbbinarycompare", "vbsystemmodal", "vbapplicationmodal", "xlsheetvisible", "xlsheethidden", "xlup",
+    "xldown", "xltoleft", "xltoright", "xlwait", "xldefault", "xlnormal",
+}  # fmt: skip
+#: the types a declaration may name without another reference (VBA, Excel, Office)
+KNOWN_TYPES = {
+    "string", "long", "integer", "boolean", "variant", "object", "double", "single", "currency", "byte",
+    "date", "longptr", "longlong", "collection", "workbook", "worksheet", "range", "application", "window",
+    "chart", "name", "iribboncontrol", "iribbonui", "errobject",
+}  # fmt: skip
+IDENTIFIER = re.compile(r"(?<![.\w#])([A-Za-z]\w*)[$%&!#@]?(?!\w)(?!\s*:=)")
+
+
+def check_identifiers(procedure: Procedure, module: Module, project: list[Module]) -> list[str]:
+    """Under Option Explicit every name in an expression is declared, a procedure, or VBA's or Excel's
+    own (``vbExclamaton`` is "Variable not defined" and stops the whole project compiling)."""
+    if not module.option_explicit:
+        return []
+    known = KEYWORDS | VBA_GLOBALS | BUILTIN_CALLS | module.declared
+    known |= {name.lower() for name, _, _ in procedure.params}
+    known |= {p.name.lower() for p in module.procedures}
+    for other in project:
+        if other.standard and not other.option_private:
+            known |= {p.name.lower() for p in other.procedures if p.public}
+            known |= {name.lower() for name, _ in other.public_names}
+    for statement in procedure.statements:
+        declaration = DECLARATION.match(statement.bare)
+        if declaration:
+            known |= {name.lower() for name in declared_names(declaration.group(2))}
+    problems = []
+    for statement in procedure.statements:
+        bare = re.sub(r"\bAs\s+(?:New\s+)?[\w.]+|\b(?:GoTo|GoSub|Resume)\s+\w+|^\w+:$", "", statement.bare)
+        for name in IDENTIFIER.findall(bare):
+            if name.lower() not in known:
+                problems.append(f"{module.name}:{statement.line}: {name} is not declared (Option Explicit)")
+                known.add(name.lower())
+    return problems
+
+
+def check_types(module: Module, project: list[Module]) -> list[str]:
+    """Every ``As Type`` names a type VBA knows here ("User-defined type not defined" otherwise)."""
+    declared = {name for other in project for name in other.declared}
+    problems = []
+    for statement in module.statements:
+        for type_ in re.findall(r"\bAs\s+(?:New\s+)?([\w.]+)", statement.bare, re.I):
+            name = type_.rsplit(".", 1)[-1].lower()
+            if name not in KNOWN_TYPES and name not in declared:
+                problems.append(f"{module.name}:{statement.line}: type {type_} is not defined here")
+    return problems
+
+
 def check_names(project: list[Module]) -> list[str]:
     """No name twice in a module; no public name in two standard modules or equal to a module's name."""
     problems = []
@@ -571,6 +636,9 @@ def check_project(project: list[Module], own: set[str]) -> list[str]:
             problems += check_declared(procedure, module, project)
             if module.name in own:
                 problems += check_calls(procedure, module, project)
+                problems += check_identifiers(procedure, module, project)
+        if module.name in own:
+            problems += check_types(module, project)
     return problems
 
 
@@ -913,6 +981,11 @@ MISTAKES = {
     "twice in a module": ("Sub A()\nEnd Sub\nSub a()\nEnd Sub", "ambiguous name a"),
     "twice in the project": ("Sub AlmaRun()\nEnd Sub", "public almarun in 2 modules"),
     "#If unclosed": ("#If VBA7 Then\nSub A()\nEnd Sub", "#If without #End If"),
+    "a misspelt constant": (
+        'Option Explicit\nSub A()\n    MsgBox "x", vbExclamaton\nEnd Sub',
+        "vbExclamaton is not",
+    ),
+    "an unknown type": ("Sub A(control As IRibonControl)\nEnd Sub", "type IRibonControl is not defined"),
 }
 
 
