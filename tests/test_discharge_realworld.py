@@ -12,9 +12,16 @@ import io
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import openpyxl
+import pytest
+
+from alma_tools.discharge.results import ResultsFile
+from alma_tools.errors import InputError
 from alma_tools.simulator import Simulator
+from alma_tools.tables import ITEM_COLUMNS, find_table, read_grid
 
 DATA = Path(__file__).parent / "data"
 KEY = "canary-KEY-realworld-0ddba11-do-not-log"
@@ -124,3 +131,50 @@ def test_a_row_with_a_cell_too_many_is_named_for_what_it_is_and_its_shifted_code
     assert "  row 3 has one cell more than the header (column H: 'k00040')" in done.stdout
     assert "Row 3 has one cell" not in done.stdout
     assert sim.stats()["by_endpoint"] == {"test": 1, "scan": 2}
+
+
+def hidden_first_workbook(path: Path, rows: list[list[str]], header: list[str]) -> Path:
+    """Staff's workbook: a hidden "Last term" sheet first (other items), the active "Items", a "Notes"."""
+    book = openpyxl.Workbook()
+    last_term = book.active
+    last_term.title = "Last term"
+    for values in [header, *rows[6:9]]:
+        last_term.append(values)
+    last_term.sheet_state = "hidden"
+    items = book.create_sheet("Items")
+    for values in [header, *rows[:6]]:
+        items.append(values)
+    book.create_sheet("Notes").append(["Week 48: trolley 2 is broken"])
+    book.active = 1
+    book.save(path)
+    return path
+
+
+def test_a_workbooks_results_go_into_the_sheet_read_and_nowhere_else(simulator, tmp_path: Path) -> None:
+    sim = simulator(api_keys=(KEY,))
+    header, rows = sample_rows(9)
+    items = hidden_first_workbook(tmp_path / "items.xlsx", rows, header)
+    before = zipfile.ZipFile(items)
+    parts = {name: before.read(name) for name in before.namelist()}
+    done = discharge(items, sim, tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(sim.stats()["scans"]) == {r[4] for r in rows[:6]}
+    after = zipfile.ZipFile(items)
+    assert after.namelist() == list(parts)
+    changed = [name for name in parts if after.read(name) != parts[name]]
+    assert changed == ["xl/worksheets/sheet2.xml"]  # "Items"; the hidden sheet's part is untouched
+    book = openpyxl.load_workbook(items)
+    assert [c.value for c in book["Items"][1]][-2:] == ["done", "status"]
+    assert book["Items"].cell(3, len(header) + 2).value == "Returned; reshelve to Library 1030300 k00040"
+
+
+def test_the_results_writer_refuses_a_sheet_other_than_the_one_read(tmp_path: Path) -> None:
+    # The writer once fell back to the workbook's first worksheet when it was not told the sheet: with a
+    # hidden "Last term" first, the Items sheet's statuses landed on last term's rows (other items).
+    header, rows = sample_rows(9)
+    items = hidden_first_workbook(tmp_path / "items.xlsx", rows, header)
+    table = find_table(read_grid(items), ITEM_COLUMNS)
+    assert table.sheet == "Items"
+    table.sheet = None
+    with pytest.raises(InputError, match=r"results would go into sheet 'Last term', not the sheet the items"):
+        ResultsFile(items, table)

@@ -368,6 +368,7 @@ class ResultsFile:
         try:
             if self.is_excel:
                 self.xlsx = XlsxResults(raw, getattr(table, "sheet", None), self.header_row)
+                self._check_same_sheet(getattr(table, "sheet", None))
             else:
                 self.csv = CsvResults(raw, csv_form(table, raw), self.header_row, self.path.name)
         except (xlsx_patch.WorkbookShapeError, UnicodeError, ValueError, csv.Error) as error:
@@ -377,6 +378,16 @@ class ResultsFile:
             ) from None
         self.sibling: Path | None = None  # set once results had to go beside the file
         self._stamp = self._file_stamp()
+
+    def _check_same_sheet(self, read: str | None) -> None:
+        """The results go into the sheet the items were read from, never another (a hidden first one)."""
+        assert self.xlsx is not None
+        if self.xlsx.sheet_name != read:
+            raise InputError(
+                f"{self.path.name}: the results would go into sheet '{self.xlsx.sheet_name}', not the sheet "
+                f"the items were read from ({read or 'unknown'}): name the sheet with --sheet and run again; "
+                "nothing was sent to Alma."
+            )
 
     @property
     def columns(self) -> ResultColumns:
