@@ -9,8 +9,9 @@ import time
 
 import pytest
 
+import harness
 from alma_tools import excel, sheets
-from alma_tools.excel import background, desktop
+from alma_tools.excel import background, crossstop, desktop
 from alma_tools.excel.inputs import read_discharge_input
 from test_excel_macros import ITEMS, items_payload
 from xl_payload import actions, caller_books, replay
@@ -82,7 +83,7 @@ def test_each_button_returns_within_a_second(caller_book, data_dir, simulator):
         assert job is not None, actions(book, "alert")
         assert time.monotonic() - started < 1.0, macro.__name__
         if macro is excel.discharge:
-            time.sleep(0.5)
+            harness.wait_until(lambda: sim.stats()["scans"], timeout=30, what="a first scan")
             assert excel.stop(book) is job  # Stop reaches the job that runs in this workbook
         assert job.wait(timeout=60)
     assert actions(book, "alert")[-1]["args"][0].startswith("Discharge stopped")
@@ -124,7 +125,11 @@ def test_stop_reaches_a_run_in_another_python_after_save_as(caller_book, data_di
     data = items_payload(data_dir, sim.base_url, rate=5)
     book = caller_book(data)
     run = excel.discharge(book)
-    time.sleep(1.0)
+
+    def under_way() -> bool:
+        return bool(sim.stats()["scans"]) and any(crossstop.announce_dir().glob("*.json"))
+
+    harness.wait_until(under_way, timeout=30, what="the run announced and scanning")
     renamed = dict(data, book={**data["book"], "name": "items (saved as).xlsx"})
     other = caller_book(renamed)  # the same workbook under its new name, as the second Python sees it
     assert background.running_in(other) is None

@@ -36,6 +36,7 @@ def test_busy_errors_in_pywin32s_shapes(engine):
     assert not sheets.is_busy_error(ValueError(-2147418111))
 
 
+@pytest.mark.timing
 def test_xlwings_default_retries_forever_without_a_pause(engine):
     """Why the bound exists: with N_COM_ATTEMPTS = 0 a refused call is repeated at once, endlessly."""
     com = BusyComObject(busy=2000, make=vba_ignore)

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import keyring
-import keyring.backend
 import pytest
 
+import harness
 from alma_tools import excel, sheets
 from alma_tools.concurrency import report_sheets
 from fixtures_simulator import TEST_KEY
@@ -187,7 +187,7 @@ def test_stop_ends_the_run_within_seconds_with_everything_written(caller_book, d
     assert actions(book, "alert")[-1]["args"][0].startswith("A discharge is already running in this workbook")
     assert excel.concurrency() is None
     assert actions(book, "alert")[-1]["args"][0].startswith("A discharge is already running in this workbook")
-    time.sleep(2.0)
+    harness.wait_until(lambda: len(sim.stats()["scans"]) >= 5, timeout=30, what="five scans before Stop")
     assert excel.stop() is run
     stopped_at = time.monotonic()
     assert run.wait(timeout=10)
@@ -312,29 +312,10 @@ def test_concurrency_twice_keeps_the_first_report(caller_book, data_dir):
     assert "Statistics_2" in {a["args"][3] for a in actions(book, "addTable")}
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A real keyring backend kept in memory: this machine has no OS credential store to test against."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.passwords.pop((service, username), None)
-
-
 @pytest.fixture
 def memory_keyring():
     previous = keyring.get_keyring()
-    store = MemoryKeyring()
+    store = harness.MemoryKeyring()
     keyring.set_keyring(store)
     yield store
     keyring.set_keyring(previous)
@@ -350,7 +331,7 @@ def test_set_api_key_keeps_the_key_in_the_keyring_only(
     job = excel.set_api_key(prompt=lambda: time.sleep(1.5) or f"  {TEST_KEY}  ")  # a person pasting
     assert time.monotonic() - started < 1.0  # the button returned; the prompt waits on its own thread
     assert job.wait(timeout=30) and job.result is True
-    assert memory_keyring.passwords == {("alma-tools", "api-key"): TEST_KEY}
+    assert memory_keyring.store == {("alma-tools", "api-key"): TEST_KEY}
     text = actions(book, "alert")[-1]["args"][0]
     assert text == "The key is saved in the system keyring and Alma accepted it."
     assert TEST_KEY not in str(book.json())  # never in a cell, never in a message
@@ -429,7 +410,7 @@ def test_set_api_key_when_alma_cannot_be_reached(caller_book, data_dir, memory_k
     assert job.wait(timeout=30) and job.result is True
     text = actions(book, "alert")[-1]["args"][0]
     assert text.startswith("The key is saved in the system keyring, but it could not be checked with Alma")
-    assert memory_keyring.passwords[("alma-tools", "api-key")] == TEST_KEY
+    assert memory_keyring.store[("alma-tools", "api-key")] == TEST_KEY
 
 
 def test_concurrency_counts_copies_from_an_items_sheet(caller_book, data_dir):
