@@ -152,3 +152,24 @@ def test_rows_hidden_by_a_filter_are_counted_and_said(tmp_path: Path) -> None:
     assert note in printed and "delete them from the sheet" in printed
     code, printed, _ = run_cli(str(three_copy_loans(tmp_path / "loans.csv")), "--as-of", "2025-12-31")
     assert code == 0 and "hidden in" not in printed
+
+
+def test_a_row_shifted_by_an_unquoted_comma_is_refused_saying_so(tmp_path: Path) -> None:
+    """A title with a comma not in quotes shifts the cells: the row was refused as "MMS Id ... is not an Alma
+    id (John)", and a row with a stray cell at its end was counted; the discharge refuses both, saying why."""
+    loans = tmp_path / "loans.csv"
+    loans.write_text(
+        ",".join(HEADER)
+        + "\nBook,991234567890123681,QA1,31111,09/05/2025,10:00:00,09/06/2025,09:00:00"
+        + "\nBook,991234567890123681,QA1,31112,09/05/2025,10:00:00,09/06/2025,09:00:00"
+        + "\nSmith, John,991234567890123681,QA1,31113,09/05/2025,10:00:00,09/06/2025,09:00:00"
+        + "\nBook,991234567890123681,QA1,31113,09/07/2025,10:00:00,09/08/2025,09:00:00,extra\n",
+        encoding="utf-8",
+    )
+    code, _, _ = run_cli(str(loans), "--as-of", "2025-12-31", "--csv", str(tmp_path / "s.csv"))
+    assert code == 0
+    problems = read_rows(tmp_path / "s.problems.csv")
+    assert [(p["Row"], p["Column"]) for p in problems] == [("4", "(the whole row)"), ("5", "(the whole row)")]
+    assert "one cell more than the header" in problems[0]["Problem"]
+    assert "the row is left out until then" in problems[0]["Problem"]
+    assert read_rows(tmp_path / "s.csv")[0]["Loans"] == "2"

@@ -401,6 +401,11 @@ def loans_from_table(
             problems.append(problem_frame(rows[mask], label(key), text, fix, source))
             bad |= mask
 
+    ragged = table.row_problems.reindex(frame.index, fill_value="").fillna("").astype(str)
+    if (ragged != "").any():  # cells shifted by an unquoted comma: the discharge refuses such rows too
+        bad = (ragged != "").to_numpy()
+        text = ragged[bad].str.replace("the row is not sent until then", "the row is left out until then")
+        problems.append(problem_frame(rows[bad], "(the whole row)", text, "Correct the row", source))
     out = pd.DataFrame(index=frame.index)
     keys = volume_keys(by_description)
     cells = {key: _TextColumn.of(frame[key], table.typed) for key in (*keys, "barcode")}
