@@ -18,8 +18,11 @@ run on Windows (``alma-tools selftest --excel``).
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import struct
+import subprocess
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -948,6 +951,30 @@ def test_every_ribbon_callback_is_a_public_sub_with_its_signature(
 def test_the_ribbon_follows_the_customui_rules(ribbon: bytes) -> None:
     assert check_ribbon_xml(ribbon) == []
     assert ribbon == (SOURCES / "customUI" / "customUI14.xml").read_bytes()
+
+
+def test_libreoffice_converts_the_built_workbook_to_xlsx(built: Path, tmp_path: Path) -> None:
+    """A second reader of the whole package (the ribbon relationship, the VBA project, the sheets):
+    ``soffice --headless --convert-to xlsx`` succeeds and writes the sheets. (The PDF and ODS conversions
+    and the VBA LibreOffice imports are checked in test_workbook_file.py.)"""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed here")
+    output = tmp_path / "out"
+    completed = subprocess.run(
+        [soffice, f"-env:UserInstallation=file://{tmp_path}/lo", "--headless", "--convert-to", "xlsx",
+         "--outdir", str(output), str(built)],
+        env={**os.environ, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    with zipfile.ZipFile(output / "alma_tools.xlsx") as converted:
+        workbook = converted.read("xl/workbook.xml").decode()
+    for sheet in ("Items", "Loans", "Locations", "Settings", "Help", "xlwings.conf"):
+        assert f'name="{sheet}"' in workbook, completed.stdout
 
 
 # ----------------------------------------------------------------------------------------------------------
