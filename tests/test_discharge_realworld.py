@@ -178,3 +178,33 @@ def test_the_results_writer_refuses_a_sheet_other_than_the_one_read(tmp_path: Pa
     table.sheet = None
     with pytest.raises(InputError, match=r"results would go into sheet 'Last term', not the sheet the items"):
         ResultsFile(items, table)
+
+
+def test_an_active_sheet_without_the_table_names_itself_and_the_other_sheets(
+    simulator, tmp_path: Path
+) -> None:
+    # Saved with a "Summary" sheet in front: the message said only "no header row found", not which sheet
+    # was read nor that the items are on another one, which --sheet reads.
+    sim = simulator(api_keys=(KEY,))
+    header, rows = sample_rows(4)
+    book = openpyxl.Workbook()
+    book.active.title = "Summary"
+    book.active.append(["Items to discharge, week 48"])
+    items_sheet = book.create_sheet("Items")
+    for values in [header, *rows]:
+        items_sheet.append(values)
+    book.create_sheet("Old").sheet_state = "hidden"
+    items = tmp_path / "items.xlsx"
+    book.save(items)
+    before = items.read_bytes()
+    done = discharge(items, sim, tmp_path / "home")
+    assert done.returncode == 2
+    assert "no header row found" in done.stderr
+    assert (
+        "(That is sheet 'Summary', the one shown when the workbook was saved; it also has 'Items': name the "
+        "sheet that holds the items with --sheet.)"
+    ) in done.stderr
+    assert items.read_bytes() == before and sim.stats()["requests"] == 0
+    chosen = discharge(items, sim, tmp_path / "home", "--sheet", "Items")
+    assert chosen.returncode == 0, chosen.stdout + chosen.stderr
+    assert set(sim.stats()["scans"]) == {r[4] for r in rows}

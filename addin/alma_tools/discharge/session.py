@@ -22,6 +22,7 @@ import json
 import os
 import threading
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,7 @@ from alma_tools.tables import (
     normalise_header,
     read_grid,
 )
+from alma_tools.tables.xlsx import workbook_sheets
 
 #: the run folder's record of the result columns runs of this input wrote into (``["done", "status"]``)
 COLUMNS_NAME = "columns.json"
@@ -178,9 +180,31 @@ def read_tables(
     items_path: str | os.PathLike[str], locations_path: str | os.PathLike[str], *, sheet: str | None = None
 ) -> tuple[Table, Table]:
     """Read the items export and the locations table (InputError with the fix when either is unusable)."""
-    items = find_table(read_grid(items_path, sheet=sheet), ITEM_COLUMNS)
+    grid = read_grid(items_path, sheet=sheet)
+    try:
+        items = find_table(grid, ITEM_COLUMNS)
+    except InputError as error:
+        if sheet is not None or grid.sheet is None:
+            raise
+        raise InputError(f"{error}{_other_sheets_hint(Path(items_path), grid.sheet)}") from None
     locations = find_table(read_grid(locations_path), LOCATION_COLUMNS)
     return items, locations
+
+
+def _other_sheets_hint(path: Path, read: str) -> str:
+    """When the sheet read by default holds no table: which sheet that was and the workbook's others."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sheets, _ = workbook_sheets(archive)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError):
+        return ""
+    others = [f"'{i.name}'" for i in sheets if i.name != read and not i.hidden and not i.is_chart]
+    if not others:
+        return ""
+    return (
+        f" (That is sheet '{read}', the one shown when the workbook was saved; it also has "
+        f"{', '.join(others)}: name the sheet that holds the items with --sheet.)"
+    )
 
 
 #: headers of the column whose date tells when the row's loan began (Analytics: "Loan Date")
