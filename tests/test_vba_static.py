@@ -616,6 +616,8 @@ def check_names(project: list[Module]) -> list[str]:
     public: Counter[str] = Counter()
     modules = {module.name.lower() for module in project}
     for module in project:
+        if not re.fullmatch(r"[A-Za-z]\w{0,30}", module.name):
+            problems.append(f"module name {module.name!r}: a letter, then letters, digits, _ (31 at most)")
         own = Counter(p.name.lower() for p in module.procedures)
         problems += [
             f"{module.name}: ambiguous name {name} (defined {n} times)" for name, n in own.items() if n > 1
@@ -1021,6 +1023,12 @@ def test_the_checker_finds(code: str, expected: str) -> None:
     project = read_project({"M": 'Attribute VB_Name = "M"\n' + code + "\n", "Other": HELPER}, WINDOWS_64)
     problems = check_project(project, {"M"})
     assert any(expected in problem for problem in problems), problems
+
+
+def test_a_module_name_vba_refuses_is_found() -> None:
+    name = "AlmaRibbonCallbacksForTheFetchButtons"  # 37 characters: the VBA editor refuses it
+    problems = check_project(read_project({name: f'Attribute VB_Name = "{name}"\n'}, WINDOWS_64), set())
+    assert any("31 at most" in problem for problem in problems), problems
 
 
 def test_the_checker_passes_sound_code() -> None:
