@@ -173,3 +173,25 @@ def test_a_row_shifted_by_an_unquoted_comma_is_refused_saying_so(tmp_path: Path)
     assert "one cell more than the header" in problems[0]["Problem"]
     assert "the row is left out until then" in problems[0]["Problem"]
     assert read_rows(tmp_path / "s.csv")[0]["Loans"] == "2"
+
+
+def test_a_lent_barcode_the_items_export_has_under_another_call_number_is_named(tmp_path: Path) -> None:
+    """Items exported with the call number written otherwise (QA1.B1 for QA1 .B1): every lent barcode was
+    "lent but is not in the items export", though it is there, in a row the message now names."""
+    loans = three_copy_loans(tmp_path / "loans.csv")
+    items = write_csv(
+        tmp_path / "items.csv",
+        ITEM_HEADER,
+        [["Three", MMS, "QA1.B1", f"003111{n}"] for n in (1, 2, 3, 4)]
+        + [["One", OTHER, "QA2 .C1", "0041111"]],
+    )
+    code, _, _ = run_cli(
+        str(loans), "--items", str(items), "--as-of", "2025-12-31", "--csv", str(tmp_path / "s.csv")
+    )
+    assert code == 0
+    problems = read_rows(tmp_path / "s.problems.csv")
+    assert [p["Row"] for p in problems] == ["2", "3", "4"]
+    assert problems[1]["Problem"] == (
+        "barcode 0031112 was lent, but the items export has it under another volume (items.csv row 3, MMS Id "
+        f"'{MMS}', Permanent Call Number 'QA1.B1'); it is counted as a copy of the loan's volume"
+    )

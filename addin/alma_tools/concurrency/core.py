@@ -421,12 +421,42 @@ def _copies(loans: LoansInput, volumes: _Volumes, rows: np.ndarray) -> tuple[np.
     problems = problem_frame(
         first_loan_row["row"].to_numpy(np.int64),
         "Barcode",
-        "barcode " + first_loan_row["barcode"].astype(str) + " was lent but is not in the items export; "
-        "it is counted as a copy",
-        "Export the items of the same locations as the loans (or check the barcode)",
+        "barcode "
+        + first_loan_row["barcode"].astype(str)
+        + _elsewhere_in_items(first_loan_row["barcode"], items, keys, loans.items_source or "items"),
+        "Export the items of the same locations as the loans, with the same call number column (or check "
+        "the barcode)",
         loans.source,
     )
     return copies, problems
+
+
+_NOT_IN_ITEMS = " was lent but is not in the items export; it is counted as a copy"
+
+
+def _elsewhere_in_items(barcodes: pd.Series, items: pd.DataFrame, keys: list[str], source: str) -> pd.Series:
+    """The end of the "was lent but ..." message: not in the items export, or there under another volume.
+
+    A barcode listed under another call number (the loans' current call number against the items'
+    permanent one, say) is the same copy, but its volume does not match: the message names the row.
+    """
+    others = pd.Series(_NOT_IN_ITEMS, index=barcodes.index, dtype=object)
+    if "row" not in items:  # items given as a frame without row numbers: nothing to point at
+        return others
+    found = items.drop_duplicates("barcode").set_index("barcode").reindex(barcodes.to_numpy(object))
+    listed = found["row"].notna().to_numpy()
+    if listed.any():
+        where = found[listed]
+        volume = pd.Series("", index=where.index, dtype=object)
+        for key in keys:
+            volume += f", {KEY_HEADERS[key]} '" + where[key].astype(str) + "'"
+        others[listed] = (
+            f" was lent, but the items export has it under another volume ({source} row "
+            + where["row"].astype("int64").astype(str)
+            + volume
+            + "); it is counted as a copy of the loan's volume"
+        ).to_numpy(object)
+    return others
 
 
 def _instants(
