@@ -15,17 +15,12 @@ from alma_tools.alma import AlmaClient
 from alma_tools.discharge import DischargeOptions, Journal, Outcome, make_plan, run_plan
 from alma_tools.discharge.session import read_tables
 from alma_tools.simulator import Simulator
+from harness import write_items_csv
 from samples import make_items
 
 CANARY = "canary-KEY-run-0ddba11-do-not-log"
 DATA = Path(__file__).parent / "data"
 RATE = 25.0
-
-
-def write_items(folder: Path, frame: pd.DataFrame, name: str = "items.csv") -> Path:
-    path = folder / name
-    frame.to_csv(path, index=False, encoding="utf-8-sig")
-    return path
 
 
 def discharge(
@@ -77,7 +72,7 @@ def test_every_row_gets_one_outcome_and_every_item_is_scanned_once(simulator, tm
     frame = make_items(80, seed=1)
     sim = simulator(items=frame, api_keys=(CANARY,))
     with_problems = pd.concat([frame, frame.iloc[[5]]], ignore_index=True)  # row 82: same item as row 7
-    items = write_items(tmp_path, with_problems)
+    items = write_items_csv(tmp_path, with_problems)
     outcomes = by_row(discharge(sim, items))
     assert sorted(outcomes) == list(range(2, 83))
     assert outcomes[82].kind == "duplicate" and outcomes[82].status == "Same item as row 7"
@@ -108,7 +103,7 @@ def test_every_row_gets_one_outcome_and_every_item_is_scanned_once(simulator, tm
 def test_a_scan_whose_answer_was_lost_is_checked_never_resent(simulator, tmp_path: Path) -> None:
     frame = make_items(6, seed=2)
     sim = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     reached, lost = frame.iloc[0], frame.iloc[1]
     # a killed run: both scans were journalled as sent; only the first reached Alma before the kill
     with Journal.for_input(items) as journal:
@@ -145,7 +140,7 @@ def run_until_finished(sim: Simulator, items: Path, runs: int = 4, **client: Any
 def test_dropped_connections_are_resolved_by_reading_the_loans(simulator, tmp_path: Path) -> None:
     frame = make_items(60, seed=4)
     sim = simulator(items=frame, api_keys=(CANARY,), fault_rate=0.25, faults=("drop",), seed=4)
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     history = run_until_finished(sim, items)
     first = history[0]
     # some scans were applied and then their connection dropped: confirmed in the same run, not re-sent
@@ -163,7 +158,7 @@ def test_fault_rate_5_percent_completes_with_every_row_right(simulator, tmp_path
     """The issue's figure: ``--fault-rate 0.05`` (500, 503, drops, late answers) and no item scanned twice."""
     frame = make_items(200, seed=5)
     sim = simulator(items=frame, api_keys=(CANARY,), fault_rate=0.05, late_delay=2.5, seed=5)
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     history = run_until_finished(sim, items, timeout=(2, 1.5))
     stats = sim.stats()
     assert sum(stats["faults"].values()) > 0
@@ -180,7 +175,7 @@ def test_fault_rate_5_percent_completes_with_every_row_right(simulator, tmp_path
 def test_daily_limit_stops_the_run_cleanly_with_when_to_resume(simulator, tmp_path: Path) -> None:
     frame = make_items(50, seed=6)
     sim = simulator(items=frame, api_keys=(CANARY,), daily_quota=40)
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     outcomes = by_row(discharge(sim, items, quota_floor=15))
     done = [o for o in outcomes.values() if o.done]
     stopped = [o for o in outcomes.values() if o.kind == "stopped"]
@@ -199,7 +194,7 @@ def test_daily_limit_stops_the_run_cleanly_with_when_to_resume(simulator, tmp_pa
 def test_stop_ends_the_run_and_a_rerun_finishes_without_scanning_twice(simulator, tmp_path: Path) -> None:
     frame = make_items(80, seed=7)
     sim = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     stop = threading.Event()
     seen = []
 
@@ -243,7 +238,7 @@ def test_alma_errors_and_barcode_rows_in_plain_words(simulator, tmp_path: Path) 
             circ_desk="DEFAULT_CIRC_DESK",
             register_in_house_use=False,
         )
-    outcomes = by_row(discharge(sim, write_items(tmp_path, rows)))
+    outcomes = by_row(discharge(sim, write_items_csv(tmp_path, rows)))
     assert outcomes[2].kind == "alma_error" and not outcomes[2].done
     assert outcomes[2].status == "Alma error 40166411: Alma has no item with this Item Id; check row 2"
     assert outcomes[3].done and outcomes[3].status.startswith("Returned; ")
@@ -262,7 +257,7 @@ def test_a_key_without_write_permission_stops_the_run(simulator, tmp_path: Path)
     read_only = "read-only-canary-key-1234"
     frame = make_items(40, seed=9)
     sim = simulator(items=frame, api_keys=(CANARY,), read_only_keys=(read_only,))
-    outcomes = by_row(discharge(sim, write_items(tmp_path, frame), key=read_only))
+    outcomes = by_row(discharge(sim, write_items_csv(tmp_path, frame), key=read_only))
     refused = [o for o in outcomes.values() if o.kind == "alma_error"]
     stopped = [o for o in outcomes.values() if o.kind == "stopped"]
     assert refused and len(refused) + len(stopped) == 40
@@ -277,7 +272,7 @@ def test_a_journal_that_cannot_be_written_stops_the_run_before_any_blind_scan(
 ) -> None:
     frame = make_items(30, seed=10)
     sim = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     folder = tmp_path / "items.csv.alma-run"
     folder.mkdir()
     (folder / "journal.jsonl").symlink_to("/dev/full")  # every write fails with "No space left on device"
@@ -295,7 +290,7 @@ def test_a_journal_that_cannot_be_written_stops_the_run_before_any_blind_scan(
 def test_quota_spent_while_checking_an_interrupted_scan_keeps_it_pending(simulator, tmp_path: Path) -> None:
     frame = make_items(5, seed=16)
     sim = simulator(items=frame, api_keys=(CANARY,), daily_quota=0)  # every call: 429 DAILY_THRESHOLD
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     pending = frame["Item Id"][0]
     with Journal.for_input(items) as journal:
         journal.sent(pending, 2)
