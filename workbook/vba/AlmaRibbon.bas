@@ -15,6 +15,8 @@ Attribute VB_Name = "AlmaRibbon"
 ' (XLPy.SetAttr) runs before RunPython's own On Error, so that failure propagates to the handler here.
 Option Explicit
 
+Private Const STARTING_PYTHON As String = "Alma Tools: starting Python..."
+
 Public Sub AlmaCheckSheet(control As IRibbonControl)
     AlmaRun "check"
 End Sub
@@ -70,8 +72,11 @@ End Sub
 ' Public so that "alma-tools selftest --excel" can press the buttons the way the ribbon does.
 Public Sub AlmaRun(ByVal macro As String)
     On Error GoTo Failed
-    Application.StatusBar = "Alma Tools: starting Python..."
+    Application.StatusBar = STARTING_PYTHON
     RunPython "import alma_tools.excel; alma_tools.excel." & macro & "()"
+    ' A macro that shows no progress of its own (Stop with nothing running, a message) gives the bar back;
+    ' one that started a job has put its own text there. (StatusBar is False when Excel's own: CStr, not =.)
+    If CStr(Application.StatusBar) = STARTING_PYTHON Then Application.StatusBar = False
     Exit Sub
 Failed:
     Application.StatusBar = False
