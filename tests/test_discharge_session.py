@@ -168,3 +168,23 @@ def test_an_old_stem_named_run_folder_is_read_with_the_loan_check_and_put_away(
     assert not results(items)["status"].eq("old").any()
     assert not (legacy / "journal.jsonl").exists()  # settled: put away under its own finished/
     assert len(list((legacy / "finished").iterdir())) == 1
+
+
+def test_answers_the_run_could_not_keep_are_counted_in_the_summary(simulator, tmp_path: Path) -> None:
+    frame = make_items(6, seed=31)
+    sim = simulator(items=frame, api_keys=(CANARY,))
+    items = write_items(tmp_path, frame)
+    session = DischargeSession.from_files(items, DATA / "locations.csv", DischargeOptions(rate=RATE))
+
+    def client_with_a_failing_answers_file(on_response: Callable[..., None]) -> AlmaClient:
+        journal = on_response.__self__  # the hook is the journal's bound save_answer
+        journal._answers.close()  # answers.jsonl can no longer be written (as on a full disk)
+        return AlmaClient(base_url=sim.base_url, api_key=CANARY, rate=RATE, on_response=on_response)
+
+    report = session.run(
+        lambda: ResultsWriter(ResultsFile(items, session.items)), client_with_a_failing_answers_file
+    )
+    assert report.exit_code == 0 and sum(report.counts.values()) == 6
+    answered = sim.stats()["requests"]
+    assert f"{answered:,} of Alma's answers could not be kept in answers.jsonl" in str(report)
+    assert results(items)["status"].str.len().gt(0).all()  # the results are complete all the same

@@ -315,7 +315,6 @@ class BatchWriter:
         self._pending = _Pending()
         self._lock = threading.Lock()
         self._last_flush = -float("inf")
-        self.blocks_written = 0
         self.busy_retries = 0
         self.not_ready = 0
 
@@ -358,7 +357,6 @@ class BatchWriter:
         for block in plan_blocks(values, highlight, self._known):
             if not self._write_with_retry(block, self._patience if patience is None else patience):
                 return False
-            self.blocks_written += 1
             written = range(block.first_row, block.last_row + 1)
             with self._lock:
                 for row in written:

@@ -56,14 +56,12 @@ class DischargeOptions:
     ``sheet`` names the XLSX sheet to read (None: the active sheet when visible, else the first visible one);
     rows hidden by a filter or by hand are left alone unless ``include_hidden``.
     ``register_in_house_use`` is off: Alma's default (on) would count a false in-house use for every item
-    that was not on loan. ``done``, ``auto_print_slip`` and ``place_on_hold_shelf`` are sent only when set.
+    that was not on loan. ``auto_print_slip`` and ``place_on_hold_shelf`` are sent only when set.
     """
 
     location_type: str = "auto"
     rate: float = DEFAULT_RATE
-    workers: int | None = None
     register_in_house_use: bool = False
-    done: bool | None = None
     auto_print_slip: bool | None = None
     place_on_hold_shelf: bool | None = None
     sheet: str | None = None
@@ -84,8 +82,6 @@ class DischargeOptions:
 
     def worker_count(self) -> int:
         """Enough threads to keep the pacer busy while each call waits up to 0.8 s on Alma (and a margin)."""
-        if self.workers:
-            return self.workers
         return max(8, math.ceil(self.rate * 0.8 * 1.5))
 
 

@@ -217,7 +217,6 @@ class _Worker:
             library=prow.library,
             circ_desk=prow.circ_desk,
             register_in_house_use=options.register_in_house_use,
-            done=options.done,
             auto_print_slip=options.auto_print_slip,
             place_on_hold_shelf=options.place_on_hold_shelf,
         )

@@ -44,7 +44,7 @@ from alma_tools.alma.exceptions import (
 from alma_tools.alma.keys import describe_key_source
 from alma_tools.alma.protocols import OnResponse, ScanClient
 from alma_tools.alma.regions import BASE_URL_ENV
-from alma_tools.discharge.journal import Journal, legacy_run_folder_for, run_folder_for
+from alma_tools.discharge.journal import ANSWERS_NAME, Journal, legacy_run_folder_for, run_folder_for
 from alma_tools.discharge.outcomes import KIND_WORDS, Outcome, is_our_status, is_true_word
 from alma_tools.discharge.plan import DischargeOptions, Plan, make_plan
 from alma_tools.discharge.results import DONE_HEADER, STATUS_HEADER, find_result_columns
@@ -480,6 +480,11 @@ class DischargeSession:
                 report.results_message = sink.close()
                 report.results_written = getattr(sink, "error", report.results_message) is None
             report.halt = execution.halt_status
+            if journal.answers_lost:
+                report.notes.append(
+                    f"{journal.answers_lost:,} of Alma's answers could not be kept in {ANSWERS_NAME} (is the "
+                    "disk full?); the results and the journal are complete."
+                )
             settled = not any(o.kind in ("unknown", "stopped") for o in report.failed)
             if settled and report.results_written:
                 report.finished = journal.finish(prow.key for prow, _, _ in sorted_out.work)
