@@ -1,4 +1,4 @@
-"""The client's Analytics fetch against the simulator over real sockets (docs/alma-api.md §6)."""
+"""The client's Analytics fetch against the simulator over real sockets."""
 
 from __future__ import annotations
 

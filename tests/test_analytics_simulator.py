@@ -1,4 +1,4 @@
-"""The simulator's Analytics reports API over real sockets, against docs/alma-api.md §6 and §9 item 10."""
+"""The simulator's Analytics reports API over real sockets: paging, tokens, schema, empty cells, errors."""
 
 from __future__ import annotations
 

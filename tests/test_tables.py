@@ -175,7 +175,7 @@ def test_unrecognised_duplicate_and_blank_headers_get_unique_names() -> None:
 
 
 def test_header_must_be_within_the_first_rows() -> None:
-    # issue 11 §6: the header is searched in the first 100 rows (it was 30)
+    # the header is searched in the first 100 rows
     assert (
         find_table(read_grid([["Loans report"]] * 99 + [["Barcode"], ["1"]]), ITEM_COLUMNS).header_row == 100
     )

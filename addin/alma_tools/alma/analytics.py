@@ -1,7 +1,7 @@
 """Fetching an Analytics report through the API: the report straight from Alma, ids intact, no export step.
 
 ``GET /almaws/v1/analytics/reports?path=…&limit=…&col_names=true`` answers the first page and a
-``ResumptionToken``; the same token is sent again until ``IsFinished`` is true (docs/alma-api.md §6). Every
+``ResumptionToken``; the same token is sent again until ``IsFinished`` is true. Every
 call goes through the client's own machinery (:meth:`AlmaClient._exchange`): the same pacer, retries, quota
 floor, size cap and key handling as a scan-in. What this module adds is Analytics' own shape:
 

@@ -1,8 +1,6 @@
 """The concurrent-checkout sweep: how many copies of each volume were out at once, and for how long.
 
-Why whole-column: a year of a large library is a million loans, and the script this replaces spent 19 ms per
-loan in a Python loop (49 minutes for 100,000 loans) and still got the answer wrong (field notes §2). Here
-every step is a numpy/pandas operation over all loans at once:
+Every step is a numpy/pandas operation over all loans at once (a year of a large library is a million loans):
 
 1. loans of one copy (volume + barcode) that overlap are merged into one stretch and reported, because a copy
    cannot be lent twice at the same time (a duplicated export line is the usual cause);

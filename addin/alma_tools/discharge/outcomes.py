@@ -167,7 +167,7 @@ def daily_limit_status(remaining: int | None) -> str:
 def outcome_from_item(row: int, item: Item, *, confirmed: bool = False) -> Outcome:
     """Word the answer of a scan-in (or of a re-read after an interrupted run) for one row.
 
-    Alma has no "was returned" message (alma-api §3.1): the loan is closed when ``process_type`` is no longer
+    Alma's scan-in answer has no "was returned" message: the loan is closed when ``process_type`` is no longer
     ``LOAN``. What comes next for the item decides the words: reshelve it, or set it aside because it travels
     to another library or waits on the hold shelf for a request.
     """

@@ -1,4 +1,4 @@
-"""The simulator's Analytics reports API: files served as reports at catalogue paths (docs/alma-api.md §6).
+"""The simulator's Analytics reports API: files served as reports at catalogue paths.
 
 ``GET /almaws/v1/analytics/reports?path=…&limit=…&col_names=true`` answers the first page of the report with
 a ``ResumptionToken``; the client sends that token again (without ``path``) until ``IsFinished`` is true, and
