@@ -195,3 +195,11 @@ def test_a_lent_barcode_the_items_export_has_under_another_call_number_is_named(
         "barcode 0031112 was lent, but the items export has it under another volume (items.csv row 3, MMS Id "
         f"'{MMS}', Permanent Call Number 'QA1.B1'); it is counted as a copy of the loan's volume"
     )
+
+
+def test_the_summary_says_one_copy_and_one_loan(tmp_path: Path) -> None:
+    """A volume with one copy lent once read "1 copies, 1 loans"."""
+    code, printed, _ = run_cli(str(three_copy_loans(tmp_path / "loans.csv")), "--as-of", "2025-12-31")
+    assert code == 0
+    assert "  2.0 h all out, 24.0 h 2+ out, 3 copies, 3 loans: Three [991234567890123681 QA1 .B1]" in printed
+    assert "  0.0 h all out, 1 copy, 1 loan: One [991111111111113681 QA2 .C1]" in printed

@@ -670,6 +670,11 @@ def duration_text(hours: float) -> str:
     return f"{hours:,.1f} h"
 
 
+def _counted(count: int, one: str, many: str) -> str:
+    """``1 copy``, ``2 copies``: the summary's counts read as words."""
+    return f"{count:,} {one if count == 1 else many}"
+
+
 def describe(stats: Stats, top: int = 5, problems_at: str | None = "the Problems sheet") -> list[str]:
     """A few lines for a terminal or a status message: as-of, counts, the top volumes, problems.
 
@@ -690,8 +695,9 @@ def describe(stats: Stats, top: int = 5, problems_at: str | None = "the Problems
             figures = f"{duration_text(all_out)} all out"
             if round(two_plus, 1) != round(all_out, 1):  # equal for every 2-copy volume: said once
                 figures += f", {duration_text(two_plus)} 2+ out"
+            counts = f"{_counted(row['Copies'], 'copy', 'copies')}, {_counted(row['Loans'], 'loan', 'loans')}"
             lines.append(
-                f"  {figures}, {row['Copies']} copies, {row['Loans']} loans: {row['Title'] or '(no title)'} "
+                f"  {figures}, {counts}: {row['Title'] or '(no title)'} "
                 f"[{row['MMS Id']} {row['Permanent Call Number']}]".rstrip()
             )
     count = f"{len(stats.problems):,} data problems"
