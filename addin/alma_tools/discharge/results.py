@@ -30,7 +30,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -497,10 +497,6 @@ class ResultsWriter:
         with self._lock:
             self._results[outcome.row] = (outcome.done, outcome.status)
             self._dirty = True
-
-    def record_all(self, outcomes: Iterable[Outcome]) -> None:
-        for outcome in outcomes:
-            self.record(outcome)
 
     def _fail(self, error: BaseException) -> None:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
