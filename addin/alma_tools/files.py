@@ -68,8 +68,8 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         raise InputError(f"The folder {target.parent} cannot be written to: choose another place to save.")
 
 
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); Windows has no directory handles to sync, so skip there."""
+def sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles and needs none)."""
     if os.name != "posix":
         return
     fd = os.open(folder, os.O_RDONLY)
@@ -101,7 +101,7 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
         else:
             temporary.chmod(0o644)  # mkstemp made it private (0600); a new file is as readable as any other
         os.replace(temporary, target)
-        _sync_folder(target.parent)
+        sync_folder(target.parent)
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from alma_tools import files
 from alma_tools.alma.responses import ResponseRecord
 from alma_tools.discharge.outcomes import Outcome
 from alma_tools.errors import AlmaToolsError, InputError
@@ -143,7 +144,7 @@ def _archive(folder: Path, now: float) -> Path | None:
     try:
         target.mkdir(parents=True)
         os.replace(journal, target / JOURNAL_NAME)
-        _fsync_dir(folder)
+        files.sync_folder(folder)
         answers = folder / ANSWERS_NAME
         if answers.is_file():
             os.replace(answers, target / ANSWERS_NAME)
@@ -153,17 +154,6 @@ def _archive(folder: Path, now: float) -> Path | None:
             f"({error.strerror or error}); move {journal.name} out of that folder before the next run"
         ) from None
     return target
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles and needs none)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Journal:
