@@ -631,11 +631,27 @@ def check_names(project: list[Module]) -> list[str]:
     return problems
 
 
+#: after a string literal: an operator, a separator, the end, or one of these words (else "Expected: end of
+#: statement", e.g. ``MsgBox "a" "b"`` or ``"a" vbCrLf`` with the ``&`` forgotten)
+AFTER_STRING = re.compile(
+    r'""\s+(?:""|(?!(?:Then|To|And|Or|Xor|Not|Like|Mod|Is|Else|Step|As|Alias)\b)[A-Za-z_])', re.I
+)
+
+
+def check_operators(module: Module) -> list[str]:
+    """A string literal followed by another literal or a name with no operator between them."""
+    return [
+        f"{module.name}:{statement.line}: an operator (&) is missing after a string: {statement.text[:60]}"
+        for statement in module.statements
+        if AFTER_STRING.search(statement.bare)
+    ]
+
+
 def check_project(project: list[Module], own: set[str]) -> list[str]:
     """Everything above over the whole project; calls are checked in ``own`` modules (not xlwings')."""
     problems = check_names(project)
     for module in project:
-        problems += module.problems
+        problems += module.problems + check_operators(module)
         for procedure in module.procedures:
             problems += check_blocks(procedure) + check_labels(procedure)
             problems += check_declared(procedure, module, project)
@@ -1009,6 +1025,8 @@ MISTAKES = {
     "late Option": ("Sub A()\nEnd Sub\nOption Explicit", "after the first procedure"),
     "twice in a module": ("Sub A()\nEnd Sub\nSub a()\nEnd Sub", "ambiguous name a"),
     "twice in the project": ("Sub AlmaRun()\nEnd Sub", "public almarun in 2 modules"),
+    "a forgotten &": ('Sub A()\n    MsgBox "a" _\n        "b"\nEnd Sub', "operator (&) is missing"),
+    "a forgotten & before a name": ('Sub A()\n    MsgBox "a" vbCrLf\nEnd Sub', "operator (&) is missing"),
     "#If unclosed": ("#If VBA7 Then\nSub A()\nEnd Sub", "#If without #End If"),
     "a misspelt constant": (
         'Option Explicit\nSub A()\n    MsgBox "x", vbExclamaton\nEnd Sub',
