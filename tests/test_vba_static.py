@@ -647,11 +647,43 @@ def check_operators(module: Module) -> list[str]:
     ]
 
 
+PARENTHESISED_CALL = re.compile(r"^([A-Za-z][\w.]*)\s*\((.*)\)$")
+
+
+def check_syntax(module: Module) -> list[str]:
+    """Parentheses balanced, If with its Then, and no ``Name(a, b)`` call statement without ``Call``
+    (VBA: "Expected: =")."""
+    problems = []
+    for statement in module.statements:
+        bare, where = statement.bare, f"{module.name}:{statement.line}"
+        if bare.count("(") != bare.count(")"):
+            problems.append(f"{where}: parentheses do not balance: {statement.text[:60]}")
+        if re.match(r"^(?:Else)?If\b", bare, re.I) and not re.search(r"\bThen\b", bare, re.I):
+            problems.append(f"{where}: If without Then")
+        call = PARENTHESISED_CALL.match(bare)
+        several = call is not None and _balanced(call.group(2)) and len(_top_level_split(call.group(2))) > 1
+        if call and several and call.group(1).split(".")[0].lower() not in KEYWORDS:
+            problems.append(
+                f"{where}: {call.group(1)}(...) with several arguments needs Call or no parentheses"
+            )
+    return problems
+
+
+def _balanced(text: str) -> bool:
+    """True when ``text`` never closes more parentheses than it opened (so its outer pair is one call's)."""
+    depth = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def check_project(project: list[Module], own: set[str]) -> list[str]:
     """Everything above over the whole project; calls are checked in ``own`` modules (not xlwings')."""
     problems = check_names(project)
     for module in project:
-        problems += module.problems + check_operators(module)
+        problems += module.problems + check_operators(module) + check_syntax(module)
         for procedure in module.procedures:
             problems += check_blocks(procedure) + check_labels(procedure)
             problems += check_declared(procedure, module, project)
@@ -1027,6 +1059,10 @@ MISTAKES = {
     "twice in the project": ("Sub AlmaRun()\nEnd Sub", "public almarun in 2 modules"),
     "a forgotten &": ('Sub A()\n    MsgBox "a" _\n        "b"\nEnd Sub', "operator (&) is missing"),
     "a forgotten & before a name": ('Sub A()\n    MsgBox "a" vbCrLf\nEnd Sub', "operator (&) is missing"),
+    "parentheses": ('Sub A()\n    MsgBox (Len("a")\nEnd Sub', "parentheses do not balance"),
+    "If without Then": ("Sub A()\n    If 1 = 1\n    End If\nEnd Sub", "If without Then"),
+    "a call in parentheses": ('Sub A()\n    MsgBox("a", vbInformation)\nEnd Sub', "needs Call"),
+    "a method call in parentheses": ('Sub A()\n    Application.Run("M", 1)\nEnd Sub', "needs Call"),
     "#If unclosed": ("#If VBA7 Then\nSub A()\nEnd Sub", "#If without #End If"),
     "a misspelt constant": (
         'Option Explicit\nSub A()\n    MsgBox "x", vbExclamaton\nEnd Sub',
@@ -1068,6 +1104,9 @@ Public Sub A(ByVal text As String, Optional ByRef n As Long = 1)
         names(i) = "a "" quote: a colon" & text: If i = 2 Then Exit For
     Next i
     Set o = Nothing
+    MsgBox ("one argument in parentheses is an expression")
+    Call AlmaRun("check")
+    Application.Run "M", (1), 2
     With Application
         .StatusBar = False
     End With
