@@ -208,3 +208,37 @@ def test_an_active_sheet_without_the_table_names_itself_and_the_other_sheets(
     chosen = discharge(items, sim, tmp_path / "home", "--sheet", "Items")
     assert chosen.returncode == 0, chosen.stdout + chosen.stderr
     assert set(sim.stats()["scans"]) == {r[4] for r in rows}
+
+
+def test_the_dry_run_checks_the_alma_address_as_the_run_does(simulator, tmp_path: Path) -> None:
+    # The dry run passed (exit 0, "nothing was sent") with an address the real run refuses at once.
+    sim = simulator(api_keys=(KEY,))
+    header, rows = sample_rows(3)
+    items = tmp_path / "items.csv"
+    items.write_bytes(csv_bytes(header, rows))
+    base = [sys.executable, "-m", "alma_tools", "discharge", str(items), "--locations"]
+    base += [str(DATA / "locations.csv"), "--dry-run"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
+    env.update(HOME=str(tmp_path), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", ALMA_API_KEY=KEY)
+
+    def dry(*extra: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([*base, *extra], env=env, capture_output=True, text=True, timeout=120)
+        assert TRACEBACK not in done.stdout + done.stderr
+        return done
+
+    remote_http = dry("--base-url", "http://alma.example.org")
+    assert remote_http.returncode == 2 and "plain http:// to alma.example.org" in remote_http.stderr
+    unknown_region = dry("--region", "mars")
+    assert unknown_region.returncode == 2 and "Unknown Alma region 'mars'" in unknown_region.stderr
+    unset = dry()  # nothing chosen yet: said, as a missing key is, and the plan is still shown
+    assert unset.returncode == 0 and "A real run would be refused: No Alma server is set." in unset.stdout
+    assert "3 rows: 3 to scan in." in unset.stdout
+    region = dry("--region", "eu")
+    assert (
+        "A real run would call Alma at api-eu.hosted.exlibrisgroup.com; the address comes from the region "
+        "setting (eu)."
+    ) in region.stdout
+    simulated = discharge(items, sim, tmp_path / "home", "--dry-run")
+    assert "A real run would call Alma at 127.0.0.1; the address comes from --base-url." in simulated.stdout
+    assert simulated.stdout.rstrip().endswith("Dry run: nothing was sent to Alma.")
+    assert sim.stats()["requests"] == 0 and items.read_bytes() == csv_bytes(header, rows)

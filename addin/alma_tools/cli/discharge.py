@@ -9,6 +9,7 @@ results into the file (:mod:`alma_tools.discharge.results`), shows a progress ba
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.progress import (
@@ -39,6 +41,7 @@ from alma_tools.discharge.session import (
     RunReport,
     describe_address,
 )
+from alma_tools.errors import ConfigError
 
 
 @contextmanager
@@ -195,12 +198,33 @@ def options_from(args: argparse.Namespace) -> DischargeOptions:
     )
 
 
+def dry_run_address(base_url: str | None, region: str | None) -> str:
+    """Where a real run would send its calls, in a line, checked as the run checks it (no call).
+
+    A wrong address given (plain http to another host, an unknown region) is a ConfigError, as for the run
+    and as a wrong rate is; no address set at all is said in the line, as a missing key is.
+    """
+    from alma_tools.alma.regions import BASE_URL_ENV, resolve_base_url
+
+    try:
+        address = resolve_base_url(base_url, region)
+    except ConfigError as error:
+        if base_url or region or os.environ.get(BASE_URL_ENV, "").strip():
+            raise
+        return f"A real run would be refused: {error}"
+    host = urlsplit(address).hostname
+    return f"A real run would call Alma at {host}; {describe_address(base_url, region)}."
+
+
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     resolve_input(args, "items", "items")  # --report PATH: fetched into a new file, discharged as usual
     if args.dry_run:
         session = DischargeSession.from_files(args.items, args.locations, options)
-        for line in session.dry_run_lines():
+        lines = session.dry_run_lines()
+        # the address is checked as the run checks it (no call): a run refused for it must not pass here
+        lines.insert(-1, dry_run_address(args.base_url, args.region))
+        for line in lines:
             print(line)
         return 1 if session.plan.problems else 0
 
