@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alma_tools import files, tables
+from alma_tools import tables
 from alma_tools.errors import InputError
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, Column, find_table, read_grid
 
@@ -441,24 +441,6 @@ def test_locked_file_says_close_it_in_excel(tmp_path: Path) -> None:
         "items.csv cannot be opened: it is locked, probably open in Excel. Close it in Excel first"
         in done.stdout
     )
-
-
-def test_check_writable(tmp_path: Path) -> None:
-    target = tmp_path / "items to discharge.xlsx"
-    files.check_writable(target)  # does not exist yet: fine
-    target.write_bytes(b"x")
-    files.check_writable(target)
-    (tmp_path / "~$items to discharge.xlsx").write_bytes(b"owner")
-    with pytest.raises(InputError, match=r"open in Excel .*close it in Excel first"):
-        files.check_writable(target)
-    long_name = tmp_path / "a very long workbook name.xlsx"
-    (tmp_path / "~$very long workbook name.xlsx").write_bytes(b"owner")  # Excel's form for long names
-    with pytest.raises(InputError, match="close it in Excel first"):
-        files.check_writable(long_name)
-    with pytest.raises(InputError, match="is a folder"):
-        files.check_writable(tmp_path)
-    with pytest.raises(InputError, match="does not exist"):
-        files.check_writable(tmp_path / "missing" / "out.xlsx")
 
 
 # --- size and round trips ------------------------------------------------------------------------------

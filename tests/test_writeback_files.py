@@ -51,13 +51,21 @@ def test_check_writable_refuses_a_workbook_open_in_excel_short_and_long_names(tm
     short.write_bytes(b"PK")
     files.check_writable(short)
     (tmp_path / "~$items.xlsx").write_bytes(b"owner")
-    with pytest.raises(InputError, match=r"items\.xlsx is open in Excel"):
+    with pytest.raises(InputError, match=r"items\.xlsx is open in Excel .*close it in Excel first"):
         files.check_writable(short)
     long_name = tmp_path / "discharge_week_12.xlsx"
     (tmp_path / "~$scharge_week_12.xlsx").write_bytes(b"owner")  # Excel drops two letters of long names
-    with pytest.raises(InputError, match="open in Excel"):
+    with pytest.raises(InputError, match="open in Excel .*close it in Excel first"):
         files.check_writable(long_name)
     assert files.owner_files(long_name) == [tmp_path / "~$scharge_week_12.xlsx"]
+
+
+def test_check_writable_accepts_a_new_file_and_refuses_a_folder_or_a_missing_folder(tmp_path: Path) -> None:
+    files.check_writable(tmp_path / "items to discharge.xlsx")  # does not exist yet: fine
+    with pytest.raises(InputError, match="is a folder"):
+        files.check_writable(tmp_path)
+    with pytest.raises(InputError, match="does not exist"):
+        files.check_writable(tmp_path / "missing" / "out.xlsx")
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write read-only files")
