@@ -203,3 +203,31 @@ def test_the_summary_says_one_copy_and_one_loan(tmp_path: Path) -> None:
     assert code == 0
     assert "  2.0 h all out, 24.0 h 2+ out, 3 copies, 3 loans: Three [991234567890123681 QA1 .B1]" in printed
     assert "  0.0 h all out, 1 copy, 1 loan: One [991111111111113681 QA2 .C1]" in printed
+
+
+def test_a_loans_barcode_written_both_with_and_without_its_zeros_is_one_copy(tmp_path: Path) -> None:
+    """Two loans exports appended, one of them saved through Excel: copy 0031112 appears as 31112 too.
+
+    The 31112 row was left out, and the second time both copies were out (24 h) was lost: 24 h all out
+    instead of 48. It is the same copy: counted as such, and the row says so.
+    """
+    loans = write_csv(
+        tmp_path / "loans.csv",
+        HEADER,
+        [
+            ["Two", MMS, "QA1 .B1", "0031111", "09/01/2025", "08:00:00", "09/03/2025", "08:00:00"],
+            ["Two", MMS, "QA1 .B1", "0031112", "09/02/2025", "08:00:00", "09/04/2025", "08:00:00"],
+            ["Two", MMS, "QA1 .B1", "31112", "09/10/2025", "08:00:00", "09/12/2025", "08:00:00"],
+            ["Two", MMS, "QA1 .B1", "0031111", "09/11/2025", "08:00:00", "09/13/2025", "08:00:00"],
+        ],
+    )
+    out = tmp_path / "s.csv"
+    code, _, _ = run_cli(str(loans), "--as-of", "2025-12-31", "--csv", str(out))
+    assert code == 0
+    (volume,) = read_rows(out)
+    assert (volume["Copies"], volume["Loans"], volume["Hours All Out"]) == ("2", "4", "48.0")
+    (problem,) = read_rows(tmp_path / "s.problems.csv")
+    assert (
+        problem["Row"] == "4"
+        and "it is 0031112 in other rows of this export, the same copy" in problem["Problem"]
+    )

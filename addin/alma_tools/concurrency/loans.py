@@ -147,6 +147,13 @@ def problem_frame(rows: Any, column: str, problem: Any, fix: str, source: str) -
     )
 
 
+def concat_problems(parts: Sequence[pd.DataFrame], source: str = "") -> pd.DataFrame:
+    """The problem lists as one (lists with no rows left out, so none changes a column's type), or an
+    empty one in the common shape when no list has a row."""
+    filled = [part for part in parts if len(part)]
+    return pd.concat(filled, ignore_index=True) if filled else problem_frame([], "", "", "", source)
+
+
 def read_loans(
     source: Source,
     items: Source | None = None,
@@ -186,7 +193,7 @@ def read_loans(
     if requests is not None:
         result.requests, request_problems = requests_from_table(read_table(requests, REQUEST_COLUMNS))
         extra.append(request_problems)
-    result.problems = pd.concat(extra, ignore_index=True)
+    result.problems = concat_problems(extra, table.source)
     return result
 
 
@@ -417,6 +424,11 @@ def loans_from_table(
     restored = restore_lost_zeros(out, damages, reference, keys, rows, label, source, "the items export")
     if restored is not None:  # counted as the copy they are, and said
         problems.append(restored)
+    # two exports appended, one saved through Excel: the same volume has 0031112 and 31112, one copy
+    own = _both_barcode_forms(out, cells["barcode"], keys)
+    restored = restore_lost_zeros(out, damages, own, keys, rows, label, source, "other rows of this export")
+    if restored is not None:
+        problems.append(restored)
     for key, damage in damages.items():
         report(damage != "", key, damage, _ID_FIX)
     for key in ("mms_id", "barcode"):
@@ -448,9 +460,7 @@ def loans_from_table(
     out["end"] = end
     out["row"] = rows
     keep = ~bad
-    problem_table = (
-        pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
-    )
+    problem_table = concat_problems(problems, source)
     return out.loc[keep].reset_index(drop=True), problem_table, order
 
 
@@ -532,9 +542,7 @@ def items_from_table(
             )
             bad |= mask
     out["row"] = rows
-    problem_table = (
-        pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
-    )
+    problem_table = concat_problems(problems, source)
     return out.loc[~bad].reset_index(drop=True), problem_table
 
 
@@ -577,9 +585,7 @@ def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
         )
     keep = ~(bad | blank)
     out = pd.DataFrame({"mms_id": mms[keep], "requests": counts[keep].astype(float)}).reset_index(drop=True)
-    problem_table = (
-        pd.concat(problems, ignore_index=True) if problems else problem_frame([], "", "", "", source)
-    )
+    problem_table = concat_problems(problems, source)
     return out, problem_table
 
 
@@ -648,6 +654,20 @@ def restore_lost_zeros(
     out["barcode"] = barcode
     damages["barcode"][position] = ""
     return problem
+
+
+def _both_barcode_forms(out: pd.DataFrame, barcodes: _TextColumn, keys: Sequence[str]) -> pd.DataFrame | None:
+    """The (volume, barcode) pairs of an export whose barcode digits appear both with and without leading
+    zeros (0031112 and 31112): the reference against which its own lost zeros are restored. None (the
+    usual case, decided on the distinct barcodes alone) when no digits appear both ways."""
+    text = barcodes.distinct_text
+    stripped = text.str.extract(_ZERO_LED, expand=False)
+    plain = text.str.fullmatch(r"[1-9][0-9]*").fillna(False).to_numpy(bool)
+    shared = set(stripped.dropna()) & set(text[plain])
+    if not shared:
+        return None
+    both = (stripped.isin(shared) | text.isin(shared)).to_numpy(bool)[barcodes.codes]
+    return out.loc[both, [*keys, "barcode"]].drop_duplicates(ignore_index=True)
 
 
 def _damaged_ids(
