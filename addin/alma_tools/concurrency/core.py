@@ -29,6 +29,7 @@ import pandas as pd
 from alma_tools.concurrency.loans import (
     PROBLEM_COLUMNS,
     LoansInput,
+    concat_problems,
     problem_frame,
     volume_keys,
 )
@@ -123,7 +124,7 @@ def compute(loans: LoansInput, as_of: dt.datetime | None = None) -> Stats:
     period_start_s = int(span.start.min()) if len(span.start) else None
     period_hours = (span.as_of - period_start_s) / _HOUR if period_start_s is not None else 0.0
     table = _volume_table(loans, frame, volumes, span, segments, copies, peak, (conc, full), period_hours)
-    problem_table = pd.concat([p for p in problems if len(p)] or [problems[0]], ignore_index=True)
+    problem_table = concat_problems(problems, loans.source)
     problem_table = problem_table.sort_values(["File", "Row"], kind="stable").reset_index(drop=True)
     return Stats(
         volumes=table,
