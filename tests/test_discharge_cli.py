@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,89 +17,50 @@ import pytest
 
 from alma_tools.discharge.outcomes import KIND_WORDS
 from alma_tools.simulator import Simulator
+from harness import (
+    CANARY_KEY,
+    DATA,
+    TRACEBACK,
+    alma_tools_argv,
+    assert_no_key_anywhere,
+    copy_into,
+    discharge_args,
+    product_env,
+    read_csv_text,
+    write_items_csv,
+)
 from samples import make_items
 
-DATA = Path(__file__).parent / "data"
-CANARY = "canary-KEY-cli-5ca1ab1e-do-not-log"
-TRACEBACK = "Traceback (most recent call last)"
+CANARY = CANARY_KEY
 
 
-def env_for(home: Path, key: str | None = CANARY) -> dict[str, str]:
-    """The user's environment: the key only in ALMA_API_KEY, a home of its own (no keyring, no config)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
-    home.mkdir(parents=True, exist_ok=True)
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-    )
-    if key:
-        env["ALMA_API_KEY"] = key
-    return env
-
-
-def argv(
-    items: Path, sim: Simulator | None, *extra: str, locations: Path = DATA / "locations.csv"
-) -> list[str]:
-    where = ["--base-url", sim.base_url] if sim else []
-    return [
-        sys.executable,
-        "-m",
-        "alma_tools",
-        "discharge",
-        str(items),
-        "--locations",
-        str(locations),
-        *where,
-        "--rate",
-        "25",
-        *extra,
-    ]
+def cli_args(items: Path, sim: Simulator, *extra: str, locations: Path = DATA / "locations.csv") -> list[str]:
+    """``alma-tools discharge`` of ``items`` against the simulator at ``--rate 25``."""
+    return discharge_args(items, locations, sim.base_url, rate=25, extra=extra)
 
 
 def run(
     args: list[str], home: Path, key: str | None = CANARY, timeout: float = 300
-) -> subprocess.CompletedProcess:
-    done = subprocess.run(args, env=env_for(home, key), capture_output=True, text=True, timeout=timeout)
+) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it, the key (if any) only in the environment, waited for without polling
+    (the simulator that counts requests per second runs in this process)."""
+    env = product_env(home, key)
+    done = subprocess.run(alma_tools_argv(*args), env=env, capture_output=True, text=True, timeout=timeout)
     assert TRACEBACK not in done.stderr + done.stdout
     return done
-
-
-def writable_copy(source: Path, folder: Path, name: str | None = None) -> Path:
-    target = folder / (name or source.name)
-    target.write_bytes(source.read_bytes())
-    return target
-
-
-def write_items(folder: Path, frame: pd.DataFrame) -> Path:
-    path = folder / "items.csv"
-    frame.to_csv(path, index=False, encoding="utf-8-sig")
-    return path
-
-
-def read_back(path: Path, encoding: str = "utf-8-sig") -> pd.DataFrame:
-    return pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False).astype(object)
-
-
-def assert_no_key_anywhere(folder: Path, *texts: str) -> None:
-    for text in texts:
-        assert CANARY not in text
-    for path in folder.rglob("*"):
-        if path.is_file():
-            assert CANARY.encode() not in path.read_bytes(), path
 
 
 def test_discharge_writes_done_and_status_and_a_rerun_sends_nothing(simulator, tmp_path: Path) -> None:
     frame = make_items(100, seed=11)
     sim = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     original = items.read_bytes()
-    first = run(argv(items, sim), tmp_path / "home")
+    first = run(cli_args(items, sim), tmp_path / "home")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "returned, reshelve" in first.stdout and f"Results (done, status) are in {items}" in first.stdout
     raw = items.read_bytes()
     assert raw.startswith(codecs.BOM_UTF8)  # the input's encoding is kept
-    result = read_back(items)
+    result = read_csv_text(items)
     assert list(result.columns) == [*frame.columns, "done", "status"]
     assert result[list(frame.columns)].equals(frame)  # data untouched, ids still text
     assert (result["done"] == "TRUE").all()
@@ -110,19 +69,19 @@ def test_discharge_writes_done_and_status_and_a_rerun_sends_nothing(simulator, t
     stats = sim.stats()
     assert stats["scans"] == {item_id: 1 for item_id in frame["Item Id"]} and stats["in_house_uses"] == 0
 
-    second = run(argv(items, sim), tmp_path / "home")
+    second = run(cli_args(items, sim), tmp_path / "home")
     assert second.returncode == 0
     assert sim.stats()["requests"] == stats["requests"]  # done rows skipped: not one call
-    assert read_back(items)["status"].equals(result["status"])
+    assert read_csv_text(items)["status"].equals(result["status"])
     assert (tmp_path / "items.original.csv").read_bytes() == original  # the first run's copy is kept
     assert_no_key_anywhere(tmp_path, first.stdout, first.stderr, second.stdout, second.stderr)
 
 
 def test_dry_run_prints_the_plan_and_makes_no_call(simulator, tmp_path: Path) -> None:
     sim = simulator(api_keys=(CANARY,))
-    items = writable_copy(DATA / "items_to_discharge.csv", tmp_path)
+    items = copy_into(DATA / "items_to_discharge.csv", tmp_path)
     before = items.read_bytes()
-    done = run(argv(items, sim, "--dry-run"), tmp_path / "home")
+    done = run(cli_args(items, sim, "--dry-run"), tmp_path / "home")
     assert done.returncode == 0, done.stderr
     assert "300 rows: 300 to scan in." in done.stdout
     assert "library MAIN, desk RESERVES_DESK: 24 rows" in done.stdout
@@ -133,20 +92,20 @@ def test_dry_run_prints_the_plan_and_makes_no_call(simulator, tmp_path: Path) ->
 
 def test_damaged_export_refuses_each_damaged_row_and_discharges_the_rest(simulator, tmp_path: Path) -> None:
     sim = simulator(api_keys=(CANARY,))
-    items = writable_copy(DATA / "items_excel_damaged.csv", tmp_path)
-    plan = run(argv(items, sim, "--dry-run"), tmp_path / "home")
+    items = copy_into(DATA / "items_excel_damaged.csv", tmp_path)
+    plan = run(cli_args(items, sim, "--dry-run"), tmp_path / "home")
     assert (
         plan.returncode == 1
         and "24 rows ids damaged or missing (not sent): rows 2, 3, 5, 6, 8, …" in plan.stdout
     )
-    done = run(argv(items, sim), tmp_path / "home")
+    done = run(cli_args(items, sim), tmp_path / "home")
     assert done.returncode == 1, done.stdout  # rows failed: their status says why
     assert "12 returned, reshelve" in done.stdout, done.stdout
     raw = items.read_bytes()
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")  # still the cp1252 Excel wrote
-    result = read_back(items, encoding="cp1252")
-    original = read_back(DATA / "items_excel_damaged.csv", encoding="cp1252")
+    result = read_csv_text(items, encoding="cp1252")
+    original = read_csv_text(DATA / "items_excel_damaged.csv", encoding="cp1252")
     assert result[list(original.columns)].equals(original)
     data = result[result["Title"] != ""]
     ids = data[["MMS Id", "Holding Id", "Item Id"]]
@@ -180,7 +139,7 @@ def test_xlsx_export_keeps_title_rows_footer_and_other_sheets(simulator, tmp_pat
     sheet.append(["Applied filters: Loan Status is equal to Active"])
     book.create_sheet("Notes").append(["keep me"])
     book.save(items)
-    done = run(argv(items, sim), tmp_path / "home")
+    done = run(cli_args(items, sim), tmp_path / "home")
     assert done.returncode == 0, done.stdout + done.stderr
     book = openpyxl.load_workbook(items)
     sheet = book["Items on loan"]
@@ -203,19 +162,19 @@ def test_locked_results_file_keeps_the_run_and_a_rerun_fills_it_without_calls(
 ) -> None:
     frame = make_items(20, seed=13)
     sim = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     items.chmod(0o444)
-    first = run(argv(items, sim), tmp_path / "home")
+    first = run(cli_args(items, sim), tmp_path / "home")
     assert first.returncode == 1
     assert "Could not write the results into items.csv" in first.stdout
     assert "run the same command again" in first.stdout
     assert sum(sim.stats()["scans"].values()) == 20
     items.chmod(0o644)
     requests = sim.stats()["requests"]
-    second = run(argv(items, sim), tmp_path / "home")
+    second = run(cli_args(items, sim), tmp_path / "home")
     assert second.returncode == 0
     assert sim.stats()["requests"] == requests
-    result = read_back(items)
+    result = read_csv_text(items)
     assert (result["done"] == "TRUE").all() and result["status"].str.startswith("Returned").all()
 
 
@@ -231,15 +190,15 @@ def test_locked_results_file_keeps_the_run_and_a_rerun_fills_it_without_calls(
 def test_bad_arguments_and_input_exit_2_with_a_message(
     sim: Simulator, tmp_path: Path, case: str, words: str
 ) -> None:
-    items = writable_copy(DATA / "items_to_discharge.csv", tmp_path)
+    items = copy_into(DATA / "items_to_discharge.csv", tmp_path)
     key: str | None = CANARY
-    command = argv(items, sim)
+    command = cli_args(items, sim)
     if case == "missing locations file":
-        command = argv(items, sim, locations=Path("nowhere.csv"))
+        command = cli_args(items, sim, locations=Path("nowhere.csv"))
     elif case == "rate above the limit":
-        command = argv(items, sim, "--rate", "30")
+        command = cli_args(items, sim, "--rate", "30")
     elif case == "unknown region":
-        command = argv(items, None, "--region", "xx")
+        command = ["discharge", str(items), "--locations", str(DATA / "locations.csv"), "--region", "xx"]
     else:
         key = None
     done = run(command, tmp_path / "home", key=key)
@@ -253,13 +212,17 @@ def test_sigkill_at_ten_random_moments_never_scans_an_item_twice(simulator, tmp_
     """The issue's figure: 500 items, killed with SIGKILL 10 times, rerun until it finishes."""
     frame = make_items(500, seed=14)
     sim = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     rng = random.Random(14)
     home = tmp_path / "home"
     kills = 0
     for _ in range(10):
         process = subprocess.Popen(
-            argv(items, sim), env=env_for(home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            alma_tools_argv(*cli_args(items, sim)),
+            env=product_env(home),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         time.sleep(rng.uniform(0.8, 2.5))
         if process.poll() is None:
@@ -267,14 +230,14 @@ def test_sigkill_at_ten_random_moments_never_scans_an_item_twice(simulator, tmp_
             kills += 1
         process.wait()
     for _ in range(5):
-        final = run(argv(items, sim), home)
+        final = run(cli_args(items, sim), home)
         if final.returncode == 0:
             break
     assert final.returncode == 0, final.stdout
     assert kills == 10
     stats = sim.stats()
     assert stats["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
-    result = read_back(items)  # the file parses: every write was atomic
+    result = read_csv_text(items)  # the file parses: every write was atomic
     assert result[list(frame.columns)].equals(frame)
     assert (result["done"] == "TRUE").all()
     assert not list(tmp_path.glob(".items.csv.*.tmp"))
@@ -286,7 +249,10 @@ def _kill_at_random(command: list[str], home: Path, rng: random.Random, kills: i
     killed = 0
     for _ in range(kills):
         process = subprocess.Popen(
-            command, env=env_for(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            alma_tools_argv(*command),
+            env=product_env(home),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(rng.uniform(0.3, within))
         if process.poll() is None:
@@ -305,19 +271,19 @@ def test_sigkill_in_week_one_and_week_two_never_scans_an_item_twice_in_either(
     frame = make_items(250, seed=34)
     rng = random.Random(34)
     home = tmp_path / "home"
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     for week in (1, 2):
         sim = simulator(items=frame, api_keys=(CANARY,))  # the items on loan (again)
-        write_items(tmp_path, frame)  # a fresh export under the same name
-        killed = _kill_at_random(argv(items, sim), home, rng, kills=5, within=3.0)
+        write_items_csv(tmp_path, frame)  # a fresh export under the same name
+        killed = _kill_at_random(cli_args(items, sim), home, rng, kills=5, within=3.0)
         for _ in range(5):
-            final = run(argv(items, sim), home)
+            final = run(cli_args(items, sim), home)
             if final.returncode == 0:
                 break
         assert final.returncode == 0, (week, final.stdout)
         assert killed >= 3, killed
         assert sim.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}, week
-        assert (read_back(items)["done"] == "TRUE").all()
+        assert (read_csv_text(items)["done"] == "TRUE").all()
 
 
 @pytest.mark.timing
@@ -326,8 +292,8 @@ def test_1000_items_at_25_per_second_with_real_latency(simulator, tmp_path: Path
     """The issue's figure: 1,000 items, latency 0.3-0.8 s, --rate 25: all done, once each, at most 25/s."""
     frame = make_items(1000, seed=15)
     sim = simulator(items=frame, api_keys=(CANARY,), latency=(0.3, 0.8))
-    items = write_items(tmp_path, frame)
-    done = run(argv(items, sim), tmp_path / "home", timeout=240)
+    items = write_items_csv(tmp_path, frame)
+    done = run(cli_args(items, sim), tmp_path / "home", timeout=240)
     assert done.returncode == 0, done.stdout
     stats = sim.stats()
     assert stats["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
@@ -370,7 +336,7 @@ def test_the_visible_active_sheet_is_discharged_and_hidden_rows_are_left_alone(
     frame = make_items(12, seed=31)
     sim = simulator(items=frame, api_keys=(CANARY,))
     items = hidden_sheet_workbook(tmp_path / "items.xlsx", frame)
-    plan = run(argv(items, sim, "--dry-run"), tmp_path / "home")
+    plan = run(cli_args(items, sim, "--dry-run"), tmp_path / "home")
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "Plan for items.xlsx, sheet 'Items':" in plan.stdout
     assert "9 rows: 8 to scan in." in plan.stdout
@@ -379,7 +345,7 @@ def test_the_visible_active_sheet_is_discharged_and_hidden_rows_are_left_alone(
     assert "The Alma API key is taken from the ALMA_API_KEY environment variable." in plan.stdout
     assert sim.stats()["requests"] == 0
 
-    done = run(argv(items, sim), tmp_path / "home")
+    done = run(cli_args(items, sim), tmp_path / "home")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"1 {KIND_WORDS['hidden']}" in done.stdout  # the summary's words for the rows left alone
     hidden_item = frame["Item Id"][5]
@@ -393,10 +359,10 @@ def test_the_visible_active_sheet_is_discharged_and_hidden_rows_are_left_alone(
     assert sheet.cell(4, status_col).value is None  # the hidden row: nothing written
     assert sheet.cell(3, status_col).value.startswith("Returned")
 
-    included = run(argv(items, sim, "--include-hidden"), tmp_path / "home")
+    included = run(cli_args(items, sim, "--include-hidden"), tmp_path / "home")
     assert included.returncode == 0, included.stdout
     assert sim.stats()["scans"].get(hidden_item) == 1
-    chosen = run(argv(items, sim, "--sheet", "Last term"), tmp_path / "home")
+    chosen = run(cli_args(items, sim, "--sheet", "Last term"), tmp_path / "home")
     assert chosen.returncode == 0, chosen.stdout
     assert all(sim.stats()["scans"].get(i) == 1 for i in last_term)  # named: the hidden sheet is read
 
@@ -406,7 +372,7 @@ def test_an_unknown_sheet_is_refused_naming_the_sheets(simulator, tmp_path: Path
     sim = simulator(items=frame, api_keys=(CANARY,))
     items = hidden_sheet_workbook(tmp_path / "items.xlsx", frame)
     before = items.read_bytes()
-    done = run(argv(items, sim, "--sheet", "Nope"), tmp_path / "home")
+    done = run(cli_args(items, sim, "--sheet", "Nope"), tmp_path / "home")
     assert done.returncode == 2
     assert "Last term" in done.stderr and "Items" in done.stderr
     assert items.read_bytes() == before and sim.stats()["requests"] == 0
@@ -419,10 +385,10 @@ def test_a_status_column_with_the_users_own_notes_is_refused_before_any_call(
     sim = simulator(items=frame, api_keys=(CANARY,))
     theirs = frame.assign(Status="")
     theirs.loc[1, "Status"] = "Claims returned - see ticket 4711"  # row 3
-    items = write_items(tmp_path, theirs)
+    items = write_items_csv(tmp_path, theirs)
     before = items.read_bytes()
     for extra in ((), ("--dry-run",)):
-        done = run(argv(items, sim, *extra), tmp_path / "home")
+        done = run(cli_args(items, sim, *extra), tmp_path / "home")
         assert done.returncode == 2, done.stdout + done.stderr
         assert (
             "Column 'Status' already holds your own notes (row 3: 'Claims returned - see ticket 4711'): "
@@ -431,11 +397,11 @@ def test_a_status_column_with_the_users_own_notes_is_refused_before_any_call(
     assert items.read_bytes() == before and sim.stats()["requests"] == 0
 
     # a status column Alma Tools wrote is its own, even after a person added a note to it
-    ours = write_items(tmp_path, frame)
-    assert run(argv(ours, sim), tmp_path / "home").returncode == 0
-    result = read_back(ours)
+    ours = write_items_csv(tmp_path, frame)
+    assert run(cli_args(ours, sim), tmp_path / "home").returncode == 0
+    result = read_csv_text(ours)
     result.loc[1, "status"] = "Patron called, book on the trolley"
     result.to_csv(ours, index=False, encoding="utf-8-sig")
-    again = run(argv(ours, sim), tmp_path / "home")
+    again = run(cli_args(ours, sim), tmp_path / "home")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert read_back(ours)["status"][1] == "Patron called, book on the trolley"  # a done row is skipped
+    assert read_csv_text(ours)["status"][1] == "Patron called, book on the trolley"  # a done row is skipped
