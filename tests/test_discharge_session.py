@@ -17,18 +17,12 @@ from alma_tools.discharge.journal import TRUST_HOURS
 from alma_tools.discharge.results import ResultsFile, ResultsWriter
 from alma_tools.discharge.session import DischargeSession, RunReport
 from alma_tools.simulator import Simulator
+from harness import write_items_csv
 from samples import make_items
 
 CANARY = "canary-KEY-session-5e55104-do-not-log"
 DATA = Path(__file__).parent / "data"
 RATE = 25.0
-
-
-def write_items(folder: Path, frame: pd.DataFrame, name: str = "items.csv") -> Path:
-    """A fresh export: the frame as Analytics saves it (no done/status columns)."""
-    path = folder / name
-    frame.to_csv(path, index=False, encoding="utf-8-sig")
-    return path
 
 
 def discharge(
@@ -68,7 +62,7 @@ def run_folder(items: Path) -> Path:
 def test_week_two_a_fresh_export_under_the_same_name_is_scanned_again_once(simulator, tmp_path: Path) -> None:
     frame = make_items(40, seed=21)
     week_one = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     first = discharge(week_one, items)
     assert first.exit_code == 0 and first.finished
     assert week_one.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
@@ -78,7 +72,7 @@ def test_week_two_a_fresh_export_under_the_same_name_is_scanned_again_once(simul
 
     # a week later: the same items on loan again, a fresh export saved under the same name
     week_two = simulator(items=frame, api_keys=(CANARY,))
-    write_items(tmp_path, frame)
+    write_items_csv(tmp_path, frame)
     second = discharge(week_two, items)
     assert second.exit_code == 0 and second.finished
     assert week_two.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
@@ -92,7 +86,7 @@ def test_an_unfinished_run_trusts_an_entry_only_for_the_same_loan(simulator, tmp
     """Entries of a run whose results were not written settle rows of the same loan only."""
     frame = make_items(30, seed=22)
     week_one = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     items.chmod(0o444)  # the results cannot be written: the run stays unfinished, its journal kept
     first = discharge(week_one, items)
     assert first.exit_code == 1 and not first.finished and (run_folder(items) / "journal.jsonl").exists()
@@ -103,7 +97,7 @@ def test_an_unfinished_run_trusts_an_entry_only_for_the_same_loan(simulator, tmp
     fresh = frame.copy()
     tomorrow = (pd.Timestamp.now() + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     fresh.loc[:9, "Loan Date"] = tomorrow
-    write_items(tmp_path, fresh)
+    write_items_csv(tmp_path, fresh)
     second = discharge(week_two, items)
     relent = set(frame["Item Id"][:10])
     assert week_two.stats()["scans"] == {item_id: 1 for item_id in relent}
@@ -118,7 +112,7 @@ def test_a_stopped_run_resumed_later_reads_the_loans_of_entries_older_than_12_ho
 ) -> None:
     frame = make_items(80, seed=23)
     sim = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     items.chmod(0o444)  # as when Excel could not take the results: only the journal knows what was done
     earlier = time.time() - hours_ago * 3600
     first = discharge(sim, items, clock=lambda: time.time() - hours_ago * 3600, stop_after=10)
@@ -143,7 +137,7 @@ def test_an_old_stem_named_run_folder_is_read_with_the_loan_check_and_put_away(
 ) -> None:
     frame = make_items(12, seed=24)
     sim = simulator(items=frame, api_keys=(CANARY,))  # every item on loan
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     legacy = tmp_path / "items.alma-run"  # an earlier version's run folder, shared by items.csv and .xlsx
     legacy.mkdir()
     now = time.time()
@@ -173,7 +167,7 @@ def test_an_old_stem_named_run_folder_is_read_with_the_loan_check_and_put_away(
 def test_answers_the_run_could_not_keep_are_counted_in_the_summary(simulator, tmp_path: Path) -> None:
     frame = make_items(6, seed=31)
     sim = simulator(items=frame, api_keys=(CANARY,))
-    items = write_items(tmp_path, frame)
+    items = write_items_csv(tmp_path, frame)
     session = DischargeSession.from_files(items, DATA / "locations.csv", DischargeOptions(rate=RATE))
 
     def client_with_a_failing_answers_file(on_response: Callable[..., None]) -> AlmaClient:
