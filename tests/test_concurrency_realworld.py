@@ -231,3 +231,18 @@ def test_a_loans_barcode_written_both_with_and_without_its_zeros_is_one_copy(tmp
         problem["Row"] == "4"
         and "it is 0031112 in other rows of this export, the same copy" in problem["Problem"]
     )
+
+
+def test_two_outputs_on_one_file_are_refused_before_any_work(tmp_path: Path) -> None:
+    """--csv a.episodes.csv beside --output a.xlsx replaced every episode by the volume table (the summary
+    still said "Every episode: a.episodes.csv"); --csv b.xlsx with --output b.xlsx left a CSV named .xlsx."""
+    loans = str(three_copy_loans(tmp_path / "loans.csv"))
+    book, episodes = tmp_path / "a.xlsx", tmp_path / "a.episodes.csv"
+    code, printed, errors = run_cli(
+        loans, "--as-of", "2025-12-31", "--output", str(book), "--csv", str(episodes)
+    )
+    assert code == 2 and "Reading" not in printed and not book.exists() and not episodes.exists()
+    assert f"the episodes file beside --output and --csv are the same file ({episodes})" in errors
+    code, printed, errors = run_cli(loans, "--as-of", "2025-12-31", "--output", str(book), "--csv", str(book))
+    assert code == 2 and not book.exists()
+    assert "--csv " + str(book) + ": a CSV file's name must not end in .xlsx" in errors

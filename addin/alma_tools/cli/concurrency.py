@@ -92,8 +92,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--output {args.output}: the workbook name must end in .xlsx.")
     problems_path = problems_csv_path(args.csv) if args.csv and not args.output else None
     episodes_path = episodes_csv_path(args.output) if args.output else None
+    if args.csv and Path(args.csv).suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        raise InputError(f"--csv {args.csv}: a CSV file's name must not end in {Path(args.csv).suffix}.")
     outputs = [p for p in (args.output, episodes_path, args.csv, problems_path) if p]
     refuse_output_over_input(outputs, [p for p in (args.loans, args.items, args.requests) if p])
+    refuse_outputs_on_one_file(
+        {"--output": args.output, "the episodes file beside --output": episodes_path, "--csv": args.csv}
+    )
     for path in outputs:
         check_writable(path)  # before the work, not after it
     as_of = parse_as_of(args.as_of)
@@ -146,6 +151,19 @@ def refuse_output_over_input(outputs: list[str | Path], inputs: list[str]) -> No
                 raise InputError(
                     f"{output} is also an input ({source}): writing the results there would replace the "
                     "export being read. Choose another name for the output."
+                )
+
+
+def refuse_outputs_on_one_file(outputs: dict[str, str | Path | None]) -> None:
+    """InputError when two outputs are one file: the second replaced the first, and the summary named both
+    (``--csv a.episodes.csv --output a.xlsx`` left no episodes file; ``--csv`` = ``--output`` no workbook)."""
+    named = [(option, Path(path)) for option, path in outputs.items() if path]
+    for at, (option, path) in enumerate(named):
+        for other, other_path in named[at + 1 :]:
+            if _same_file(path, other_path):
+                raise InputError(
+                    f"{option} and {other} are the same file ({path}): one would replace the other. "
+                    "Give --csv another name."
                 )
 
 
