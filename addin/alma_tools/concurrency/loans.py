@@ -244,17 +244,12 @@ def refuse_when_no_loan_is_usable(loans: pd.DataFrame, problems: pd.DataFrame, s
 def read_table(source: Source, columns: Sequence[Column]) -> Table:
     """``find_table(read_grid(source))``, with fast paths for large CSV files and large workbooks.
 
-    Why a fast path: :func:`~alma_tools.tables.read_grid` parses CSV with the ``csv`` module and checks
-    every cell in Python, which is right for the quirks of small files but takes about a minute for a
-    million loans. A large CSV is decoded and its delimiter chosen by the reader's own functions
-    (``tables.dialect.decode_bytes``, ``sniff_delimiter``: no second detection), its first lines go
-    through :func:`~alma_tools.tables.find_table` itself (so the header is found and a missing column
-    reported the same way), and its body is read by ``pd.read_csv``. Anything unusual (bytes that do not
-    decode, a ragged or multi-line row, a repeated header) falls back to the full path.
-
-    (``tables.sniff_csv`` would give the same text and delimiter, but it also parses every record with the
-    ``csv`` module to find where records start: 3.5 s of a million loans' 6 s budget.) A large workbook is
-    read by ``read_grid`` as any other, and its rows taken as :func:`_read_large_grid` says.
+    A large CSV is decoded and its delimiter chosen by the reader's own functions
+    (``tables.dialect.decode_bytes``, ``sniff_delimiter``), its first lines go through
+    :func:`~alma_tools.tables.find_table` (the header found and a missing column reported the same way), and
+    its body is read by ``pd.read_csv``; anything unusual (bytes that do not decode, a ragged or multi-line
+    row, a repeated header) takes the full path. A large workbook is read by ``read_grid`` as any other, and
+    its rows taken as :func:`_read_large_grid` says.
     """
     if isinstance(source, str | os.PathLike):
         table = _read_large_csv(Path(source), columns)

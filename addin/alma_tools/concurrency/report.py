@@ -444,12 +444,8 @@ _CELL_CHARACTERS = 32_767
 
 
 def _add_table(sheet: Any, spec: SheetSpec, formats: dict[Any, Any], top: int, last_row: int) -> None:
-    """The Excel table over the header and data rows.
-
-    xlsxwriter's ``add_table`` checks every cell of its range against earlier tables and merged ranges in
-    Python (2 s for a million loans' sheets). Nothing else is ever placed on these sheets, so the table is
-    added over its header and first data row and its stored range is then widened to the data.
-    """
+    """The Excel table over the header and data rows: added over the header and first data row (nothing
+    else is ever placed on these sheets), its stored range then widened to the data."""
     last_column = len(spec.frame.columns) - 1
     sheet.add_table(
         top,
@@ -469,14 +465,9 @@ def _add_table(sheet: Any, spec: SheetSpec, formats: dict[Any, Any], top: int, l
 
 
 def _rows_xml(frame: pd.DataFrame, first: int, formats: dict[Any, Any], text_columns: tuple[str, ...]) -> str:
-    """The table's data rows as worksheet XML.
-
-    Why not ``write_number`` per cell: xlsxwriter builds each cell's XML in Python (about 10 µs a cell),
-    and a million loans' workbook has a million cells (Statistics, Buy more copies): 10 s of 15. Here each
-    column's values become text in a few vectorised steps, and each cell is one f-string; text is written
-    as inline strings (never a formula), numbers as Excel numbers, datetimes as Excel serial days, each
-    with its column's format.
-    """
+    """The table's data rows as worksheet XML, each column made text in a few vectorised steps: text as
+    inline strings (never a formula), numbers as Excel numbers, datetimes as Excel serial days, each with its
+    column's format."""
     numbers = range(first + 1, first + 1 + len(frame))
     columns = []
     for position, column in enumerate(frame.columns):
@@ -607,8 +598,7 @@ def _safe_column(values: pd.Series) -> pd.Series:
 def write_episodes_csv(stats: Stats, path: str | os.PathLike[str]) -> Path:
     """Every episode (the workbook shows the top volumes' only) as CSV, times as ``yyyy-mm-dd hh:mm:ss``.
 
-    A million loans have some 300,000 episodes; the lines are built a column at a time (``to_csv``
-    formats each cell in Python: 2 s of them).
+    The lines are built a column at a time rather than by ``to_csv``.
     """
     target = Path(path)
     files.check_writable(target)
