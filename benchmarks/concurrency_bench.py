@@ -23,6 +23,7 @@ of three runs; peak memory of that process), each with the yardstick its target 
     python benchmarks/concurrency_bench.py            # 10k, 100k, 1M, then the commands (200k XLSX, 1M)
     python benchmarks/concurrency_bench.py --quick    # 10k; commands on 20k XLSX, 100k CSV (a minute)
     python benchmarks/concurrency_bench.py 10000      # chosen sizes for the first table only
+    python benchmarks/concurrency_bench.py --xlsx-steps 200000  # what each step of the XLSX command costs
 
 ``measure(sizes)`` and ``measure_commands(xlsx_loans, csv_loans)`` return the rows for a combined table.
 """
@@ -132,9 +133,13 @@ def generate_xlsx(csv_path: Path, path: Path) -> Path:
 
 
 def _read_only(path: Path) -> dict:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return {"seconds": time.perf_counter() - started, "rows": len(frame)}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+        "rows": len(frame),
+    }
 
 
 def _ours(path: Path) -> dict:
@@ -173,7 +178,108 @@ def _brute(path: Path) -> dict:
     }
 
 
-_STEPS = {"read_only": _read_only, "ours": _ours, "brute": _brute}
+class _Clock:
+    """Wall and CPU seconds (every thread of the process) of the steps timed with :meth:`step`."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, tuple[float, float]] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def step(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.steps[name] = (wall - self._wall, cpu - self._cpu)
+        self._wall, self._cpu = wall, cpu
+
+
+def _xlsx_steps(path: Path) -> dict:
+    """Each step of the XLSX command's work in one fresh process, in the order it runs: python-calamine's
+    two calls, the reader's own part (``read_grid`` less a second run of those two calls: the sheet XML
+    searched on a second thread meanwhile, the cells cleaned), the loans fast path's header search and
+    rows, typing the columns (ids, dates, times) and the statistics."""
+    import io
+
+    from python_calamine import CalamineWorkbook
+
+    from alma_tools.concurrency import LoansInput, compute, loans
+    from alma_tools.tables import read_grid
+
+    raw = path.read_bytes()
+    clock = _Clock()
+    sheet = CalamineWorkbook.from_filelike(io.BytesIO(raw)).get_sheet_by_name("Loans")
+    clock.step("python-calamine: parse the sheet")
+    sheet.to_python(skip_empty_area=False)
+    clock.step("python-calamine: cells to Python")
+    del sheet
+    clock.step("(freeing them)")
+    grid = read_grid(path)
+    clock.step("read_grid")
+    table = loans._read_large_grid(grid, loans.LOAN_COLUMNS)
+    assert table is not None
+    clock.step("header search and rows (_read_large_grid)")
+    frame, problems, _ = loans.loans_from_table(table)
+    clock.step("typing the columns (ids, dates, times)")
+    compute(LoansInput(loans=frame, problems=problems, source=table.source), as_of=AS_OF)
+    clock.step("the statistics (compute)")
+    steps = clock.steps
+    del steps["(freeing them)"]
+    read_grid_took = steps.pop("read_grid")
+    calamine = [sum(steps[n][i] for n in steps if n.startswith("python-calamine")) for i in (0, 1)]
+    own = (read_grid_took[0] - calamine[0], read_grid_took[1] - calamine[1])
+    return {"steps": {**dict(list(steps.items())[:2]), "reader's own part (XML search, cleaning)": own,
+                      **dict(list(steps.items())[2:])}}  # fmt: skip
+
+
+def xlsx_steps(n: int = 200_000) -> tuple[dict[str, tuple[float, float]], tuple[float, float], dict]:
+    """The steps of ``n`` loans' XLSX command as (wall, CPU) seconds: the interpreter's start, the
+    command's parser (every module it loads, less the start), then :func:`_xlsx_steps`, each the fastest
+    of three fresh processes; pandas' CSV read of the same loans; and the command end to end."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        small_csv, small_xlsx = folder / f"loans_{n}.csv", folder / f"loans_{n}.xlsx"
+        _run("generate", f"{n}={small_csv}")
+        generate_xlsx(small_csv, small_xlsx)
+        pandas_runs = [_run("read_only", small_csv) for _ in range(3)]
+        pandas_csv = min((r["seconds"], r["cpu_seconds"]) for r in pandas_runs)
+        runs = [_run("xlsx_steps", small_xlsx)["steps"] for _ in range(3)]
+        start = _fastest_process("pass")
+        parser = _fastest_process("from alma_tools.cli import build_parser; build_parser()")
+        steps = {
+            "interpreter start": start,
+            "imports (the command's parser)": (parser[0] - start[0], parser[1] - start[1]),
+            **{name: min(tuple(run[name]) for run in runs) for name in runs[0]},
+        }
+        command = _command(str(small_xlsx), "--csv", str(folder / "a.csv"))
+    return steps, pandas_csv, command
+
+
+def _fastest_process(code: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``python -c code`` in a fresh process, the fastest of three."""
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-c", code])
+        _, status, usage = os.wait4(process.pid, 0)
+        assert status == 0
+        runs.append((time.perf_counter() - started, usage.ru_utime + usage.ru_stime))
+    return min(runs)
+
+
+def _print_xlsx_steps(n: int) -> None:
+    steps, (pandas_wall, pandas_cpu), command = xlsx_steps(n)
+    print(f"{n:,} loans from XLSX, step by step (the fastest of three; pandas reads the same loans from CSV "
+          f"in {pandas_wall:.2f} s wall, {pandas_cpu:.2f} s CPU)")  # fmt: skip
+    print(f"  {'step':<44} {'wall':>7} {'x pandas':>9} {'CPU':>7} {'x pandas':>9}")
+    rest_cpu = command["cpu_seconds"] - sum(cpu for _, cpu in steps.values())
+    for name, (wall, cpu) in steps.items():
+        print(f"  {name:<44} {wall:5.2f} s {wall / pandas_wall:8.1f}x {cpu:5.2f} s {cpu / pandas_cpu:8.1f}x")
+    print(f"  {'the rest (CSV files, summary): CPU':<44} {'':>7} {'':>9} {rest_cpu:5.2f} s "
+          f"{rest_cpu / pandas_cpu:8.1f}x")  # fmt: skip
+    wall, cpu = command["seconds"], command["cpu_seconds"]
+    print(f"  {'end to end (the command)':<44} {wall:5.2f} s {wall / pandas_wall:8.1f}x {cpu:5.2f} s "
+          f"{cpu / pandas_cpu:8.1f}x")  # fmt: skip
+
+
+_STEPS = {"read_only": _read_only, "ours": _ours, "brute": _brute, "xlsx_steps": _xlsx_steps}
 
 
 def _child(step: str, path: str) -> None:
@@ -250,7 +356,11 @@ def _command_once(*args: str) -> dict:
     seconds = time.perf_counter() - started
     if status != 0:
         raise RuntimeError(f"alma-tools concurrency {' '.join(args)} failed (status {status})")
-    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+    }
 
 
 def measure_commands(xlsx_loans: int = 200_000, csv_loans: int = 1_000_000) -> list[dict]:
@@ -314,6 +424,9 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         _child(sys.argv[2], sys.argv[3])
     else:
+        if sys.argv[1:2] == ["--xlsx-steps"]:
+            _print_xlsx_steps(int(sys.argv[2]) if len(sys.argv) > 2 else 200_000)
+            sys.exit(0)
         quick = "--quick" in sys.argv[1:]
         sizes = tuple(int(a) for a in sys.argv[1:] if a != "--quick")
         _print(measure(sizes or ((10_000,) if quick else SIZES)))
