@@ -246,3 +246,13 @@ def test_two_outputs_on_one_file_are_refused_before_any_work(tmp_path: Path) -> 
     code, printed, errors = run_cli(loans, "--as-of", "2025-12-31", "--output", str(book), "--csv", str(book))
     assert code == 2 and not book.exists()
     assert "--csv " + str(book) + ": a CSV file's name must not end in .xlsx" in errors
+
+
+def test_an_input_under_a_derived_output_name_is_refused_saying_which_output(tmp_path: Path) -> None:
+    """Loans saved as x.episodes.csv, --output x.xlsx: refused as "x.episodes.csv is also an input", with
+    no word of why a name the user never gave is an output."""
+    loans = three_copy_loans(tmp_path / "x.episodes.csv")
+    before = loans.read_bytes()
+    code, _, errors = run_cli(str(loans), "--as-of", "2025-12-31", "--output", str(tmp_path / "x.xlsx"))
+    assert code == 2 and loans.read_bytes() == before
+    assert f"{loans} (the episodes file beside --output) is also an input" in errors

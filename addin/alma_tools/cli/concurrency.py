@@ -95,10 +95,14 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and Path(args.csv).suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         raise InputError(f"--csv {args.csv}: a CSV file's name must not end in {Path(args.csv).suffix}.")
     outputs = [p for p in (args.output, episodes_path, args.csv, problems_path) if p]
-    refuse_output_over_input(outputs, [p for p in (args.loans, args.items, args.requests) if p])
-    refuse_outputs_on_one_file(
-        {"--output": args.output, "the episodes file beside --output": episodes_path, "--csv": args.csv}
-    )
+    named = {
+        "--output": args.output,
+        "the episodes file beside --output": episodes_path,
+        "--csv": args.csv,
+        "the problems file beside --csv": problems_path,
+    }
+    refuse_output_over_input(named, [p for p in (args.loans, args.items, args.requests) if p])
+    refuse_outputs_on_one_file(named)
     for path in outputs:
         check_writable(path)  # before the work, not after it
     as_of = parse_as_of(args.as_of)
@@ -143,13 +147,15 @@ def refuse_a_period_before_every_loan(loans: LoansInput, stats: Stats, as_of: dt
     )
 
 
-def refuse_output_over_input(outputs: list[str | Path], inputs: list[str]) -> None:
-    """InputError when an output would overwrite an input (``--csv loans.csv`` replaced the export)."""
-    for output in outputs:
+def refuse_output_over_input(outputs: dict[str, str | Path | None], inputs: list[str]) -> None:
+    """InputError when an output would overwrite an input (``--csv loans.csv`` replaced the export); an
+    output made from another's name (``a.episodes.csv`` beside ``--output a.xlsx``) is named as such."""
+    for option, output in outputs.items():
         for source in inputs:
-            if _same_file(Path(output), Path(source)):
+            if output and _same_file(Path(output), Path(source)):
+                what = str(output) if option.startswith("--") else f"{output} ({option})"
                 raise InputError(
-                    f"{output} is also an input ({source}): writing the results there would replace the "
+                    f"{what} is also an input ({source}): writing the results there would replace the "
                     "export being read. Choose another name for the output."
                 )
 
