@@ -181,3 +181,17 @@ def test_a_column_mixing_booleans_numbers_and_dates_keeps_each_cells_type(tmp_pa
     assert isinstance(column[1], int | float) and type(column[6]) is type(column[1])
     assert column[:2] == [True, 1] and column[1] is not True and column[6] == 0 and column[6] is not False
     assert column[2] == column[7] == dt.datetime(2026, 1, 5) and column[3] == dt.datetime(2026, 1, 6, 10, 30)
+
+
+@pytest.mark.parametrize("token", [b'hidden="1"', b"<mergeCell", b"<f>", b't="e"'])
+def test_a_mark_cut_between_two_pieces_of_the_sheet_xml_is_found(tmp_path: Path, token: bytes) -> None:
+    """The sheet XML is searched a megabyte at a time: a token across the boundary still counts."""
+    from alma_tools.tables.xlsx import _has_special_tokens
+
+    path = tmp_path / "cut.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("sheet.xml", b"x" * ((1 << 20) - 3) + token + b"x" * 100)
+        archive.writestr("plain.xml", b"x" * ((1 << 20) * 2 + 5))
+    with zipfile.ZipFile(path) as archive:
+        assert _has_special_tokens(archive, "sheet.xml")
+        assert not _has_special_tokens(archive, "plain.xml")
