@@ -60,6 +60,8 @@ KIND_WORDS = {
 
 #: what a ``done`` cell may hold to mean "true" (people type these; Excel writes TRUE, WAHR, VRAI)
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "x", "done", "wahr", "vrai"})
+#: what a ``done`` cell may hold to mean "false" (Excel writes FALSE, FALSCH, FAUX)
+FALSE_WORDS = frozenset({"false", "no", "n", "0", "falsch", "faux"})
 
 STOPPED_BY_USER = "Stopped before this row"
 DONE_EARLIER = "Done in an earlier run"
@@ -108,6 +110,13 @@ class Outcome:
 def is_true_word(text: object) -> bool:
     """Whether a ``done`` cell's text means "true" (see :data:`TRUE_WORDS`; case and spaces ignored)."""
     return str(text if text is not None else "").strip().casefold() in TRUE_WORDS
+
+
+def is_our_done(text: object) -> bool:
+    """True when a ``done`` cell holds what Alma Tools writes (TRUE or nothing), or what Excel and people
+    make of one (any of :data:`TRUE_WORDS` or :data:`FALSE_WORDS`)."""
+    value = str(text if text is not None else "").strip().casefold()
+    return not value or value in TRUE_WORDS or value in FALSE_WORDS
 
 
 # -- statuses of rows decided before any call (the plan) ---------------------------------------------------

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import threading
 import time
@@ -45,7 +46,7 @@ from alma_tools.alma.keys import describe_key_source
 from alma_tools.alma.protocols import OnResponse, ScanClient
 from alma_tools.alma.regions import BASE_URL_ENV
 from alma_tools.discharge.journal import ANSWERS_NAME, Journal, legacy_run_folder_for, run_folder_for
-from alma_tools.discharge.outcomes import KIND_WORDS, Outcome, is_our_status, is_true_word
+from alma_tools.discharge.outcomes import KIND_WORDS, Outcome, is_our_done, is_our_status, is_true_word
 from alma_tools.discharge.plan import DischargeOptions, Plan, make_plan
 from alma_tools.discharge.results import DONE_HEADER, STATUS_HEADER, find_result_columns
 from alma_tools.discharge.run import Execution, Triage, triage
@@ -225,10 +226,15 @@ def loan_moments(items: Table) -> dict[int, float]:
     if column is None:
         return {}
     moments: dict[int, float] = {}
-    for row, value in zip(items.rows.tolist(), items.frame[column].tolist(), strict=True):
+    texts = items.text(column).tolist()
+    for row, value, text in zip(items.rows.tolist(), items.frame[column].tolist(), texts, strict=True):
         moment = _latest_moment(value)
         if moment is not None:
             moments[int(row)] = moment
+        elif text.strip():
+            # a date written in a way not read here ("01 Dec 2026"): it may be after any entry, so the
+            # entry is not trusted and the item's loans are read first (one call) rather than the row skipped
+            moments[int(row)] = math.inf
     return moments
 
 
@@ -275,14 +281,6 @@ def _latest_moment(value: object) -> float | None:
     if stamp.tzinfo is None and stamp.time() == dt.time():
         stamp += dt.timedelta(seconds=_DAY - 1)  # a date alone: the loan may have begun late that day
     return stamp.timestamp()
-
-
-#: a done cell Alma Tools writes (TRUE or empty), or what Excel and people make of one
-_DONE_WORDS = frozenset({"false", "no", "n", "0", "falsch", "faux"})
-
-
-def _is_our_done(text: str) -> bool:
-    return not text.strip() or is_true_word(text) or text.strip().casefold() in _DONE_WORDS
 
 
 def _shorten(text: str, length: int = 40) -> str:
@@ -404,7 +402,7 @@ class DischargeSession:
         for name, column in columns.items():
             if name in known:
                 continue
-            ours = is_our_status if name == STATUS_HEADER else _is_our_done
+            ours = is_our_status if name == STATUS_HEADER else is_our_done
             texts = self.items.text(column)
             self._refuse_notes(column, texts[~texts.map(ours)])
         if DONE_HEADER in columns and DONE_HEADER not in known:
