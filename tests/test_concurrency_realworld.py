@@ -256,3 +256,61 @@ def test_an_input_under_a_derived_output_name_is_refused_saying_which_output(tmp
     code, _, errors = run_cli(str(loans), "--as-of", "2025-12-31", "--output", str(tmp_path / "x.xlsx"))
     assert code == 2 and loans.read_bytes() == before
     assert f"{loans} (the episodes file beside --output) is also an input" in errors
+
+
+def test_a_uk_csv_saved_as_a_workbook_by_a_us_excel_is_refused(tmp_path: Path) -> None:
+    """05/09/2025 (5 September) became a date cell of 9 May; 13/09/2025 stayed text. The text told "day
+    first", the swapped cells were taken as they were: 31.0 days all out for a 23-hour overlap, exit 0."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for barcode in ("31111", "31112"):
+        sheet.append(
+            [
+                "Book",
+                MMS,
+                "QA1",
+                barcode,
+                dt.datetime(2025, 5, 9),
+                "10:00:00",
+                dt.datetime(2025, 6, 9),
+                "09:00:00",
+            ]
+        )
+    sheet.append(["Book", MMS, "QA1", "31112", "13/09/2025", "10:00:00", "14/09/2025", "09:00:00"])
+    book.save(tmp_path / "loans.xlsx")
+    for extra in ((), ("--date-order", "dmy")):  # no order can put the swapped cells right
+        code, printed, errors = run_cli(str(tmp_path / "loans.xlsx"), "--as-of", "2025-12-31", *extra)
+        assert code == 2 and "days all out" not in printed and "Traceback" not in errors
+        assert (
+            "row 2 has Loan Date 2025-05-09 as a date cell, and row 4 has Loan Date '13/09/2025' as text"
+            in errors
+        )
+        assert "Open the original export with Alma Tools directly" in errors
+
+
+def test_date_cells_with_a_day_over_12_beside_day_first_text_are_read(tmp_path: Path) -> None:
+    """Date cells that cannot have been swapped (a day over 12) beside day-first text: read, as before."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER)
+    for barcode in ("31111", "31112"):
+        sheet.append(
+            [
+                "Book",
+                MMS,
+                "QA1",
+                barcode,
+                dt.datetime(2025, 9, 5),
+                "10:00:00",
+                dt.datetime(2025, 9, 6),
+                "09:00:00",
+            ]
+        )
+    sheet.append(
+        ["Book", MMS, "QA1", "31112", dt.datetime(2025, 9, 20), "10:00:00", "21/09/2025", "09:00:00"]
+    )
+    book.save(tmp_path / "loans.xlsx")
+    code, printed, _ = run_cli(str(tmp_path / "loans.xlsx"), "--as-of", "2025-12-31")
+    assert code == 0 and "  23.0 h all out, 2 copies, 3 loans: Book" in printed
+    assert "Dates read day first (dd/mm/yyyy): 1 date had a day over 12" in printed

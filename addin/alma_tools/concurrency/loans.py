@@ -761,12 +761,15 @@ def decide_date_order(
     year_last = np.zeros(len(frame), bool)
     count = 0  # dates (cells, not rows) that tell the order
     columns = [key for key in ("loan_date", "return_date") if key in frame]
+    told: dict[str, np.ndarray] = {}  # per column: the text dates that tell the order
     for key in columns:
         day, month, ambiguous = _order_evidence(frame[key])
+        told[key] = day | month
         day_first |= day
         month_first |= month
         year_last |= ambiguous
         count += int(day.sum() + month.sum())
+    _refuse_misconverted_dates(frame, rows, label, source, told)
     if given is not None:
         note = f"Dates read {ORDER_WORDS[given]}, as the date order given says" if year_last.any() else ""
         return DateOrder(given, note)
@@ -784,6 +787,48 @@ def decide_date_order(
             "Settings sheet)",
         )
     return DateOrder("mdy")
+
+
+def _refuse_misconverted_dates(
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    label: Callable[[str], str],
+    source: str,
+    told: dict[str, np.ndarray],
+) -> None:
+    """InputError for a CSV opened in Excel set to the other date order, then saved as a workbook.
+
+    Excel turns the dates it can read its way into date cells (05/09/2025, 5 September, became 9 May)
+    and leaves the others as text (13/09/2025). The signature: text dates that tell an order (``told``,
+    per column), beside date cells whose day is 12 or less in every one. Those cells are probably
+    wrong, and no date order can put them right (a 23-hour overlap was reported as 31 days): refused.
+    """
+    text_key = min((k for k in told if told[k].any()), key=lambda k: rows[told[k]][0], default=None)
+    if text_key is None:
+        return
+    text_at = int(np.flatnonzero(told[text_key])[0])
+    first_cell: tuple[int, str] | None = None  # (position, column) of the first date cell
+    for key in told:
+        if pd.api.types.infer_dtype(frame[key], skipna=True) in ("string", "empty"):  # CSV: text only
+            continue
+        codes, distinct = _uniques(frame[key])
+        is_cell = distinct.map(lambda v: isinstance(v, dt.date)).to_numpy(bool)
+        if (distinct[is_cell].map(lambda v: v.day) > 12).any():
+            return  # a date cell Excel cannot have swapped: the cells are as exported
+        at = np.flatnonzero(is_cell[codes])
+        if len(at) and (first_cell is None or rows[at[0]] < rows[first_cell[0]]):
+            first_cell = (int(at[0]), key)
+    if first_cell is not None:
+        cell_at, key = first_cell
+        raise InputError(
+            f"{source} mixes date cells and dates written as text: row {rows[cell_at]} has {label(key)} "
+            f"{pd.Timestamp(frame[key].iloc[cell_at]):%Y-%m-%d} as a date cell, and row {rows[text_at]} has "
+            f"{label(text_key)} '{str(frame[text_key].iloc[text_at]).strip()}' as text. This is what Excel "
+            "does to a CSV whose dates are written the other way round from its own setting: it turns the "
+            "dates it can read its way into date cells (05/09/2025, 5 September, becomes 9 May) and leaves "
+            "the rest as text, so the date cells are probably wrong. Open the original export with Alma "
+            "Tools directly (or import its date columns as Text in Excel), or make every date a date cell."
+        )
 
 
 def _order_evidence(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
