@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -242,3 +244,48 @@ def test_the_dry_run_checks_the_alma_address_as_the_run_does(simulator, tmp_path
     assert "A real run would call Alma at 127.0.0.1; the address comes from --base-url." in simulated.stdout
     assert simulated.stdout.rstrip().endswith("Dry run: nothing was sent to Alma.")
     assert sim.stats()["requests"] == 0 and items.read_bytes() == csv_bytes(header, rows)
+
+
+def export_with_loan_date(path: Path, loan_date: str) -> list[list[str]]:
+    """The whole sample export saved at ``path`` with every Loan Date written ``loan_date``."""
+    header, rows = sample_rows(300)
+    dated = [[*r[:8], loan_date, *r[9:]] for r in rows]
+    path.write_bytes(csv_bytes(header, dated))
+    return dated
+
+
+@pytest.mark.parametrize("written", ["01 Dec 2026", "20261201"])
+def test_a_fresh_export_the_same_day_after_a_stopped_run_is_scanned_whatever_its_date_format(
+    simulator, tmp_path: Path, written: str
+) -> None:
+    # Week one is stopped with Ctrl-C (its journal stays open). The same day the items are lent again and a
+    # fresh export is saved under the same name, its Loan Date written "01 Dec 2026": that date was not
+    # read, so the open journal's entries were trusted and every item scanned before the stop was skipped
+    # as "done in an earlier run" while on loan, exit 0.
+    items = tmp_path / "Items on loan.csv"
+    export_with_loan_date(items, "2026-10-01")
+    first = simulator(api_keys=(KEY,), latency=(0.2, 0.5))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
+    env.update(HOME=str(tmp_path), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", ALMA_API_KEY=KEY)
+    args = [sys.executable, "-m", "alma_tools", "discharge", str(items), "--locations"]
+    args += [str(DATA / "locations.csv"), "--base-url", first.base_url, "--rate", "25"]
+    stopped = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(first.stats()["scans"]) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stopped.send_signal(signal.SIGINT)
+    out, err = stopped.communicate(timeout=60)
+    assert TRACEBACK not in out + err and stopped.returncode == 1, out + err
+    week_one = set(first.stats()["scans"])
+    assert 20 <= len(week_one) < 300 and "stopped before sending" in out
+    assert "no answer from Alma" not in out  # every call in flight was answered before the stop
+
+    again = simulator(api_keys=(KEY,))  # every item on loan again
+    rows = export_with_loan_date(items, written)
+    done = discharge(items, again, tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done in an earlier run" not in done.stdout
+    stats = again.stats()
+    assert stats["scans"] == {r[4]: 1 for r in rows}  # each item scanned once, none skipped
+    assert stats["open_loans"] == 0
+    assert stats["by_endpoint"].get("loans", 0) == len(week_one)  # one look at each such item's loans

@@ -217,7 +217,8 @@ def loan_moments(items: Table) -> dict[int, float]:
     """Row -> the latest moment its Loan Date can mean (epoch seconds), for rows that have one.
 
     A date without a time counts as the end of that day, and a day/month that could be read either way as
-    the later reading: a journal entry is then trusted only when it surely comes after the loan.
+    the later reading: a journal entry is then trusted only when it surely comes after the loan. A Loan Date
+    written in a way not read here counts as later than any entry (:data:`math.inf`).
     """
     column = next(
         (c for c in items.frame.columns if normalise_header(items.labels.get(c, c)) in LOAN_DATE_HEADERS),
