@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import harness
 from alma_tools import excel, sheets
 from alma_tools.alma.analytics import ReportNotFound
 from alma_tools.cells import safe_text
@@ -160,7 +161,8 @@ def test_stop_ends_a_fetch_and_writes_nothing(caller_book, simulator, tmp_path: 
     data = book_payload(sim.base_url)
     book = caller_book(data)
     job = excel.fetch_items()
-    time.sleep(0.5)  # Alma is "still running" the report: the fetch waits for it
+    # Alma is "still running" the report: the fetch has asked once and waits for it
+    harness.wait_until(lambda: sim.stats()["by_endpoint"].get("analytics"), timeout=30, what="a first fetch")
     assert excel.stop() is job
     assert job.wait(timeout=15)
     assert "Stopped: the report" in actions(book, "alert")[-1]["args"][0]
