@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -67,25 +68,31 @@ def _is_count(text: str) -> bool:
     return _COUNT_RE.fullmatch(text) is not None and 1 <= sum(c.isdigit() for c in text) <= 9
 
 
-def set_aside_rows(
-    frame: pd.DataFrame,
-    texts: np.ndarray,
-    numbers: pd.Series,
-    columns: Sequence[Column],
-    found: dict[str, list[int]],
-    labels: dict[str, str],
-    source: str,
-) -> tuple[list[int], list[tuple[int, str]]]:
-    """Positions in ``frame``, and (user row, why), of the rows below the header that are not data.
+@dataclass(frozen=True)
+class Body:
+    """The rows below a header, as :func:`set_aside_rows` reads them.
 
-    ``texts`` is the frame as clean text (rows × columns), ``found`` the header's recognised keys,
-    ``labels`` their headers as written.
+    ``texts`` is the frame as clean text (rows × columns), ``numbers`` the rows' user row numbers, ``found``
+    the header's recognised keys, ``labels`` their headers as written, ``source`` the name messages use.
     """
+
+    frame: pd.DataFrame
+    texts: np.ndarray
+    numbers: pd.Series
+    columns: Sequence[Column]
+    found: dict[str, list[int]]
+    labels: dict[str, str]
+    source: str
+
+
+def set_aside_rows(body: Body) -> tuple[list[int], list[tuple[int, str]]]:
+    """Positions in ``body.frame``, and (user row, why), of the rows below the header that are not data."""
+    frame, texts, numbers = body.frame, body.texts, body.numbers
     filled = texts != ""
     blank = ~filled.any(axis=1)
-    id_columns = [list(frame.columns).index(k) for k in _id_keys(columns, found)]
+    id_columns = [list(frame.columns).index(k) for k in _id_keys(body.columns, body.found)]
     reasons = _totals_rows(texts, filled, id_columns)
-    repeated = _repeated_headers(frame, texts, numbers, columns, found, labels, source)
+    repeated = _repeated_headers(body)
     for position in repeated:
         reasons[position] = "repeats the header"
     if texts.shape[1] == 1:  # every lone cell of a one-column table is data, except a footer text
@@ -176,25 +183,18 @@ def _footers_before(
             return  # the last data row: nothing above it is a footer
 
 
-def _repeated_headers(
-    frame: pd.DataFrame,
-    texts: np.ndarray,
-    numbers: pd.Series,
-    columns: Sequence[Column],
-    found: dict[str, list[int]],
-    labels: dict[str, str],
-    source: str,
-) -> list[int]:
+def _repeated_headers(body: Body) -> list[int]:
     """Positions of rows naming the header's columns in the same places (a second export's header).
 
     Cheap first: only rows where the first recognised column holds a column name as exports spell them
     (as written in the header, a label or alias in lower, upper or title case; a hash lookup per cell)
     are matched in full.
     """
+    texts, columns, found = body.texts, body.columns, body.found
     lookup = column_lookup(columns)
-    order = list(frame.columns)
+    order = list(body.frame.columns)
     # a repeated header (in this order or another) has a column name under the first recognised column
-    spellings = set(labels.values())
+    spellings = set(body.labels.values())
     for column in columns:
         for name in (column.label, *column.aliases, column.key):
             spellings |= {name, name.lower(), name.upper(), name.title()}
@@ -210,8 +210,8 @@ def _repeated_headers(
             continue
         shown = ", ".join(f"'{visible(t)}'" for t in texts[position] if t)
         raise InputError(
-            f"{source}: row {int(numbers.iloc[position])} is a second header with its columns in another "
-            f"order ({shown}): the rows below it cannot be read with the first header. Put that export's "
-            "columns in the same order as the first one's, or save it as a file of its own."
+            f"{body.source}: row {int(body.numbers.iloc[position])} is a second header with its columns in "
+            f"another order ({shown}): the rows below it cannot be read with the first header. Put that "
+            "export's columns in the same order as the first one's, or save it as a file of its own."
         )
     return positions

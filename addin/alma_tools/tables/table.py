@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from alma_tools.errors import InputError
-from alma_tools.tables.aside import set_aside_rows
+from alma_tools.tables.aside import Body, set_aside_rows
 from alma_tools.tables.cells import cell_text, plain_text, visible
 from alma_tools.tables.dialect import CsvDialect
 from alma_tools.tables.grid import Grid
@@ -139,7 +139,7 @@ def _build_table(
     frame.columns = [names[p] for p in keep_positions]
 
     texts = _texts(frame)
-    aside_positions, aside = set_aside_rows(frame, texts, numbers, columns, found, labels, grid.source)
+    aside_positions, aside = set_aside_rows(Body(frame, texts, numbers, columns, found, labels, grid.source))
     notes.extend(_set_aside_notes(aside))
     keep = (texts != "").any(axis=1)
     keep[aside_positions] = False
