@@ -47,6 +47,7 @@ from typing import Any
 
 import yaml
 
+from alma_tools import files
 from alma_tools.errors import ConfigError
 from alma_tools.workbook_ovba import patched_ms_ovba, seeded_random, working_directory
 
@@ -708,9 +709,7 @@ def build_workbook(output: Path | str | None = None, sources: Path | str = WORKB
     code_names = [f"Sheet{number}" for number in range(1, len(spec["sheets"]) + 1)]
     vba = build_vba_project(modules, code_names, udf_descriptions())
     package = add_ribbon(write_sheets(spec, vba), ribbon)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(package)
-    partial.replace(target)
+    files.atomic_write(target, package)
     return BuildResult(
         path=target,
         seconds=time.perf_counter() - started,
