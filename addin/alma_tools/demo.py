@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alma_tools import files
 from alma_tools.alma import AlmaClient, client_factory
 from alma_tools.alma.analytics import fetch_rows
 from alma_tools.cli.discharge import discharge_file
@@ -76,7 +77,7 @@ def _fresh_copy(out: Path) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
     for name in (LOCATIONS_NAME, LOANS_NAME):  # the items come from Analytics (_fetch_items)
         # copy the bytes only: the packaged files may be read-only, the user's copy must be writable
-        (out / name).write_bytes(_packaged(name).read_bytes())
+        files.atomic_write(out / name, _packaged(name).read_bytes())
     return items
 
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alma_tools import files
 from alma_tools.errors import ConfigError
 from alma_tools.workbook_build import DEFAULT_OUTPUT
 
@@ -125,7 +125,8 @@ def set_interpreter(conf: Path, interpreter: Path, report: SetupReport) -> None:
     kept = [line for line in lines if not line.strip().strip('"').upper().startswith(INTERPRETER_KEY + '"')]
     kept.append(f'"{INTERPRETER_KEY}","{interpreter}"')
     conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    text = "".join(f"{line}{os.linesep}" for line in kept)  # the line ends a text-mode write made
+    files.atomic_write(conf, text.encode("utf-8"))  # xlwings' conf is the user's: all or nothing
     report.done.append(f"Excel will start {interpreter} (written to {conf})")
 
 
@@ -144,7 +145,7 @@ def install_workbook(workbook: Path, folder: Path, report: SetupReport) -> Path 
         target.replace(kept)
         report.done.append(f"Your earlier copy was kept as {kept}")
     if target.resolve() != workbook.resolve():
-        shutil.copyfile(workbook, target)
+        files.atomic_write(target, workbook.read_bytes())
     report.done.append(f"Workbook copied to {target}")
     zone = Path(f"{target}{ZONE_STREAM}")
     try:
