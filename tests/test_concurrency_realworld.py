@@ -314,3 +314,21 @@ def test_date_cells_with_a_day_over_12_beside_day_first_text_are_read(tmp_path: 
     code, printed, _ = run_cli(str(tmp_path / "loans.xlsx"), "--as-of", "2025-12-31")
     assert code == 0 and "  23.0 h all out, 2 copies, 3 loans: Book" in printed
     assert "Dates read day first (dd/mm/yyyy): 1 date had a day over 12" in printed
+
+
+def test_no_as_of_long_after_the_export_warns_that_open_loans_run_on(tmp_path: Path) -> None:
+    """An export of last term read today without --as-of: every loan still out ran on to now (the sample's
+    top volume went from 198 to 310 days all out), said only by the date on the first line."""
+    loans = str(three_copy_loans(tmp_path / "loans.csv"))  # one loan still out; the latest date 2025-09-04
+    code, printed, _ = run_cli(loans, "--output", str(tmp_path / "s.xlsx"))
+    assert code == 0
+    warning = (
+        "1 loan without a return counts as out until now (",
+        "), but the latest loan or return in the export is 2025-09-04 08:00: if the export was made then, "
+        'run again with --as-of "2025-09-04 08:00" (or the date the export was made)',
+    )
+    assert warning[0] in printed and warning[1] in printed
+    titles = [cell.value for cell in openpyxl.load_workbook(tmp_path / "s.xlsx")["Statistics"]["A"][:6]]
+    assert any(warning[1] in str(title) for title in titles)
+    code, printed, _ = run_cli(loans, "--as-of", "2025-09-30")  # an as-of given: the user chose it
+    assert code == 0 and "count as out until now" not in printed

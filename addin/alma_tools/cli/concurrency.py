@@ -117,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     )
     stats = compute(loans, as_of=as_of)
     refuse_a_period_before_every_loan(loans, stats, as_of)
+    if args.as_of is None and (note := as_of_after_the_export_note(loans, stats)):
+        stats.notes.append(note)
     where = "the Problems sheet" if args.output else (str(problems_path) if problems_path else None)
     for line in describe(stats, problems_at=where):
         print(line)
@@ -144,6 +146,29 @@ def refuse_a_period_before_every_loan(loans: LoansInput, stats: Stats, as_of: dt
         f"Every loan in {stats.source} starts after the as-of moment {as_of:%Y-%m-%d %H:%M} (the first on "
         f"{first:%Y-%m-%d %H:%M}), so there is nothing to count: check the Loan Date column, or give a "
         "later --as-of (without one, loans count up to now)."
+    )
+
+
+#: an as-of (now) this long after the export's latest date makes the loans still out look longer out
+STALE_AS_OF = dt.timedelta(days=7)
+
+
+def as_of_after_the_export_note(loans: LoansInput, stats: Stats) -> str:
+    """The warning when the as-of defaulted to now, weeks after the export's latest loan or return.
+
+    Loans without a return count as out until the as-of: an export of June read in December added five
+    months to every loan still out (the top volume went from 198 to 310 days all out), said only by the
+    first line's date. "" when nothing is still out or the export is recent.
+    """
+    still_out = int(stats.volumes["Open Loans"].sum()) if len(stats.volumes) else 0
+    latest = loans.loans[["start", "end"]].max().max()  # NaT-safe: a return may be blank
+    if not still_out or stats.as_of - latest.to_pydatetime() <= STALE_AS_OF:
+        return ""
+    return (
+        f"{'1 loan' if still_out == 1 else f'{still_out:,} loans'} without a return "
+        f"{'counts' if still_out == 1 else 'count'} as out until now ({stats.as_of:%Y-%m-%d %H:%M}), but "
+        f"the latest loan or return in the export is {latest:%Y-%m-%d %H:%M}: if the export was made then, "
+        f'run again with --as-of "{latest:%Y-%m-%d %H:%M}" (or the date the export was made)'
     )
 
 
