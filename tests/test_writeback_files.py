@@ -55,7 +55,7 @@ def test_check_writable_refuses_a_workbook_open_in_excel_short_and_long_names(tm
         files.check_writable(short)
     long_name = tmp_path / "discharge_week_12.xlsx"
     (tmp_path / "~$scharge_week_12.xlsx").write_bytes(b"owner")  # Excel drops two letters of long names
-    with pytest.raises(InputError, match="open in Excel .*close it in Excel first"):
+    with pytest.raises(InputError, match=r"open in Excel .*close it in Excel first"):
         files.check_writable(long_name)
     assert files.owner_files(long_name) == [tmp_path / "~$scharge_week_12.xlsx"]
 
