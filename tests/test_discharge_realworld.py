@@ -289,3 +289,20 @@ def test_a_fresh_export_the_same_day_after_a_stopped_run_is_scanned_whatever_its
     assert stats["scans"] == {r[4]: 1 for r in rows}  # each item scanned once, none skipped
     assert stats["open_loans"] == 0
     assert stats["by_endpoint"].get("loans", 0) == len(week_one)  # one look at each such item's loans
+
+
+def test_a_libreoffice_file_is_named_for_what_it_is(simulator, tmp_path: Path) -> None:
+    # An .ods is a zip too; it was called "not a readable Excel workbook (it may be damaged …)".
+    sim = simulator(api_keys=(KEY,))
+    items = tmp_path / "items.ods"
+    items.write_bytes((DATA / "bad_input" / "opendocument.ods").read_bytes())
+    done = discharge(items, sim, tmp_path / "home")
+    assert done.returncode == 2
+    assert (
+        "items.ods is an OpenDocument file (LibreOffice or OpenOffice), which Alma Tools does not read: "
+        "open it in LibreOffice Calc and use File › Save As › Excel 2007-365 (.xlsx) or Text CSV (UTF-8)"
+    ) in done.stderr
+    assert "damaged" not in done.stderr and sim.stats()["requests"] == 0
+    renamed = tmp_path / "items.xlsx"  # the same file with an Excel name says the same
+    renamed.write_bytes(items.read_bytes())
+    assert "is an OpenDocument file" in discharge(renamed, sim, tmp_path / "home").stderr

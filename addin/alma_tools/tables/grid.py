@@ -102,6 +102,7 @@ def _grid_from_file(path: Path, sheet: str | None, name: str | None) -> Grid:
             "File › Save As › Excel Workbook (.xlsx), then use the new file."
         )
     if raw.startswith(_ZIP_MAGIC):
+        _refuse_opendocument(name, raw)
         grid = _grid_from_xlsx(name, raw, sheet)
         if suffix not in _XLSX_SUFFIXES:
             called = f"a {suffix} name" if suffix else "a name without .xlsx"
@@ -121,6 +122,19 @@ def _grid_from_file(path: Path, sheet: str | None, name: str | None) -> Grid:
         grid.notes.append(f"{name} is CSV text with an Excel name; it was read as CSV.")
         return grid
     return _grid_from_csv(raw, name)
+
+
+def _refuse_opendocument(name: str, raw: bytes) -> None:
+    """An OpenDocument file (LibreOffice's .ods) is a zip too: say what it is rather than "damaged".
+
+    Its first member, stored uncompressed, is ``mimetype`` holding the document's type.
+    """
+    if raw[30:38] == b"mimetype" and b"application/vnd.oasis.opendocument" in raw[38:160]:
+        raise InputError(
+            f"{name} is an OpenDocument file (LibreOffice or OpenOffice), which Alma Tools does not read: "
+            "open it in LibreOffice Calc and use File › Save As › Excel 2007-365 (.xlsx) or Text CSV "
+            "(UTF-8), then use the new file."
+        )
 
 
 def read_file_bytes(path: Path) -> bytes:

@@ -424,6 +424,7 @@ def headers(rows: list[list[str]]) -> None:
     titles = [["Items on loan"], ["Applied filters:"], *filters, []]
     write_csv("header_below_row_40.csv", [*titles, HEADER, *rows[:2]])
     cell_types(rows)
+    opendocument()
 
 
 def cell_types(rows: list[list[str]]) -> None:
@@ -451,6 +452,26 @@ def cell_types(rows: list[list[str]]) -> None:
             )
         },
     )
+
+
+def opendocument() -> None:
+    """LibreOffice Calc's own format (.ods): a zip whose first member, stored, is its ``mimetype``."""
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet>'
+        '<table:table table:name="Items"><table:table-row>'
+        + "".join(f"<table:table-cell><text:p>{name}</text:p></table:table-cell>" for name in HEADER)
+        + "</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr(
+            zipfile.ZipInfo("mimetype", FIXED_TIME), "application/vnd.oasis.opendocument.spreadsheet"
+        )
+        handle.writestr(zipfile.ZipInfo("content.xml", FIXED_TIME), content, zipfile.ZIP_DEFLATED)
+    (HERE / "opendocument.ods").write_bytes(archive.getvalue())
 
 
 if __name__ == "__main__":
