@@ -656,12 +656,13 @@ def _both_barcode_forms(out: pd.DataFrame, barcodes: _TextColumn, keys: Sequence
     zeros (0031112 and 31112): the reference against which its own lost zeros are restored. None (the
     usual case, decided on the distinct barcodes alone) when no digits appear both ways."""
     text = barcodes.distinct_text
-    stripped = text.str.extract(_ZERO_LED, expand=False)
-    plain = text.str.fullmatch(r"[1-9][0-9]*").fillna(False).to_numpy(bool)
-    shared = set(stripped.dropna()) & set(text[plain])
+    led = text.str.startswith("0").fillna(False).to_numpy(bool)
+    stripped = text.where(~led, text.str.lstrip("0"))  # plain digits stay as they are
+    plain = ~led & text.str.isdigit().fillna(False).to_numpy(bool)
+    shared = set(stripped[led]) & set(text[plain])  # digits written both ways
     if not shared:
         return None
-    both = (stripped.isin(shared) | text.isin(shared)).to_numpy(bool)[barcodes.codes]
+    both = stripped.isin(shared).to_numpy(bool)[barcodes.codes]
     return out.loc[both, [*keys, "barcode"]].drop_duplicates(ignore_index=True)
 
 
