@@ -332,3 +332,26 @@ def test_no_as_of_long_after_the_export_warns_that_open_loans_run_on(tmp_path: P
     assert any(warning[1] in str(title) for title in titles)
     code, printed, _ = run_cli(loans, "--as-of", "2025-09-30")  # an as-of given: the user chose it
     assert code == 0 and "count as out until now" not in printed
+
+
+def test_a_requests_export_with_excel_damaged_mms_ids_lists_them(tmp_path: Path) -> None:
+    """Requests saved through Excel (9.91234567890124E+17, or cut to ...3000): they matched no volume, and
+    the volume showed 0 requests without a word; the discharge's id rule now lists them."""
+    loans = three_copy_loans(tmp_path / "loans.csv")
+    requests = write_csv(
+        tmp_path / "requests.csv",
+        ["MMS Id", "Requests"],
+        [["9.91234567890124E+17", "3"], ["991234567890123000", "2"], [OTHER, "1"], [MMS, "x"]],
+    )
+    out = tmp_path / "s.csv"
+    code, _, _ = run_cli(str(loans), "--requests", str(requests), "--as-of", "2025-12-31", "--csv", str(out))
+    assert code == 0
+    assert {row["MMS Id"]: row["Requests"] for row in read_rows(out)} == {MMS: "0.0", OTHER: "1.0"}
+    problems = [p for p in read_rows(tmp_path / "s.problems.csv") if p["File"] == "requests.csv"]
+    assert [(p["Row"], p["Column"]) for p in problems] == [
+        ("2", "MMS Id"),
+        ("3", "MMS Id"),
+        ("5", "Requests"),
+    ]
+    assert "shown as 9.91234567890124E+17, so its digits are lost" in problems[0]["Problem"]
+    assert "lost its last digits (991234567890123000)" in problems[1]["Problem"]

@@ -555,20 +555,27 @@ def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Requests per MMS Id: the ``Requests`` column summed, or one request per row when there is none."""
     frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
     label = _labels(table, REQUEST_COLUMNS)
-    mms = pd.Series(_TextColumn.of(frame["mms_id"]).text(), index=frame.index)
+    ids = _TextColumn.of(frame["mms_id"], table.typed)
+    mms = pd.Series(ids.text(), index=frame.index)
     bad = np.zeros(len(frame), bool)
     counts = pd.Series(1.0, index=frame.index)
     problems = []
+    # a damaged MMS Id (9.91234567890124E+17) matches no volume: its requests were lost without a word
+    damage = _damaged_ids({"mms_id": ids}, rows, label)["mms_id"]
+    if (damage != "").any():
+        bad = damage != ""
+        problems.append(problem_frame(rows[bad], label("mms_id"), damage[bad], _ID_FIX, source))
     if "requests" in frame:
         text = pd.Series(_TextColumn.of(frame["requests"]).text(), index=frame.index)
         counts = pd.to_numeric(text, errors="coerce")
-        bad = (counts.isna() | (counts < 0)).to_numpy()
-        if bad.any():
+        not_count = (counts.isna() | (counts < 0)).to_numpy() & ~bad
+        bad = bad | not_count
+        if not_count.any():
             problems.append(
                 problem_frame(
-                    rows[bad],
+                    rows[not_count],
                     label("requests"),
-                    "'" + text[bad] + "' is not a number of requests",
+                    "'" + text[not_count] + "' is not a number of requests",
                     "Write a whole number (0 if none)",
                     source,
                 )
@@ -679,6 +686,8 @@ def _damaged_ids(
     result = {}
     checks: tuple[tuple[str, Kind], ...] = (("mms_id", "mms"), ("barcode", "barcode"))
     for key, kind in checks:
+        if key not in cells:  # the requests export has MMS Ids only
+            continue
         column = cells[key]
         checked = check_id_column(
             column.distinct_text,
