@@ -306,3 +306,33 @@ def test_a_libreoffice_file_is_named_for_what_it_is(simulator, tmp_path: Path) -
     renamed = tmp_path / "items.xlsx"  # the same file with an Excel name says the same
     renamed.write_bytes(items.read_bytes())
     assert "is an OpenDocument file" in discharge(renamed, sim, tmp_path / "home").stderr
+
+
+def test_one_item_id_under_two_mms_or_holding_ids_is_refused_in_both_rows(simulator, tmp_path: Path) -> None:
+    # Row 3 got row 4's Item Id pasted over its own. Row 3 was sent (Alma: no such item under that holding)
+    # and row 4 was called "Same item as row 3 (scanned once)", a success, while its item stayed on loan.
+    sim = simulator(api_keys=(KEY,))
+    header, rows = sample_rows(6)
+    rows[1][4] = rows[2][4]
+    items = tmp_path / "items.csv"
+    items.write_bytes(csv_bytes(header, rows))
+    plan = discharge(items, sim, tmp_path / "home", "--dry-run")
+    assert "2 rows ids damaged or missing (not sent): rows 3, 4" in plan.stdout
+    done = discharge(items, sim, tmp_path / "home")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "same item" not in done.stdout
+    for row, other in ((3, 4), (4, 3)):
+        assert (
+            f"  row {row}: Item Id {rows[2][4]} in row {row} is also in row {other} under another MMS Id or "
+            "Holding Id: one of the two rows is wrong (copied from another row?); correct it from Alma, then "
+            "run again"
+        ) in done.stdout
+    stats = sim.stats()
+    assert set(stats["scans"]) == {r[4] for i, r in enumerate(rows) if i not in (1, 2)}
+    assert stats["by_endpoint"] == {"test": 1, "scan": 4}
+    # rows that are really one item (the same ids twice) are still scanned once
+    header, rows = sample_rows(3)
+    twice = tmp_path / "twice.csv"
+    twice.write_bytes(csv_bytes(header, [*rows, rows[0]]))
+    again = discharge(twice, simulator(api_keys=(KEY,)), tmp_path / "home")
+    assert again.returncode == 0 and "  1 same item as an earlier row (scanned once)" in again.stdout

@@ -156,6 +156,14 @@ def same_item_status(first_row: int) -> str:
     return f"Same item as row {first_row}"
 
 
+def conflicting_ids_status(item_id: str, row: int, other_row: int) -> str:
+    """Two rows name one item under different MMS or Holding Ids: one is wrong, so neither is sent."""
+    return (
+        f"Item Id {item_id} in row {row} is also in row {other_row} under another MMS Id or Holding Id: one "
+        "of the two rows is wrong (copied from another row?); correct it from Alma, then run again"
+    )
+
+
 def barcode_no_desk_status(barcode: str, location: str, library: str) -> str:
     """A barcode-only row whose item (as Alma has it) is in a location the Locations table lacks."""
     return (

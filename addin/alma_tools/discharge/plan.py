@@ -26,6 +26,7 @@ from alma_tools.discharge.outcomes import (
     DONE_EARLIER,
     KIND_WORDS,
     Outcome,
+    conflicting_ids_status,
     empty_id_status,
     is_true_word,
     no_desk_status,
@@ -372,6 +373,32 @@ def _refuse_ids(decisions: _Decisions, items: Table, item: pd.Series, barcode: p
         decisions.refuse(missing, key, partial(empty_id_status, label))
 
 
+def _refuse_conflicting_ids(
+    decisions: _Decisions, items: Table, item: pd.Series, taking_part: pd.Series
+) -> None:
+    """Rows with one Item Id under different MMS or Holding Ids: all refused, for one of them is wrong.
+
+    Scanning the first and calling the others "same item" would report an item done that was never
+    scanned when the first row's path is the wrong one (an Item Id pasted into another row).
+    """
+    rows = taking_part & (item != "")
+    if not rows.any():
+        return
+    path = _text(items, "mms_id") + "/" + _text(items, "holding_id")
+    paths = path[rows].groupby(item[rows]).nunique()
+    shared = item.isin(paths.index[paths > 1]) & rows
+    if not shared.any():
+        return
+    numbers = decisions.rows
+    first = numbers[shared].groupby(item[shared]).transform("min")
+    later = numbers[shared].groupby(item[shared]).transform(lambda r: r[r != r.min()].min())
+    other = first.where(first != numbers[shared], later).astype(int)
+    messages = pd.Series("", index=decisions.index, dtype=object)
+    for idx in shared[shared].index:
+        messages[idx] = conflicting_ids_status(str(item[idx]), int(numbers[idx]), int(other[idx]))
+    decisions.refuse(shared, "item_id", messages)
+
+
 @dataclass
 class _Place:
     """Where each row is scanned in: location and library chosen, and the column each came from."""
@@ -475,6 +502,7 @@ def make_plan(items: Table, locations: Table, options: DischargeOptions) -> Plan
     done_cell = _text(items, "done").map(is_true_word).astype(bool)
     done_before = done_cell & ~hidden
     _refuse_ids(decisions, items, item, barcode)
+    _refuse_conflicting_ids(decisions, items, item, decisions.open | done_before)
     place = _choose_location(decisions, items, options)
     send_library, desk, needs_item = _find_desks(decisions, place, desks, barcode_only)
     key, first_row, duplicate = _duplicates(decisions, item, barcode, done_before)
