@@ -34,14 +34,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from alma_tools.alma.exceptions import (
-    AlmaError,
-    AuthError,
-    ConnectionFailed,
-    DailyLimitError,
-    OutcomeUnknown,
-    ServerError,
-)
+from alma_tools.alma import exceptions as alma_errors
 from alma_tools.alma.keys import describe_key_source
 from alma_tools.alma.protocols import OnResponse, ScanClient
 from alma_tools.alma.regions import BASE_URL_ENV
@@ -561,23 +554,23 @@ def preflight(client: ScanClient, *, key_source: str | None = None, address: str
     try:
         with _quick(client):
             client.test_key(write=True)
-    except AuthError as error:
+    except alma_errors.AuthError as error:
         source = key_source if key_source is not None else describe_key_source()
         raise PreflightError(
             f"Alma refused the API key: {error.message}. {source} Check the key (a discharge needs Bibs "
             f"read/write) and run again. {untouched}"
         ) from None
-    except ConnectionFailed as error:
+    except alma_errors.ConnectionFailed as error:
         where = f" ({address})" if address else ""
         raise PreflightError(
             f"{error.message}{where}. Check the address and the network, then run again; "
             "the file is unchanged."
         ) from None
-    except DailyLimitError as error:
+    except alma_errors.DailyLimitError as error:
         raise PreflightError(f"{error} {untouched}") from None
-    except (OutcomeUnknown, ServerError) as error:
+    except (alma_errors.OutcomeUnknown, alma_errors.ServerError) as error:
         raise PreflightError(
             f"Alma at {host} did not answer the key check ({error.message}): run again later. {untouched}"
         ) from None
-    except AlmaError as error:
+    except alma_errors.AlmaError as error:
         raise PreflightError(f"Alma refused the key check at {host}: {error}. {untouched}") from None
