@@ -20,8 +20,18 @@ from alma_tools.alma import AlmaClient
 from alma_tools.discharge import DischargeOptions
 from alma_tools.discharge.results import ResultsFile, ResultsWriter
 from alma_tools.discharge.session import DischargeSession
+from alma_tools.simulator import Simulator
+from harness import write_items_csv as write_items
 from samples import make_items
-from test_discharge_cli import CANARY, DATA, argv, run, write_items
+from test_discharge_cli import CANARY, DATA, run
+
+
+def argv(
+    items: Path, sim: Simulator | None, *extra: str, locations: Path = DATA / "locations.csv"
+) -> list[str]:
+    """``alma-tools discharge`` arguments at ``--rate 25``; without a simulator the test names the address."""
+    where = ["--base-url", sim.base_url] if sim else []
+    return ["discharge", str(items), "--locations", str(locations), *where, "--rate", "25", *extra]
 
 
 def assert_said_once(text: str, *phrases: str) -> None:
