@@ -8,6 +8,7 @@ the exit code, the summary's words, the file's bytes afterwards and the simulato
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import signal
@@ -336,3 +337,28 @@ def test_one_item_id_under_two_mms_or_holding_ids_is_refused_in_both_rows(simula
     twice.write_bytes(csv_bytes(header, [*rows, rows[0]]))
     again = discharge(twice, simulator(api_keys=(KEY,)), tmp_path / "home")
     assert again.returncode == 0 and "  1 same item as an earlier row (scanned once)" in again.stdout
+
+
+def test_a_key_revoked_mid_run_is_said_once(simulator, tmp_path: Path) -> None:
+    # The key is withdrawn in Alma while a run goes on: each call in flight came back refused, and the
+    # summary listed "Alma refused the API key (…): check the key and run again" for five of them, then
+    # "… and 18 more", then the same sentence again as the reason the run stopped.
+    sim = simulator(api_keys=(KEY,), latency=(0.2, 0.5))
+    items = tmp_path / "items.csv"
+    items.write_bytes((DATA / "items_to_discharge.csv").read_bytes())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
+    env.update(HOME=str(tmp_path), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", ALMA_API_KEY=KEY)
+    args = [sys.executable, "-m", "alma_tools", "discharge", str(items), "--locations"]
+    args += [str(DATA / "locations.csv"), "--base-url", sim.base_url, "--rate", "25"]
+    running = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(sim.stats()["scans"]) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sim.config = dataclasses.replace(sim.config, api_keys=("another-key",))  # withdrawn in Alma
+    out, err = running.communicate(timeout=120)
+    assert TRACEBACK not in out + err and running.returncode == 1, out + err
+    refused = "Alma refused the API key (Invalid API Key): check the key and run again"
+    assert out.count(refused) == 1 and f"Stopped: {refused}" in out
+    assert "rows not done" not in out and "stopped before sending" in out
+    refused_calls = sim.stats()["http_status_counts"].get("400", 0)
+    assert 0 < refused_calls <= 40  # the calls in flight, not a call per row

@@ -137,8 +137,10 @@ class RunReport:
             PEOPLE_SHOWN,
             f"{len(self.needs_person):,} rows need a person (filter the status column on 'set aside'):",
         )
-        # rows a halt stopped are said once, by the halt's own line
+        # rows a halt stopped, and rows that failed for the halt's own reason (a key refused mid-run: the
+        # calls in flight), are said once, by the halt's own line
         failed = [o for o in self.failed if not (self.halt and o.kind == "stopped")]
+        failed = [o for o in failed if self.halt != f"Stopped: {o.status}"]
         out += _listed(failed, FAILED_SHOWN, f"{len(failed):,} rows not done; the first ones:")
         if self.halt:
             out.append(self.halt)
