@@ -15,7 +15,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from alma_tools import tables
@@ -321,6 +321,7 @@ _TITLE = st.text(
 @given(
     titles=st.lists(_TITLE.filter(lambda t: all(part.count(",") < 3 for part in t.split("\n"))), max_size=10)
 )
+@example(titles=[";\n;\n;0"])  # semicolons on every line of one title once made ';' the delimiter
 def test_well_quoted_csv_reads_back_exactly(titles: list[str]) -> None:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
