@@ -280,6 +280,12 @@ def test_a_fresh_export_the_same_day_after_a_stopped_run_is_scanned_whatever_its
     week_one = set(first.stats()["scans"])
     assert 20 <= len(week_one) < 300 and "stopped before sending" in out
     assert "no answer from Alma" not in out  # every call in flight was answered before the stop
+    # the stop is said once, with what to do, not "row 75: Stopped before this row" and "… and 222 more"
+    left = 300 - len(week_one)
+    assert (
+        f": {left:,} rows were not sent. Run the discharge again to send them (rows already done are " in out
+    )
+    assert "Stopped before this row" not in out and "rows not done" not in out
 
     again = simulator(api_keys=(KEY,))  # every item on loan again
     rows = export_with_loan_date(items, written)

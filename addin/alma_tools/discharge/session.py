@@ -39,7 +39,14 @@ from alma_tools.alma.keys import describe_key_source
 from alma_tools.alma.protocols import OnResponse, ScanClient
 from alma_tools.alma.regions import BASE_URL_ENV
 from alma_tools.discharge.journal import ANSWERS_NAME, Journal, legacy_run_folder_for, run_folder_for
-from alma_tools.discharge.outcomes import KIND_WORDS, Outcome, is_our_done, is_our_status, is_true_word
+from alma_tools.discharge.outcomes import (
+    KIND_WORDS,
+    STOPPED_BY_USER,
+    Outcome,
+    is_our_done,
+    is_our_status,
+    is_true_word,
+)
 from alma_tools.discharge.plan import DischargeOptions, Plan, make_plan
 from alma_tools.discharge.results import DONE_HEADER, STATUS_HEADER, find_result_columns
 from alma_tools.discharge.run import Execution, Triage, triage
@@ -141,7 +148,15 @@ class RunReport:
         # calls in flight), are said once, by the halt's own line
         failed = [o for o in self.failed if not (self.halt and o.kind == "stopped")]
         failed = [o for o in failed if self.halt != f"Stopped: {o.status}"]
+        # rows the user's stop left are said once too, with what to do, instead of a row each
+        by_user = [o.row for o in failed if o.kind == "stopped" and o.status == STOPPED_BY_USER]
+        failed = [o for o in failed if not (o.kind == "stopped" and o.status == STOPPED_BY_USER)]
         out += _listed(failed, FAILED_SHOWN, f"{len(failed):,} rows not done; the first ones:")
+        if by_user:
+            out.append(
+                f"Stopped before row {min(by_user)}: {len(by_user):,} rows were not sent. Run the discharge "
+                "again to send them (rows already done are skipped)."
+            )
         if self.halt:
             out.append(self.halt)
         if self.results_message:
