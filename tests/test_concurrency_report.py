@@ -320,7 +320,7 @@ def test_csv_only_writes_the_problems_beside_it_and_says_where(tmp_path: Path) -
     code, printed = run_cli(str(loans), "--csv", str(tmp_path / "stats.csv"), "--as-of", "2026-01-01")
     assert code == 0
     problems_file = tmp_path / "stats.problems.csv"
-    assert f"1 data problems (see {problems_file})" in printed and "Problems sheet" not in printed
+    assert f"1 data problem (see {problems_file})" in printed and "Problems sheet" not in printed
     assert f"Problems: {problems_file}" in printed
     with open(problems_file, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))

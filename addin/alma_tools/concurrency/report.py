@@ -234,7 +234,7 @@ def _buy_more_sheet(stats: Stats) -> SheetSpec:
         f"As of: {stats.as_of:%Y-%m-%d %H:%M} (loans not yet returned count as out until then)",
         f"Period: {period}. {len(volumes):,} volumes, {int(volumes['Loans'].sum()):,} loans, "
         f"{len(at_capacity):,} with all copies out at some time; "
-        f"{len(stats.problems):,} data problems (sheet Problems).",
+        f"{_counted(len(stats.problems), 'data problem', 'data problems')} (sheet Problems).",
         "Hours All Out is time at capacity: nobody could borrow a copy then, so it is a lower bound on "
         "unmet demand. Volumes with one copy are never listed here (see Statistics).",
         *(f"{note}." for note in stats.notes),
@@ -674,8 +674,10 @@ def describe(stats: Stats, top: int = 5, problems_at: str | None = "the Problems
     volumes = stats.volumes
     lines = [
         f"As of {stats.as_of:%Y-%m-%d %H:%M} (loans still out count as out until then)",
-        f"{len(volumes):,} volumes, {int(volumes['Loans'].sum()):,} loans; "
-        f"{int((volumes['Hours All Out'] > 0).sum()):,} volumes had every copy out at some time",
+        f"{_counted(len(volumes), 'volume', 'volumes')}, "
+        f"{_counted(int(volumes['Loans'].sum()), 'loan', 'loans')}; "
+        f"{_counted(int((volumes['Hours All Out'] > 0).sum()), 'volume', 'volumes')} had every copy out "
+        "at some time",
         *stats.notes,
     ]
     if len(volumes):
@@ -690,7 +692,7 @@ def describe(stats: Stats, top: int = 5, problems_at: str | None = "the Problems
                 f"  {figures}, {counts}: {row['Title'] or '(no title)'} "
                 f"[{row['MMS Id']} {row['Permanent Call Number']}]".rstrip()
             )
-    count = f"{len(stats.problems):,} data problems"
+    count = _counted(len(stats.problems), "data problem", "data problems")
     if not len(stats.problems):
         lines.append(count)
     elif problems_at:
