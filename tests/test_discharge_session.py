@@ -14,7 +14,7 @@ import pytest
 from alma_tools.alma import AlmaClient
 from alma_tools.discharge import DischargeOptions
 from alma_tools.discharge.journal import TRUST_HOURS
-from alma_tools.discharge.results import ResultsFile, ResultsWriter
+from alma_tools.discharge.results import ResultsFile, ResultsWriter, original_copy_path
 from alma_tools.discharge.session import DischargeSession, RunReport
 from alma_tools.simulator import Simulator
 from harness import write_items_csv
@@ -72,9 +72,13 @@ def test_week_two_a_fresh_export_under_the_same_name_is_scanned_again_once(simul
 
     # a week later: the same items on loan again, a fresh export saved under the same name
     week_two = simulator(items=frame, api_keys=(CANARY,))
-    write_items_csv(tmp_path, frame)
+    fresh = frame.copy()
+    fresh["Title"] = fresh["Title"] + " (week two)"
+    write_items_csv(tmp_path, fresh)
+    export = items.read_bytes()
     second = discharge(week_two, items)
     assert second.exit_code == 0 and second.finished
+    assert original_copy_path(items).read_bytes() == export  # the untouched copy is this week's export
     assert week_two.stats()["scans"] == {item_id: 1 for item_id in frame["Item Id"]}
     assert second.counts["skipped_done"] == 0
     assert (results(items)["done"] == "TRUE").all()

@@ -402,9 +402,12 @@ class ResultsFile:
         return info.st_size, info.st_mtime_ns
 
     def keep_original(self) -> None:
-        """Copy the untouched input beside it, once (the first run)."""
+        """Copy the untouched input beside it: a file with no done/status columns yet is a fresh export
+        (next week's, saved under the same name), so its copy replaces an earlier one; a file that has
+        them was written by a run, and the copy made before that run is kept."""
         copy = original_copy_path(self.path)
-        if not copy.exists():
+        fresh = not self.columns.exists("done") and not self.columns.exists("status")
+        if fresh or not copy.exists():
             shutil.copy2(self.path, copy)
 
     def write(self, results: Results) -> str | None:
