@@ -20,28 +20,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import os
 import random
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "addin"))  # a checkout works uninstalled
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # simproc, the simulator in its own process
 
 import requests
+from simproc import simulator_process
 
 from alma_tools.alma import AlmaClient, ResponseRecord
 from alma_tools.alma.analytics import fetch_rows, to_table
 from alma_tools.cli.report import write_report
 
-ADDIN = Path(__file__).resolve().parents[1] / "addin"
 KEY = "benchmark-key-not-secret-0123456789"
 PATH = "/shared/Benchmark University/Reports/Loans"
 HEADER = ["Title", "MMS Id", "Item Id", "Barcode", "Library Code", "Loan Date", "Loan Time", "Return Date"]
@@ -67,35 +64,9 @@ def make_rows(count: int, seed: int = 3) -> list[list[str]]:
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def simulator_serving(report: Path, latency: tuple[float, float]) -> Iterator[str]:
-    """``alma-tools simulator --report PATH=FILE`` on a free port; yields its base URL."""
-    port = _free_port()
-    command = [sys.executable, "-m", "alma_tools", "simulator", "--port", str(port), "--api-key", KEY]
-    command += ["--latency", f"{latency[0]}-{latency[1]}", "--report", f"{PATH}={report}"]
-    env = {**os.environ, "PYTHONPATH": str(ADDIN)}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/_simulator/stats", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the simulator did not start within 30 s") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def simulator_serving(report: Path, latency: tuple[float, float]) -> contextlib.AbstractContextManager[str]:
+    """``alma-tools simulator --report PATH=FILE`` in a process of its own; yields its base URL."""
+    return simulator_process(KEY, latency, extra=("--report", f"{PATH}={report}"))
 
 
 def _cpu() -> float:

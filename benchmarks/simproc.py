@@ -37,10 +37,12 @@ def simulator_process(
     items: Path | None = None,
     locations: Path | None = None,
     seed: int = 7,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """``alma-tools simulator`` on a free loopback port, limit 25 over a sliding second; yields its base URL.
 
-    *key* is a simulator key made up for the benchmark (a real key is never a process argument).
+    *key* is a simulator key made up for the benchmark (a real key is never a process argument); *extra*
+    are further options (``--report PATH=FILE``).
     """
     port = _free_port()
     command = [
@@ -63,6 +65,7 @@ def simulator_process(
         command += ["--items", str(items)]
     if locations is not None:
         command += ["--locations", str(locations)]
+    command += extra
     env = {**os.environ, "PYTHONPATH": str(ADDIN)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
