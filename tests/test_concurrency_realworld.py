@@ -16,17 +16,8 @@ from pathlib import Path
 import openpyxl
 
 from alma_tools.cli import main
+from test_concurrency_loans import HEADER
 
-HEADER = [
-    "Title",
-    "MMS Id",
-    "Permanent Call Number",
-    "Barcode",
-    "Loan Date",
-    "Loan Time",
-    "Return Date",
-    "Return Time",
-]
 ITEM_HEADER = ["Title", "MMS Id", "Permanent Call Number", "Barcode"]
 MMS = "991234567890123681"
 OTHER = "991111111111113681"
@@ -258,29 +249,30 @@ def test_an_input_under_a_derived_output_name_is_refused_saying_which_output(tmp
     assert f"{loans} (the episodes file beside --output) is also an input" in errors
 
 
-def test_a_uk_csv_saved_as_a_workbook_by_a_us_excel_is_refused(tmp_path: Path) -> None:
-    """05/09/2025 (5 September) became a date cell of 9 May; 13/09/2025 stayed text. The text told "day
-    first", the swapped cells were taken as they were: 31.0 days all out for a 23-hour overlap, exit 0."""
+def copies_as_date_cells(path: Path, loan: dt.datetime, back: dt.datetime, last: list[object]) -> Path:
+    """A loans workbook: copies 31111 and 31112 lent on ``loan`` and back on ``back`` as date cells, and
+    one more loan of 31112 in the row ``last`` (Loan Date, Loan Time, Return Date, Return Time)."""
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(HEADER)
     for barcode in ("31111", "31112"):
-        sheet.append(
-            [
-                "Book",
-                MMS,
-                "QA1",
-                barcode,
-                dt.datetime(2025, 5, 9),
-                "10:00:00",
-                dt.datetime(2025, 6, 9),
-                "09:00:00",
-            ]
-        )
-    sheet.append(["Book", MMS, "QA1", "31112", "13/09/2025", "10:00:00", "14/09/2025", "09:00:00"])
-    book.save(tmp_path / "loans.xlsx")
+        sheet.append(["Book", MMS, "QA1", barcode, loan, "10:00:00", back, "09:00:00"])
+    sheet.append(["Book", MMS, "QA1", "31112", *last])
+    book.save(path)
+    return path
+
+
+def test_a_uk_csv_saved_as_a_workbook_by_a_us_excel_is_refused(tmp_path: Path) -> None:
+    """05/09/2025 (5 September) became a date cell of 9 May; 13/09/2025 stayed text. The text told "day
+    first", the swapped cells were taken as they were: 31.0 days all out for a 23-hour overlap, exit 0."""
+    loans = copies_as_date_cells(
+        tmp_path / "loans.xlsx",
+        dt.datetime(2025, 5, 9),
+        dt.datetime(2025, 6, 9),
+        ["13/09/2025", "10:00:00", "14/09/2025", "09:00:00"],
+    )
     for extra in ((), ("--date-order", "dmy")):  # no order can put the swapped cells right
-        code, printed, errors = run_cli(str(tmp_path / "loans.xlsx"), "--as-of", "2025-12-31", *extra)
+        code, printed, errors = run_cli(str(loans), "--as-of", "2025-12-31", *extra)
         assert code == 2 and "days all out" not in printed and "Traceback" not in errors
         assert (
             "row 2 has Loan Date 2025-05-09 as a date cell, and row 4 has Loan Date '13/09/2025' as text"
@@ -291,26 +283,12 @@ def test_a_uk_csv_saved_as_a_workbook_by_a_us_excel_is_refused(tmp_path: Path) -
 
 def test_date_cells_with_a_day_over_12_beside_day_first_text_are_read(tmp_path: Path) -> None:
     """Date cells that cannot have been swapped (a day over 12) beside day-first text: read, as before."""
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append(HEADER)
-    for barcode in ("31111", "31112"):
-        sheet.append(
-            [
-                "Book",
-                MMS,
-                "QA1",
-                barcode,
-                dt.datetime(2025, 9, 5),
-                "10:00:00",
-                dt.datetime(2025, 9, 6),
-                "09:00:00",
-            ]
-        )
-    sheet.append(
-        ["Book", MMS, "QA1", "31112", dt.datetime(2025, 9, 20), "10:00:00", "21/09/2025", "09:00:00"]
+    copies_as_date_cells(
+        tmp_path / "loans.xlsx",
+        dt.datetime(2025, 9, 5),
+        dt.datetime(2025, 9, 6),
+        [dt.datetime(2025, 9, 20), "10:00:00", "21/09/2025", "09:00:00"],
     )
-    book.save(tmp_path / "loans.xlsx")
     code, printed, _ = run_cli(str(tmp_path / "loans.xlsx"), "--as-of", "2025-12-31")
     assert code == 0 and "  23.0 h all out, 2 copies, 3 loans: Book" in printed
     assert "Dates read day first (dd/mm/yyyy): 1 date had a day over 12" in printed
