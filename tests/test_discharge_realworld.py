@@ -10,11 +10,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from alma_tools.discharge.results import ResultsFile
 from alma_tools.errors import InputError
 from alma_tools.simulator import Simulator
 from alma_tools.tables import ITEM_COLUMNS, find_table, read_grid
+from harness import alma_tools_argv, discharge_args, product_env, wait_until
 
 DATA = Path(__file__).parent / "data"
 KEY = "canary-KEY-realworld-0ddba11-do-not-log"
@@ -45,23 +44,34 @@ def csv_bytes(header: list[str], rows: list[list[str]], encoding: str = "utf-8-s
     return out.getvalue().encode(encoding)
 
 
+def discharge_argv(
+    items: Path, sim: Simulator, *extra: str, locations: Path = DATA / "locations.csv"
+) -> list[str]:
+    """``alma-tools discharge ITEMS`` at ``--rate 25`` against ``sim``, through this interpreter."""
+    return alma_tools_argv(*discharge_args(items, locations, sim.base_url, rate=25, extra=extra))
+
+
 def discharge(
     items: Path, sim: Simulator, home: Path, *extra: str, locations: Path = DATA / "locations.csv"
 ) -> subprocess.CompletedProcess:
     """``alma-tools discharge ITEMS`` as a user runs it; never a traceback."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
-    home.mkdir(parents=True, exist_ok=True)
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-        ALMA_API_KEY=KEY,
-    )
-    args = [sys.executable, "-m", "alma_tools", "discharge", str(items), "--locations", str(locations)]
-    args += ["--base-url", sim.base_url, "--rate", "25", *extra]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    args = discharge_argv(items, sim, *extra, locations=locations)
+    done = subprocess.run(args, env=product_env(home, KEY), capture_output=True, text=True, timeout=300)
     assert TRACEBACK not in done.stdout + done.stderr
     return done
+
+
+def start_discharge(items: Path, sim: Simulator, home: Path) -> subprocess.Popen[str]:
+    """The discharge started in the background; returns once the simulator has seen 20 scans."""
+    running = subprocess.Popen(
+        discharge_argv(items, sim),
+        env=product_env(home, KEY),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(lambda: len(sim.stats()["scans"]) >= 20, timeout=60, what="20 scans")
+    return running
 
 
 def test_a_done_column_of_the_users_own_is_refused_not_taken_for_an_earlier_run(
@@ -221,8 +231,7 @@ def test_the_dry_run_checks_the_alma_address_as_the_run_does(simulator, tmp_path
     items.write_bytes(csv_bytes(header, rows))
     base = [sys.executable, "-m", "alma_tools", "discharge", str(items), "--locations"]
     base += [str(DATA / "locations.csv"), "--dry-run"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
-    env.update(HOME=str(tmp_path), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", ALMA_API_KEY=KEY)
+    env = product_env(tmp_path / "home", KEY)
 
     def dry(*extra: str) -> subprocess.CompletedProcess:
         done = subprocess.run([*base, *extra], env=env, capture_output=True, text=True, timeout=120)
@@ -266,14 +275,7 @@ def test_a_fresh_export_the_same_day_after_a_stopped_run_is_scanned_whatever_its
     items = tmp_path / "Items on loan.csv"
     export_with_loan_date(items, "2026-10-01")
     first = simulator(api_keys=(KEY,), latency=(0.2, 0.5))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
-    env.update(HOME=str(tmp_path), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", ALMA_API_KEY=KEY)
-    args = [sys.executable, "-m", "alma_tools", "discharge", str(items), "--locations"]
-    args += [str(DATA / "locations.csv"), "--base-url", first.base_url, "--rate", "25"]
-    stopped = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while len(first.stats()["scans"]) < 20 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    stopped = start_discharge(items, first, tmp_path / "home")
     stopped.send_signal(signal.SIGINT)
     out, err = stopped.communicate(timeout=60)
     assert TRACEBACK not in out + err and stopped.returncode == 1, out + err
@@ -352,14 +354,7 @@ def test_a_key_revoked_mid_run_is_said_once(simulator, tmp_path: Path) -> None:
     sim = simulator(api_keys=(KEY,), latency=(0.2, 0.5))
     items = tmp_path / "items.csv"
     items.write_bytes((DATA / "items_to_discharge.csv").read_bytes())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
-    env.update(HOME=str(tmp_path), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", ALMA_API_KEY=KEY)
-    args = [sys.executable, "-m", "alma_tools", "discharge", str(items), "--locations"]
-    args += [str(DATA / "locations.csv"), "--base-url", sim.base_url, "--rate", "25"]
-    running = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while len(sim.stats()["scans"]) < 20 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    running = start_discharge(items, sim, tmp_path / "home")
     sim.config = dataclasses.replace(sim.config, api_keys=("another-key",))  # withdrawn in Alma
     out, err = running.communicate(timeout=120)
     assert TRACEBACK not in out + err and running.returncode == 1, out + err
