@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import openpyxl
-import pytest
 
 from alma_tools.alma import AlmaClient
 from alma_tools.cells import safe_text
@@ -250,25 +249,3 @@ def test_concurrency_from_a_report(simulator, tmp_path: Path) -> None:
     assert direct.returncode == 0, direct.stderr
     assert stats.read_bytes() == (work / "direct.csv").read_bytes()
     assert fetched.stat().st_size > 0
-
-
-@pytest.mark.slow
-def test_the_demo_fetches_the_items_sample_through_analytics_before_discharging_it(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALMA_")}
-    env.update(HOME=str(tmp_path / "home"), PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
-    done = subprocess.run(
-        [sys.executable, "-m", "alma_tools", "demo", "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    fetched = [line for line in done.stdout.splitlines() if SUMMARY.match(line)]
-    assert fetched and SUMMARY.match(fetched[0]).group(1, 3) == ("300", ITEMS_REPORT)
-    # the file the discharge started from is what Analytics sent, byte for byte the packaged sample
-    assert (out / "items_to_discharge.original.csv").read_bytes() == (
-        DATA / "items_to_discharge.csv"
-    ).read_bytes()

@@ -12,6 +12,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from test_analytics_faces import ITEMS_REPORT, SUMMARY
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -53,6 +55,9 @@ def test_demo_discharges_the_sample_afresh_and_computes_the_statistics_without_a
     set_aside = result["status"].str.endswith("— set aside")
     assert set_aside.any() and result.loc[~set_aside, "status"].str.startswith("Returned; reshelve to ").all()
     assert (out / "my notes.txt").read_text() == "not the demo's"  # only the demo's own files are replaced
+    # fetched through the simulator's Analytics: what the discharge started from is the packaged sample
+    fetched = [line for line in done.stdout.splitlines() if SUMMARY.match(line)]
+    assert fetched and SUMMARY.match(fetched[0]).group(1, 3) == ("300", ITEMS_REPORT)
     assert (out / "items_to_discharge.original.csv").read_bytes() == (
         DATA / "items_to_discharge.csv"
     ).read_bytes()
