@@ -186,12 +186,12 @@ def test_a_column_mixing_booleans_numbers_and_dates_keeps_each_cells_type(tmp_pa
 @pytest.mark.parametrize("token", [b'hidden="1"', b"<mergeCell", b"<f>", b't="e"'])
 def test_a_mark_cut_between_two_pieces_of_the_sheet_xml_is_found(tmp_path: Path, token: bytes) -> None:
     """The sheet XML is searched a megabyte at a time: a token across the boundary still counts."""
-    from alma_tools.tables.xlsx import _has_special_tokens
+    from alma_tools.tables.xlsx_parts import has_special_tokens
 
     path = tmp_path / "cut.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("sheet.xml", b"x" * ((1 << 20) - 3) + token + b"x" * 100)
         archive.writestr("plain.xml", b"x" * ((1 << 20) * 2 + 5))
     with zipfile.ZipFile(path) as archive:
-        assert _has_special_tokens(archive, "sheet.xml")
-        assert not _has_special_tokens(archive, "plain.xml")
+        assert has_special_tokens(archive, "sheet.xml")
+        assert not has_special_tokens(archive, "plain.xml")

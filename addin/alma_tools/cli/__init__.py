@@ -21,7 +21,9 @@ COMMANDS = (
 )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only`` (a command's name), that command's parser alone: its module is
+    the only one imported, so a command does not wait for the others' libraries to load."""
     parser = argparse.ArgumentParser(
         prog="alma-tools",
         description="Bulk discharge of Alma loans and concurrent-checkout statistics.",
@@ -29,12 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"alma-tools {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"alma_tools.cli.{name}").register(subparsers)
+        if only is None or _command_name(name) == only:
+            importlib.import_module(f"alma_tools.cli.{name}").register(subparsers)
     return parser
 
 
+def _command_name(module: str) -> str:
+    return module.replace("_", "-")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    named = argv[0] if argv and argv[0] in map(_command_name, COMMANDS) else None
+    parser = build_parser(only=named)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

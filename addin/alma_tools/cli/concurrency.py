@@ -80,6 +80,10 @@ def parse_as_of(text: str | None) -> dt.datetime:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alma_tools.tables.xlsx_columns import open_large_sheet
+
+    # a large workbook's parse starts now, on another core, while the statistics' libraries load below
+    loans_source = open_large_sheet(Path(args.loans)) if args.loans else None
     from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
     from alma_tools.concurrency.report import (
         describe,
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_input(args, "loans", "loans")  # --report PATH: fetched into a new file, read as usual
     print(f"Reading {args.loans} ...", flush=True)
     loans = read_loans(
-        args.loans,
+        loans_source or args.loans,
         items=args.items,
         by_description=args.by_description,
         requests=args.requests,

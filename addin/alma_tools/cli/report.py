@@ -16,14 +16,15 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import xlsxwriter
-
-from alma_tools.alma.analytics import Progress, ReportRows, check_path, fetch_rows
 from alma_tools.cells import safe_text
 from alma_tools.errors import InputError
 from alma_tools.files import atomic_write, check_writable, replacing
+
+if TYPE_CHECKING:  # the Alma client and XlsxWriter load when a report is fetched: the statistics from a
+    # file, whose options are parsed here too, start faster without them
+    from alma_tools.alma.analytics import Progress, ReportRows
 
 FORMATS = (".csv", ".xlsx")
 #: characters Windows does not allow in a file name, replaced in the report's name
@@ -92,6 +93,8 @@ def csv_bytes(report: ReportRows) -> bytes:
 
 def write_xlsx(report: ReportRows, path: Path) -> None:
     """The report as one sheet whose every cell is a text cell (ids never become numbers)."""
+    import xlsxwriter
+
     with replacing(path) as temporary:
         book = xlsxwriter.Workbook(str(temporary), {"constant_memory": True, "strings_to_numbers": False})
         sheet = book.add_worksheet(_sheet_name(report.name))
@@ -139,6 +142,8 @@ def fetch_report_to_file(
     on_progress: Callable[[Progress], Any] | None = None,
 ) -> Path:
     """Fetch the report into ``<report name> YYYY-MM-DD HHMM.csv`` in ``folder``; returns the file."""
+    from alma_tools.alma.analytics import fetch_rows
+
     return save_in_folder(fetch_rows(client, path, filter=filter, on_progress=on_progress), folder)
 
 
@@ -170,6 +175,8 @@ def make_client(args: argparse.Namespace) -> Any:
 
 def fetch_for_job(args: argparse.Namespace) -> Path:
     """``--report PATH`` of the discharge or the statistics: fetch into the current folder, say so."""
+    from alma_tools.alma.analytics import check_path, fetch_rows
+
     check_path(args.report)
     with make_client(args) as client:
         report = fetch_rows(client, args.report, filter=args.report_filter, on_progress=print_progress)
@@ -200,6 +207,8 @@ def _end_progress_line() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alma_tools.alma.analytics import check_path, fetch_rows
+
     check_output(args.output)
     check_path(args.path)
     with make_client(args) as client:

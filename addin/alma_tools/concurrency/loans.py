@@ -30,6 +30,7 @@ from alma_tools.errors import InputError
 from alma_tools.ids import Kind, check_id_column, damage_codes, institution_suffix
 from alma_tools.tables import HEADER_SEARCH_ROWS, Column, Grid, Table, cell_text, find_table, read_grid
 from alma_tools.tables.dialect import decode_bytes, sniff_delimiter
+from alma_tools.tables.xlsx_columns import LargeSheet, open_large_sheet, read_columns
 
 LOAN_COLUMNS = (
     Column("title", "Title", ("Title (Complete)", "Item Title", "Title (Normalized)")),
@@ -101,7 +102,8 @@ _ID_FIX = "Correct the cell as the message says (the row is left out until then)
 _COPY_FIX = "Correct the cell as the message says (the row is counted as one copy of its volume meanwhile)"
 _TIME_FIX = "Write the time as HH:MM:SS, or make the cell an Excel time"
 
-Source = str | os.PathLike | pd.DataFrame | list
+#: what a loans, items or requests export can be read from (a LargeSheet: a workbook already opened)
+Source = str | os.PathLike | pd.DataFrame | list | LargeSheet
 
 
 @dataclass
@@ -248,13 +250,21 @@ def read_table(source: Source, columns: Sequence[Column]) -> Table:
     (``tables.dialect.decode_bytes``, ``sniff_delimiter``), its first lines go through
     :func:`~alma_tools.tables.find_table` (the header found and a missing column reported the same way), and
     its body is read by ``pd.read_csv``; anything unusual (bytes that do not decode, a ragged or multi-line
-    row, a repeated header) takes the full path. A large workbook is read by ``read_grid`` as any other, and
-    its rows taken as :func:`_read_large_grid` says.
+    row, a repeated header) takes the full path. A large workbook is read a column at a time
+    (:func:`_read_large_workbook`), or, when a column mixes types, by ``read_grid`` as any other, its rows
+    then taken as :func:`_read_large_grid` says.
     """
     if isinstance(source, str | os.PathLike):
-        table = _read_large_csv(Path(source), columns)
+        path = Path(source)
+        table = _read_large_csv(path, columns)
         if table is not None:
             return table
+        source = open_large_sheet(path) or path
+    if isinstance(source, LargeSheet):  # opened (and its parse started) by the caller, or just above
+        table = _read_large_workbook(source, columns)
+        if table is not None:
+            return table
+        source = source.path
     grid = read_grid(source)
     return _read_large_grid(grid, columns) or find_table(grid, columns)
 
@@ -305,6 +315,29 @@ def _read_large_csv(path: Path, columns: Sequence[Column]) -> Table | None:
     return _body_table(head_table, body, numbers, typed=False, kind="csv")
 
 
+def _read_large_workbook(sheet: LargeSheet, columns: Sequence[Column]) -> Table | None:
+    """A large workbook's table read a column at a time (:mod:`alma_tools.tables.xlsx_columns`).
+
+    The header is found by :func:`~alma_tools.tables.find_table` in the sheet's first rows, as for a large
+    CSV; fastexcel's load of the rows below it, each column typed once, is then taken. None, and the sheet
+    is read cell by cell as any other, when that module cannot vouch for the cells (a column mixing types,
+    say) or the first rows hold no table (the full reader then says what is wrong).
+    """
+    head_grid = read_grid(sheet.head, sheet=sheet.title, name=sheet.path.name)
+    try:
+        head_table = find_table(head_grid, columns, allow_empty=True)
+    except InputError:
+        return None
+    names = list(head_table.frame.columns)
+    if len(names) != len(sheet.head[head_table.header_row - 1]) or len(set(names)) != len(names):
+        return None
+    body = read_columns(sheet, head_table.header_row)
+    if body is None:
+        return None
+    numbers = np.arange(len(body)) + head_table.header_row + 1
+    return _body_table(head_table, body.set_axis(names, axis=1), numbers, typed=True, kind="xlsx")
+
+
 def _read_large_grid(grid: Grid, columns: Sequence[Column]) -> Table | None:
     """A large workbook's table from the cells ``read_grid`` read (python-calamine), without a per-cell pass.
 
@@ -329,9 +362,11 @@ def _read_large_grid(grid: Grid, columns: Sequence[Column]) -> Table | None:
     return _body_table(head_table, body, numbers, typed=grid.typed, kind=grid.kind)
 
 
-def _blank(cells: np.ndarray) -> np.ndarray:
-    """Empty cells: "" (CSV) or None/NaN (a workbook's empty cell)."""
-    return pd.isna(cells) | (cells == "")
+def _blank(frame: pd.DataFrame) -> np.ndarray:
+    """Empty cells, a column at a time: "" (CSV) or None/NaN/NaT (a workbook's empty cell)."""
+    if frame.empty:
+        return np.zeros(frame.shape, bool)
+    return np.column_stack([(values.isna() | (values == "")).to_numpy(bool) for _, values in frame.items()])
 
 
 def _body_table(
@@ -343,9 +378,9 @@ def _body_table(
     is data; only the others need every cell counted.
     """
     filled = np.full(len(body), 2, np.int64)
-    unsure = np.flatnonzero(_blank(body[["mms_id", "barcode"]].to_numpy(object)).any(axis=1))
+    unsure = np.flatnonzero(_blank(body[["mms_id", "barcode"]]).any(axis=1))
     if len(unsure):
-        filled[unsure] = (~_blank(body.iloc[unsure].to_numpy(object))).sum(axis=1)
+        filled[unsure] = (~_blank(body.iloc[unsure])).sum(axis=1)
     substantial = np.flatnonzero(filled >= 2)
     last = substantial[-1] if len(substantial) else -1
     # blank rows anywhere and lone cells after the data (footers: "Applied filters: ..."), as tables drops
@@ -412,9 +447,9 @@ def loans_from_table(
     keys = volume_keys(by_description)
     cells = {key: _TextColumn.of(frame[key], table.typed) for key in (*keys, "barcode")}
     for key, column in cells.items():
-        out[key] = column.text()
+        out[key] = column.text(out.index)
     # titles are cleaned by compute() for the one row per volume it shows
-    out["title"] = frame["title"].to_numpy(object) if "title" in frame else ""
+    out["title"] = frame.get("title", "")
     damages = _damaged_ids(cells, rows, label)
     restored = restore_lost_zeros(out, damages, reference, keys, rows, label, source, "the items export")
     if restored is not None:  # counted as the copy they are, and said
@@ -510,7 +545,7 @@ def items_from_table(
     keys = volume_keys(by_description)
     cells = {key: _TextColumn.of(frame[key], table.typed) for key in (*keys, "barcode")}
     for key, column in cells.items():
-        out[key] = column.text()
+        out[key] = column.text(out.index)
     problems = []
     bad = np.zeros(len(out), bool)
     damages = _damaged_ids(cells, rows, label)
@@ -556,7 +591,7 @@ def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame, rows, source = table.frame, table.rows.to_numpy(np.int64), table.source
     label = _labels(table, REQUEST_COLUMNS)
     ids = _TextColumn.of(frame["mms_id"], table.typed)
-    mms = pd.Series(ids.text(), index=frame.index)
+    mms = ids.text(frame.index)
     bad = np.zeros(len(frame), bool)
     counts = pd.Series(1.0, index=frame.index)
     problems = []
@@ -566,7 +601,7 @@ def requests_from_table(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
         bad = damage != ""
         problems.append(problem_frame(rows[bad], label("mms_id"), damage[bad], _ID_FIX, source))
     if "requests" in frame:
-        text = pd.Series(_TextColumn.of(frame["requests"]).text(), index=frame.index)
+        text = _TextColumn.of(frame["requests"]).text(frame.index)
         counts = pd.to_numeric(text, errors="coerce")
         not_count = (counts.isna() | (counts < 0)).to_numpy() & ~bad
         bad = bad | not_count
@@ -723,9 +758,12 @@ def _uniques(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     Every per-cell step below runs on the distinct cells only and is spread back with ``take``: a year of
     loans has a few hundred distinct dates and a few thousand distinct times, whatever the row count.
     """
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-    distinct = pd.Series([*uniques, None], dtype=object)
-    return np.where(codes < 0, len(distinct) - 1, codes), distinct
+    # a typed column (a workbook read a column at a time) is factorized as it is, with no object per cell
+    cells = values.to_numpy(dtype=object) if values.dtype == object else values
+    codes, uniques = pd.factorize(cells, use_na_sentinel=True)
+    distinct = np.empty(len(uniques) + 1, dtype=object)  # the last one stands for the blank cells
+    distinct[:-1] = np.asarray(uniques, dtype=object)
+    return np.where(codes < 0, len(distinct) - 1, codes), pd.Series(distinct, dtype=object)
 
 
 @dataclass
@@ -746,9 +784,13 @@ class _TextColumn:
             return cls(codes, text, pd.Series(pd.NA, index=distinct.index, dtype="boolean"))
         return cls(codes, text, was_number.astype("boolean"))
 
-    def text(self) -> np.ndarray:
-        """Clean text of every row (:func:`~alma_tools.tables.cell_text` rules)."""
-        return self.distinct_text.to_numpy(object)[self.codes]
+    def text(self, index: pd.Index | None = None) -> pd.Series:
+        """Clean text of every row (:func:`~alma_tools.tables.cell_text` rules), as a ``str`` column.
+
+        Built by a take from the distinct cells: turning a million Python strings into pandas' string
+        storage (Arrow, when pyarrow is installed) costs a tenth of a second a column."""
+        distinct = pd.array(self.distinct_text.to_numpy(object), dtype="str")
+        return pd.Series(distinct.take(self.codes), index=index)
 
 
 def decide_date_order(

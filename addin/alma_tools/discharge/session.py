@@ -60,7 +60,7 @@ from alma_tools.tables import (
     normalise_header,
     read_grid,
 )
-from alma_tools.tables.xlsx import workbook_sheets
+from alma_tools.tables.xlsx_parts import workbook_sheets
 
 #: the run folder's record of the result columns runs of this input wrote into (``["done", "status"]``)
 COLUMNS_NAME = "columns.json"

@@ -22,19 +22,46 @@ column, and what to do. The modules: :mod:`.cells` (one cell as text), :mod:`.di
 header row), :mod:`.aside` (footers, totals, repeated headers), :mod:`.table` (:class:`Table`).
 """
 
-from alma_tools.tables.cells import INVISIBLE_CHARS, STRIP_CHARS, cell_text, visible
-from alma_tools.tables.dialect import CsvDialect, sniff_csv
-from alma_tools.tables.grid import Grid, read_grid
-from alma_tools.tables.headers import (
-    HEADER_SEARCH_ROWS,
-    ITEM_COLUMNS,
-    LOCATION_COLUMNS,
-    Column,
-    ColumnSet,
-    normalise_header,
-)
-from alma_tools.tables.table import Table, find_table
-from alma_tools.tables.xlsx import sheet_notes as _xlsx_notes
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alma_tools.tables.cells import INVISIBLE_CHARS, STRIP_CHARS, cell_text, visible
+    from alma_tools.tables.dialect import CsvDialect, sniff_csv
+    from alma_tools.tables.grid import Grid, read_grid
+    from alma_tools.tables.headers import (
+        HEADER_SEARCH_ROWS,
+        ITEM_COLUMNS,
+        LOCATION_COLUMNS,
+        Column,
+        ColumnSet,
+        normalise_header,
+    )
+    from alma_tools.tables.table import Table, find_table
+    from alma_tools.tables.xlsx import sheet_notes as _xlsx_notes
+
+#: where each name is defined. They load on first use (PEP 562), so the modules that need no pandas
+#: (:mod:`.xlsx_parts`, :mod:`.xlsx_columns`) can be imported, and a large workbook's parse started, while
+#: pandas is still loading
+_HOMES = {
+    "INVISIBLE_CHARS": "cells", "STRIP_CHARS": "cells", "cell_text": "cells", "visible": "cells",
+    "CsvDialect": "dialect", "sniff_csv": "dialect", "Grid": "grid", "read_grid": "grid",
+    "HEADER_SEARCH_ROWS": "headers", "ITEM_COLUMNS": "headers", "LOCATION_COLUMNS": "headers",
+    "Column": "headers", "ColumnSet": "headers", "normalise_header": "headers",
+    "Table": "table", "find_table": "table", "_xlsx_notes": "xlsx",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_HOMES[name]}")
+    value = getattr(module, "sheet_notes" if name == "_xlsx_notes" else name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "HEADER_SEARCH_ROWS",

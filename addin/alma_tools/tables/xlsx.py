@@ -18,15 +18,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import defusedxml.ElementTree as ElementTree
 import numpy as np
 import pandas as pd
 
 from alma_tools.errors import InputError
-
-_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+from alma_tools.tables.xlsx_parts import (
+    SPECIAL_TOKENS,
+    SheetInfo,
+    choose_sheet,
+    column_index,
+    has_special_tokens,
+    workbook_sheets,
+)
 
 _CACHED_VALUE_RE = re.compile(rb"<v(?:\s[^>]*)?>[^<]+</v>")
 _MERGE_RE = re.compile(rb'<mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"')
@@ -37,21 +40,8 @@ _HIDDEN_ROW_RE = re.compile(rb'<row\b[^>]*\bhidden="(?:1|true)"[^>]*>')
 _ROW_NUMBER_RE = re.compile(rb'\br="([0-9]+)"')
 _ERROR_CELL_RE = re.compile(rb'<c\b[^>]*\bt="e"[^>]*>(?:(?!</c>).)*?<v>([^<]*)</v>', re.S)
 _CELL_REF_RE = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
-#: what the sheet XML says that calamine does not: hidden rows, merges, formulas, error cells (a bytes
-#: search for each is a memchr-speed scan; one regex alternation over 100 MB is many times slower)
-_SPECIAL_TOKENS = (b'hidden="', b"<mergeCell", b"<f", b't="e"')  # "<f": formulas (and filters)
 _MIDNIGHT = dt.time(0)
 _TYPE_OF = np.frompyfunc(type, 1, 1)  # each cell's type, as an object array
-
-
-@dataclass(frozen=True)
-class SheetInfo:
-    """One sheet of a workbook as workbook.xml lists it."""
-
-    name: str
-    part: str  # zip member of its XML, e.g. xl/worksheets/sheet1.xml ("" when the rels do not say)
-    hidden: bool  # state="hidden" or "veryHidden"
-    is_chart: bool
 
 
 @dataclass
@@ -116,27 +106,12 @@ def _marks_of_part(archive: zipfile.ZipFile, chosen: SheetInfo) -> SheetMarks | 
     """The marks of the chosen sheet's XML part; None when the part cannot be read (a damaged zip)."""
     try:
         with archive:
-            if not chosen.part or not _has_special_tokens(archive, chosen.part):
+            if not chosen.part or not has_special_tokens(archive, chosen.part):
                 return SheetMarks([], frozenset(), frozenset(), [])
             xml = archive.read(chosen.part)
     except Exception:  # bad CRC, missing part, unknown compression, truncated data: all damage
         return None
     return sheet_marks(xml, chosen.name)
-
-
-def _has_special_tokens(archive: zipfile.ZipFile, part: str) -> bool:
-    """Whether the part holds any of :data:`_SPECIAL_TOKENS`, searched a megabyte at a time as it is
-    decompressed: each piece is searched for every token while it is in the processor's cache (a third
-    less time than searching 100 MB four times), and the whole part is never held (its checksum is still
-    checked at its end)."""
-    with archive.open(part) as stream:
-        tail = b""
-        while piece := stream.read(1 << 20):
-            window = tail + piece
-            if any(token in window for token in _SPECIAL_TOKENS):
-                return True
-            tail = window[-16:]  # a token cut between two pieces (the longest is 10 bytes)
-    return False
 
 
 def _result_or_unreadable(name: str, marks: Future[SheetMarks | None]) -> SheetMarks:
@@ -163,70 +138,9 @@ def sheet_marks(xml: bytes, title: str) -> SheetMarks:
     Most exports have none of them: a bytes search for each token (memchr speed) says so, and the
     regular expressions, much slower over 100 MB, run only when one is there.
     """
-    if not any(token in xml for token in _SPECIAL_TOKENS):
+    if not any(token in xml for token in SPECIAL_TOKENS):
         return SheetMarks([], frozenset(), frozenset(), [])
     return SheetMarks(sheet_notes(xml, title), hidden_rows(xml), formula_cells(xml), error_cells(xml))
-
-
-def workbook_sheets(archive: zipfile.ZipFile) -> tuple[list[SheetInfo], int]:
-    """The sheets in workbook order, and the index of the active tab (``activeTab``, default 0)."""
-    workbook_part = "xl/workbook.xml"
-    for rel in _relationships(archive, "_rels/.rels"):
-        if rel.get("Type", "").endswith("/officeDocument"):
-            workbook_part = rel.get("Target", workbook_part).lstrip("/")
-    folder = workbook_part.rsplit("/", 1)[0] + "/" if "/" in workbook_part else ""
-    rels_part = f"{folder}_rels/{workbook_part.rsplit('/', 1)[-1]}.rels"
-    targets: dict[str, tuple[str, bool]] = {}
-    for rel in _relationships(archive, rels_part):
-        target = rel.get("Target", "")
-        part = target.lstrip("/") if target.startswith("/") else folder + target
-        targets[rel.get("Id", "")] = (part, rel.get("Type", "").endswith("/chartsheet"))
-    root = ElementTree.fromstring(archive.read(workbook_part))
-    sheets = []
-    for element in root.iter(f"{_MAIN_NS}sheet"):
-        part, is_chart = targets.get(element.get(f"{_REL_NS}id", ""), ("", False))
-        state = element.get("state", "visible")
-        sheets.append(SheetInfo(element.get("name", ""), part, state != "visible", is_chart))
-    view = root.find(f"{_MAIN_NS}bookViews/{_MAIN_NS}workbookView")
-    active = int(view.get("activeTab", "0")) if view is not None else 0
-    return sheets, active
-
-
-def _relationships(archive: zipfile.ZipFile, part: str) -> list[Any]:
-    """The Relationship elements of a rels part; none when the part is missing (calamine then refuses the
-    workbook, and the message is the one for a damaged workbook)."""
-    try:
-        content = archive.read(part)
-    except KeyError:
-        return []
-    return list(ElementTree.fromstring(content).iter(f"{_PKG_REL_NS}Relationship"))
-
-
-def choose_sheet(name: str, sheets: list[SheetInfo], active: int, wanted: str | None) -> SheetInfo:
-    """The sheet named ``wanted``; else the active sheet when visible, else the first visible worksheet.
-
-    A hidden sheet is read only when named. An unknown name, or a workbook with no visible worksheet,
-    is an InputError listing the sheets.
-    """
-    listed = ", ".join(s.name + (" (hidden)" if s.hidden else "") for s in sheets)
-    if wanted is not None:
-        for info in sheets:
-            if info.name == wanted:
-                if info.is_chart:
-                    raise InputError(
-                        f"Sheet '{info.name}' in {name} is a chart, not a table: choose another sheet."
-                    )
-                return info
-        raise InputError(f"{name} has no sheet named '{wanted}'. Its sheets are: {listed}.")
-    if 0 <= active < len(sheets) and not sheets[active].hidden and not sheets[active].is_chart:
-        return sheets[active]
-    for info in sheets:
-        if not info.hidden and not info.is_chart:
-            return info
-    raise InputError(
-        f"{name} has no visible worksheet to read (its sheets are: {listed}): name the sheet to read "
-        "(--sheet), or unhide it in Excel."
-    )
 
 
 def _clean_cells(rows: list[list[Any]]) -> np.ndarray:
@@ -264,13 +178,6 @@ def _dates_to_datetimes(values: np.ndarray) -> None:
     values[is_date] = as_datetimes[codes]
 
 
-def _column_index(letters: bytes) -> int:
-    index = 0
-    for letter in letters:
-        index = index * 26 + (letter - 64)
-    return index - 1
-
-
 def error_cells(xml: bytes) -> list[tuple[int, int, str]]:
     """Error values (``#N/A``, ``#REF!``), saved by Excel as ``t="e"`` cells: (0-based row, column, text)."""
     if b't="e"' not in xml:
@@ -280,7 +187,7 @@ def error_cells(xml: bytes) -> list[tuple[int, int, str]]:
         ref = _CELL_REF_RE.search(match.group(0))
         if ref is not None:
             text = match.group(1).decode("utf-8", errors="replace")
-            found.append((int(ref.group(2)) - 1, _column_index(ref.group(1)), text))
+            found.append((int(ref.group(2)) - 1, column_index(ref.group(1)), text))
     return found
 
 
@@ -310,7 +217,7 @@ def formula_cells(xml: bytes) -> frozenset[tuple[int, int]]:
     cells = set()
     for ref, _ in _CELL_WITH_FORMULA_RE.findall(xml):
         letters = ref.rstrip(b"0123456789")
-        cells.add((int(ref[len(letters) :]), _column_index(letters)))
+        cells.add((int(ref[len(letters) :]), column_index(letters)))
     return frozenset(cells)
 
 
