@@ -328,14 +328,13 @@ def _read_large_workbook(sheet: LargeSheet, columns: Sequence[Column]) -> Table 
         head_table = find_table(head_grid, columns, allow_empty=True)
     except InputError:
         return None
-    names = list(head_table.frame.columns)
-    if len(names) != len(sheet.head[head_table.header_row - 1]) or len(set(names)) != len(names):
-        return None
     body = read_columns(sheet, head_table.header_row)
     if body is None:
         return None
+    names = list(head_table.frame.columns)  # the columns find_table kept, at their sheet positions
+    body = body[[head_table.positions[name] for name in names]].set_axis(names, axis=1)
     numbers = np.arange(len(body)) + head_table.header_row + 1
-    return _body_table(head_table, body.set_axis(names, axis=1), numbers, typed=True, kind="xlsx")
+    return _body_table(head_table, body, numbers, typed=True, kind="xlsx")
 
 
 def _read_large_grid(grid: Grid, columns: Sequence[Column]) -> Table | None:

@@ -91,10 +91,11 @@ def _in_background(work: Callable[..., Any], *args: Any) -> Future[Any]:
 
 
 def open_large_sheet(
-    path: Path, min_bytes: int = LARGE_SHEET_BYTES, head_rows: int = HEAD_ROWS
+    path: Path, min_bytes: int | None = None, head_rows: int = HEAD_ROWS
 ) -> LargeSheet | None:
     """The default sheet of the XLSX/XLSM at ``path`` (as :func:`~alma_tools.tables.xlsx_parts.choose_sheet`
-    picks it) when its XML is at least ``min_bytes`` long, its first rows read and its load started; None
+    picks it) when its XML is at least ``min_bytes`` long (default :data:`LARGE_SHEET_BYTES`), its first
+    rows read and its load started; None
     for anything else (not a workbook, a small sheet, one this module cannot read: the cell-by-cell reader
     takes it and says what is wrong, if anything is)."""
     if path.suffix.lower() not in (".xlsx", ".xlsm") or not path.is_file():
@@ -106,7 +107,8 @@ def open_large_sheet(
         archive = zipfile.ZipFile(io.BytesIO(raw))
         sheets, active = workbook_sheets(archive)
         chosen = choose_sheet(path.name, sheets, active, None)
-        if not chosen.part or archive.getinfo(chosen.part).file_size < min_bytes:
+        large = LARGE_SHEET_BYTES if min_bytes is None else min_bytes
+        if not chosen.part or archive.getinfo(chosen.part).file_size < large:
             return None
         head = sheet_head(archive, chosen, head_rows)
     except Exception:  # any damage, or an unusual workbook: the full reader gives the right message
@@ -130,13 +132,15 @@ def likely_header_row(head: list[list[Any]]) -> int:
 
 
 def read_columns(sheet: LargeSheet, header_row: int) -> pd.DataFrame | None:
-    """The cells below sheet row ``header_row``: one column per cell of that row as the head has it, in
-    its order, row i = sheet row ``header_row + 1 + i``.
+    """The cells below sheet row ``header_row``: one column per cell of that row as the head has it, up
+    to its last filled cell, in its order (column i = sheet column i), row i = sheet row
+    ``header_row + 1 + i``.
 
     Numbers are floats (as in every sheet read here), dates datetimes, text ``str``, empty cells missing.
-    None when fastexcel cannot vouch for the cells: a column that mixes types, a header cell it reads
-    otherwise, a cell right of the header, a hidden row, merge, formula or error cell anywhere, or any
-    error of its own.
+    None when fastexcel cannot vouch for the cells: a column that mixes types, a text cell it would make
+    missing (it reads "n/a", "NA", "NULL" and pandas' other NA strings in a typed column as blanks), a
+    header cell it reads otherwise, a cell right of the header, a hidden row, merge, formula or error cell
+    anywhere, or any error of its own.
     """
     import pandas as pd
 
@@ -145,18 +149,25 @@ def read_columns(sheet: LargeSheet, header_row: int) -> pd.DataFrame | None:
     if loaded is None or not sheet.is_plain():
         return None
     try:  # here, not on the loading thread: pandas and pyarrow are imported by one thread only
-        columns, frame = list(loaded.selected_columns), loaded.to_pandas()
+        columns, (batch, misfits) = list(loaded.selected_columns), loaded.to_arrow_with_errors()
     except Exception:
         return None
+    if misfits is not None:  # cells fastexcel made missing for not being of their column's type (text
+        return None  # "n/a" or "NULL" in a date column: it takes pandas' NA strings for blanks)
+    frame = batch.to_pandas()
+    width = max((at + 1 for at, cell in enumerate(header) if cell is not None and cell != ""), default=0)
     placed: dict[int, pd.Series] = {}
     for info, name in zip(columns, frame.columns, strict=True):
-        at = info.absolute_index
-        if at >= len(header) or not _same_header(info.name, info.column_name_from, header[at]):
+        at, values = info.absolute_index, frame[name]
+        if at >= width:  # right of the header: a cell there is a row's cell too many (the full reader's)
+            if values.notna().any():
+                return None
+            continue
+        if not _same_header(info.name, info.column_name_from, header[at]):
             return None
-        values = frame[name]
         placed[at] = values.astype("float64") if pd.api.types.is_integer_dtype(values) else values
     empty = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    return pd.DataFrame({at: placed.get(at, empty) for at in range(len(header))}, index=frame.index)
+    return pd.DataFrame({at: placed.get(at, empty) for at in range(width)}, index=frame.index)
 
 
 def _has_special_tokens(sheet: LargeSheet) -> bool:
