@@ -1,21 +1,31 @@
 """Every measured figure of Alma Tools in one table, from one command.
 
 Each figure comes from the benchmark module that owns it (``measure(...)`` of ``discharge_bench``,
-``client_rate`` with its ``ratelimit`` reference, ``concurrency_bench``, ``build_bench``; ``hammer`` of
+``client_rate`` with its ``ratelimit`` reference, ``concurrency_bench`` (and its ``measure_commands``, the
+``alma-tools concurrency`` command end to end), ``build_bench``, ``analytics_bench``; ``write_cost`` and
+``run_cost`` of ``writeback_bench``; ``calls_per_item`` of ``barcode_calls``; ``hammer`` of
 ``simulator_capacity``), run here in one process so the table is one consistent run on one machine:
-ratios are what compare across machines, absolute seconds only within a run. The Excel face's writes per
-1,000 rows are measured here, the way its tests drive it: a ribbon-macro discharge through xlwings'
-remote engine (the real object model, no Excel), counting the ``setValues`` actions that write
-``done``/``status``.
+ratios are what compare across machines, absolute seconds only within a run. The one exception is the
+Analytics fetch, run in a fresh process of its own, since its memory figure is the process's peak. The
+Excel face's writes per 1,000 rows are measured here, the way its tests drive it: a ribbon-macro discharge
+through xlwings' remote engine (the real object model, no Excel), counting the ``setValues`` actions that
+write ``done``/``status``.
 
-    python3 benchmarks/run_all.py            # full: 5,000 items at 20 and 25/s, 10k/100k/1M loans (~15 min)
-    python3 benchmarks/run_all.py --quick    # small sizes, same code paths: a smoke run (about a minute)
+    python3 benchmarks/run_all.py            # full sizes, listed below (~20 min)
+    python3 benchmarks/run_all.py --quick    # small sizes, same code paths: a smoke run (about 2 min)
+    python3 benchmarks/run_all.py --only writeback analytics   # chosen sections
+
+Full: 5,000 items at 20 and 25/s; 10k/100k/1M loans, and the command on 200k loans from XLSX and 1M from
+CSV; a 20,000-row write-back and 500 items from XLSX and from CSV; a 100,000-row Analytics report; 200
+items for the calls per item.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +55,11 @@ class Sizes:
     capacity_threads: int
     capacity_seconds: float
     quick_build: bool
+    command_loans: tuple[int, int]  # the concurrency command end to end: loans from XLSX, loans from CSV
+    writeback_rows: int
+    writeback_items: int
+    analytics_rows: int
+    barcode_items: int
 
 
 FULL = Sizes(
@@ -56,6 +71,11 @@ FULL = Sizes(
     capacity_threads=192,
     capacity_seconds=10.0,
     quick_build=False,
+    command_loans=(200_000, 1_000_000),
+    writeback_rows=20_000,
+    writeback_items=500,
+    analytics_rows=100_000,
+    barcode_items=200,
 )
 QUICK = Sizes(
     discharge_items=100,
@@ -66,6 +86,11 @@ QUICK = Sizes(
     capacity_threads=64,
     capacity_seconds=3.0,
     quick_build=True,
+    command_loans=(20_000, 100_000),  # as concurrency_bench's own --quick
+    writeback_rows=2_000,
+    writeback_items=100,
+    analytics_rows=10_000,
+    barcode_items=50,
 )
 
 Row = tuple[str, str, str]  # area, figure, value
@@ -233,6 +258,119 @@ def statistics_rows(sizes: Sizes) -> list[Row]:
     return rows
 
 
+def command_rows(sizes: Sizes) -> list[Row]:
+    """``alma-tools concurrency`` start to exit (the fastest of three), each beside the yardstick its target
+    is set against: the figure users wait for, where ``statistics`` times the computation alone."""
+    import concurrency_bench
+
+    rows: list[Row] = []
+    for r in concurrency_bench.measure_commands(*sizes.command_loans):
+        area = f"statistics command, {r['what']}"
+        rows.append((area, "time, peak memory", f"{r['seconds']:.2f} s, {r['peak_mb']:.0f} MB"))
+        if r["ratio"] is not None:
+            rows.append((area, "time / yardstick", f"{_ratio(r['ratio'])} (against {r['against']})"))
+        rows.append((area, "targets", r["targets"]))
+    return rows
+
+
+def writeback_rows(sizes: Sizes) -> list[Row]:
+    """Writing results back into the user's file: one large write-back, and whole discharges from XLSX and
+    from CSV, since the XLSX writer is what once cost 2.5 times the CPU and disturbed the pacing."""
+    import writeback_bench
+
+    n, items, rate = sizes.writeback_rows, sizes.writeback_items, 25.0
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        xlsx_write = writeback_bench.write_cost(n, folder, "xlsx")
+        csv_write = writeback_bench.write_cost(n, folder, "csv")
+        # the seeds of writeback_bench's own run, CSV first
+        csv, xlsx = (
+            writeback_bench.run_cost(items, rate, folder, k, s) for k, s in (("csv", 21), ("xlsx", 22))
+        )
+    write_area = f"write-back of {n:,} rows"
+    run_area = f"discharge {items:,} items @ {rate:g}/s, XLSX vs CSV"
+    cpu_xlsx, cpu_csv = xlsx["cpu_s_per_1000_items"], csv["cpu_s_per_1000_items"]
+    return [
+        (
+            write_area,
+            "CPU s, XLSX patch / CSV (best of 3)",
+            f"{xlsx_write:.3f} / {csv_write:.3f} = {xlsx_write / csv_write:.2f}",
+        ),
+        (
+            run_area,
+            "client CPU s per 1,000 items, XLSX / CSV",
+            f"{cpu_xlsx:.2f} / {cpu_csv:.2f} = {cpu_xlsx / cpu_csv:.2f}",
+        ),
+        (
+            run_area,
+            "most requests in any second; 429s (XLSX / CSV)",
+            f"{xlsx['max_requests_in_any_second']} / {csv['max_requests_in_any_second']}; "
+            f"{xlsx['http_429']} / {csv['http_429']}",
+        ),
+        (
+            run_area,
+            "every item scanned once, every row done (XLSX / CSV)",
+            f"{xlsx['every_item_scanned_once']}, {xlsx['every_row_done']} (exit {xlsx['exit_code']}) / "
+            f"{csv['every_item_scanned_once']}, {csv['every_row_done']} (exit {csv['exit_code']})",
+        ),
+    ]
+
+
+def _measure_in_own_process(module: str, call: str) -> dict:
+    """``module.call`` (returning a JSON-able dict) in a fresh interpreter: for a figure that is the whole
+    process's peak memory, which in this process an earlier section's peak would hide."""
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import {module}; "
+        f"print(json.dumps({module}.{call}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        raise RuntimeError(f"{module}.{call} failed (exit {done.returncode}): {last}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def analytics_rows(sizes: Sizes) -> list[Row]:
+    """Fetching a large Analytics report at Alma's latency: the paging should be the only cost, and the
+    memory should not grow with the report beyond its rows."""
+    r = _measure_in_own_process("analytics_bench", f"measure({sizes.analytics_rows})")
+    area = f"Analytics fetch {r['rows']:,} rows ({r['pages']} pages)"
+    return [
+        (
+            area,
+            "time / pages × mean latency",
+            f"{r['wall_s']:.1f} s / {r['pages_x_mean_latency_s']:.1f} s = "
+            f"{_ratio(r['ratio_to_pages_x_mean'])}",
+        ),
+        (area, "time / sum of the answers' own times", _ratio(r["ratio_to_answer_times"])),
+        (
+            area,
+            "client CPU s: fetch; table and CSV",
+            f"{r['fetch_cpu_s']:.2f}; {r['table_and_csv_cpu_s']:.2f}",
+        ),
+        (area, "peak memory growth", f"{r['peak_rss_growth_mb']:.0f} MB"),
+        (area, "every row back, equal to the source", str(r["equal_to_source"])),
+    ]
+
+
+def barcode_rows(sizes: Sizes) -> list[Row]:
+    """Calls to Alma per item by how the export names its items: what a barcode-only export costs over
+    one with ids is Alma's time the user waits for (the target for barcode rows: 2.0 calls per item)."""
+    import barcode_calls
+
+    from samples import make_items
+
+    frame = make_items(sizes.barcode_items, seed=5)  # as barcode_calls' own run prepares them:
+    frame["Temporary Location Code"] = ""  # the barcode export has one location column, the permanent one
+    area = f"calls per item, {sizes.barcode_items:,} items @ {barcode_calls.RATE:g}/s"
+    rows: list[Row] = []
+    for name, export in barcode_calls.exports(frame).items():
+        per_item, elapsed, done = barcode_calls.calls_per_item(export, frame)
+        target = "" if name == "ids" else " (target 2.0)"
+        rows.append((area, f"{name} rows{target}", f"{per_item:.2f} ({done:,} done in {elapsed:.1f} s)"))
+    return rows
+
+
 def build_rows(sizes: Sizes) -> list[Row]:
     """Building workbook/alma_tools.xlsm from its text sources."""
     import build_bench
@@ -270,6 +408,10 @@ SECTIONS: dict[str, Callable[[Sizes], list[Row]]] = {
     "client": client_rows,
     "excel": excel_rows,
     "statistics": statistics_rows,
+    "statistics-commands": command_rows,
+    "writeback": writeback_rows,
+    "analytics": analytics_rows,
+    "barcodes": barcode_rows,
     "build": build_rows,
     "simulator": capacity_rows,
 }
