@@ -181,50 +181,9 @@ def _brute(path: Path) -> dict:
     }
 
 
-class _Clock:
-    """Wall and CPU seconds (every thread of the process) of the steps timed with :meth:`step`."""
-
-    def __init__(self) -> None:
-        self.steps: dict[str, tuple[float, float]] = {}
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-
-    def step(self, name: str) -> None:
-        wall, cpu = time.perf_counter(), time.process_time()
-        self.steps[name] = (wall - self._wall, cpu - self._cpu)
-        self._wall, self._cpu = wall, cpu
-
-
-def _xlsx_steps(path: Path) -> dict:
-    """Each step of the XLSX command's work in one fresh process, in the order the command runs them: the
-    sheet opened and its first rows read from the XML (its parse then starts on another thread), the
-    statistics' imports meanwhile, the wait for fastexcel's parse (what it took beyond the imports), the
-    header search and the columns handed to pandas, typing the columns (ids, dates, times), the
-    statistics. Started after the interpreter, with nothing imported but this file's own modules."""
-    clock = _Clock()
-    from alma_tools.tables.xlsx_columns import open_large_sheet
-
-    sheet = open_large_sheet(path)
-    assert sheet is not None, "not a large workbook"
-    clock.step("open the sheet, read its first rows (XML)")
-    from alma_tools.concurrency import LoansInput, compute, loans
-
-    clock.step("imports (pandas, the statistics) while it parses")
-    sheet.loaded_below(3)
-    sheet.is_plain()
-    clock.step("fastexcel's parse: the wait beyond the imports")
-    table = loans.read_table(sheet, loans.LOAN_COLUMNS)
-    assert table.kind == "xlsx" and loans._read_large_workbook(sheet, loans.LOAN_COLUMNS) is not None
-    clock.step("header search, columns to pandas (Arrow)")
-    frame, problems, _ = loans.loans_from_table(table)
-    clock.step("typing the columns (ids, dates, times)")
-    compute(LoansInput(loans=frame, problems=problems, source=table.source), as_of=AS_OF)
-    clock.step("the statistics (compute)")
-    return {"steps": clock.steps}
-
-
 def xlsx_steps(n: int = 200_000) -> tuple[dict[str, tuple[float, float]], tuple[float, float], dict]:
     """The steps of ``n`` loans' XLSX command as (wall, CPU) seconds: the interpreter's start, the
-    command's parser (the modules it loads, less the start), then :func:`_xlsx_steps`, each the fastest
+    command's parser (the modules it loads, less the start), then ``xlsx_steps_child.py``'s, each the fastest
     of three fresh processes; pandas' CSV read of the same loans; and the command end to end."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -233,7 +192,7 @@ def xlsx_steps(n: int = 200_000) -> tuple[dict[str, tuple[float, float]], tuple[
         generate_xlsx(small_csv, small_xlsx)
         pandas_runs = [_run("read_only", small_csv) for _ in range(3)]
         pandas_csv = min((r["seconds"], r["cpu_seconds"]) for r in pandas_runs)
-        runs = [_run("xlsx_steps", small_xlsx)["steps"] for _ in range(3)]
+        runs = [_xlsx_steps_process(small_xlsx) for _ in range(3)]
         start = _fastest_process("pass")
         parser = _fastest_process("from alma_tools.cli import build_parser; build_parser('concurrency')")
         steps = {
@@ -262,6 +221,16 @@ def _fastest_process(code: str) -> tuple[float, float]:
     return min(runs)
 
 
+def _xlsx_steps_process(path: Path) -> dict[str, tuple[float, float]]:
+    """The XLSX command's steps (``xlsx_steps_child.py``) in a fresh interpreter that has imported nothing
+    else: this file imports pandas, which would hide the imports the parse overlaps."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "xlsx_steps_child.py"), str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return {name: (wall, cpu) for name, (wall, cpu) in json.loads(done.stdout.splitlines()[-1]).items()}
+
+
 def _print_xlsx_steps(n: int) -> None:
     steps, (pandas_wall, pandas_cpu), command = xlsx_steps(n)
     print(f"{n:,} loans from XLSX, step by step (the fastest of three; pandas reads the same loans from CSV "
@@ -277,7 +246,7 @@ def _print_xlsx_steps(n: int) -> None:
           f"{cpu / pandas_cpu:8.1f}x")  # fmt: skip
 
 
-_STEPS = {"read_only": _read_only, "ours": _ours, "brute": _brute, "xlsx_steps": _xlsx_steps}
+_STEPS = {"read_only": _read_only, "ours": _ours, "brute": _brute}
 
 
 def _child(step: str, path: str) -> None:
