@@ -58,27 +58,37 @@ class LargeSheet:
     head: list[list[Any]]  # the first rows, row i = sheet row i + 1; text, numbers, booleans, None
     raw: bytes
     part: str  # the sheet's XML part in the zip
+    started: list[int] = field(default_factory=list)  # the header rows loads were started below
     _loads: dict[int, Future[_Loaded]] = field(default_factory=dict)  # header row -> load below it
     _special: Future[bool] | None = None  # the search of the sheet XML (see is_plain)
 
     def start(self, header_row: int) -> None:
         """Start fastexcel's load of the rows below ``header_row`` on a thread of its own."""
         self._loads[header_row] = _in_background(_load_below, self, header_row)
+        self.started.append(header_row)
 
     def loaded_below(self, header_row: int) -> _Loaded:
         """The load below ``header_row`` (the one started, or a new one when another row was guessed),
-        with the sheet XML searched meanwhile (:meth:`is_plain`)."""
-        if self._special is None:  # started now, not at opening: it holds the interpreter lock in part,
-            # and would slow the imports that the parse overlaps
-            self._special = _in_background(_has_special_tokens, self)
+        with the sheet XML searched meanwhile (:meth:`is_plain`). The sheet lets go of its loads: the
+        parsed cells (a hundred MB for 200,000 loans) are freed once the caller has its columns."""
+        self.search_xml()
         if header_row not in self._loads:
             self.start(header_row)
-        return self._loads[header_row].result()
+        loaded = self._loads[header_row].result()
+        self._loads.clear()
+        return loaded
+
+    def search_xml(self) -> None:
+        """Start the search of the sheet XML for what only the cell-by-cell reader handles (see
+        :meth:`is_plain`). Not at opening: it holds the interpreter lock in part, and would slow the
+        imports the parse overlaps."""
+        if self._special is None:
+            self._special = _in_background(_has_special_tokens, self)
 
     def is_plain(self) -> bool:
         """No hidden rows, merged cells, formulas or error cells anywhere in the sheet XML."""
-        if self._special is None:
-            self._special = _in_background(_has_special_tokens, self)
+        self.search_xml()
+        assert self._special is not None
         return not self._special.result()
 
 
