@@ -83,17 +83,20 @@ def both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple:
     return fast, slow, taken
 
 
-def assert_same(fast, slow) -> None:
+def same_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch, *, by_columns: bool):
+    """``read_loans`` of ``path`` by the column reader (taken or not, as ``by_columns`` says) equals the
+    cell-by-cell reader's, loans, problems and notes; returns it."""
+    fast, slow, taken = both_ways(path, monkeypatch)
+    assert taken == by_columns
     pd.testing.assert_frame_equal(fast.loans, slow.loans, check_dtype=False)
     pd.testing.assert_frame_equal(fast.problems, slow.problems, check_dtype=False)
     assert fast.notes == slow.notes
+    return fast
 
 
 def test_the_packaged_loans_export_reads_the_same_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
     """Its Loan Date 'n/a' (a problem it carries on purpose) is a text cell fastexcel would make blank."""
-    fast, slow, taken = both_ways(DATA / "loans_export.xlsx", monkeypatch)
-    assert not taken
-    assert_same(fast, slow)
+    fast = same_both_ways(DATA / "loans_export.xlsx", monkeypatch, by_columns=False)
     assert "Loan Date 'n/a' is not a date" in fast.problems["Problem"].tolist()
 
 
@@ -102,9 +105,7 @@ def test_rows_are_numbered_as_the_sheet_shows_them_with_blank_rows_and_columns_b
 ) -> None:
     """Header in row 6, column C: a bad time in data row 10 is reported in sheet row 16, both ways."""
     path = loans_workbook(tmp_path / "l.xlsx", above=5, left=2, cell={(9, 5): "25:61:00"})
-    fast, slow, taken = both_ways(path, monkeypatch)
-    assert taken
-    assert_same(fast, slow)
+    fast = same_both_ways(path, monkeypatch, by_columns=True)
     assert fast.problems["Row"].tolist() == [16]
 
 
@@ -115,13 +116,9 @@ def test_barcodes_excel_turned_into_numbers_are_numbers_both_ways(
     numbers = {(i, 3): float(31000000000 + i % 3) for i in range(40)}
     numbers[(5, 1)] = 9.91234567890124e17  # an MMS Id cut to 15 digits: refused both ways
     path = loans_workbook(tmp_path / "l.xlsx", cell=numbers)
-    fast, slow, taken = both_ways(path, monkeypatch)
-    assert not taken  # MMS Id mixes text and a number: the cell-by-cell reader's case
-    assert_same(fast, slow)
+    same_both_ways(path, monkeypatch, by_columns=False)  # MMS Id mixes text and a number: cell by cell
     path = loans_workbook(tmp_path / "m.xlsx", cell={(i, 3): float(31000000000 + i % 3) for i in range(40)})
-    fast, slow, taken = both_ways(path, monkeypatch)
-    assert taken
-    assert_same(fast, slow)
+    fast = same_both_ways(path, monkeypatch, by_columns=True)
     assert set(fast.loans["barcode"]) == {"31000000000", "31000000001", "31000000002"}
 
 
@@ -155,9 +152,7 @@ def test_sheets_the_column_reader_cannot_vouch_for_go_cell_by_cell(
         book = openpyxl.load_workbook(path)
         book.active.cell(10, len(HEADER) + 2, "a note")
         book.save(path)
-    fast, slow, taken = both_ways(path, monkeypatch)
-    assert not taken
-    assert_same(fast, slow)
+    same_both_ways(path, monkeypatch, by_columns=False)
 
 
 def test_a_wrong_guess_of_the_header_row_costs_a_second_load_not_a_wrong_cell(
@@ -175,9 +170,7 @@ def test_a_wrong_guess_of_the_header_row_costs_a_second_load_not_a_wrong_cell(
     assert sheet is not None and likely_header_row(sheet.head) == 1
     assert loans_module._read_large_workbook(sheet, LOAN_COLUMNS) is not None
     assert sheet.started == [1, 3]
-    fast, slow, taken = both_ways(path, monkeypatch)
-    assert taken
-    assert_same(fast, slow)
+    same_both_ways(path, monkeypatch, by_columns=True)
 
 
 def test_a_header_cell_read_otherwise_by_the_two_readers_hands_the_sheet_over(
@@ -210,9 +203,7 @@ def test_date_time_cells_and_excel_time_cells_read_the_same_both_ways(
         sheet.cell(i + 2, 6).number_format = "m/d/yyyy"
         sheet.cell(i + 2, 7).number_format = "h:mm:ss"
     book.save(tmp_path / "l.xlsx")
-    fast, slow, taken = both_ways(tmp_path / "l.xlsx", monkeypatch)
-    assert taken
-    assert_same(fast, slow)
+    fast = same_both_ways(tmp_path / "l.xlsx", monkeypatch, by_columns=True)
     assert fast.loans["start"].iloc[1] == pd.Timestamp("2025-09-01 05:07")
 
 
@@ -270,9 +261,7 @@ def test_rich_text_header_cells_are_read_alike_by_both_readers(
     book = openpyxl.load_workbook(path, rich_text=True)
     book.active.cell(3, 2).value = CellRichText(TextBlock(InlineFont(b=True), "MMS"), " Id")
     book.save(path)
-    fast, slow, taken = both_ways(path, monkeypatch)
-    assert taken
-    assert_same(fast, slow)
+    same_both_ways(path, monkeypatch, by_columns=True)
 
 
 def test_the_command_reads_a_large_workbook_by_columns_with_the_cell_by_cell_answer(
