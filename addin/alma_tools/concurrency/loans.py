@@ -264,6 +264,7 @@ def read_table(source: Source, columns: Sequence[Column]) -> Table:
         table = _read_large_workbook(source, columns)
         if table is not None:
             return table
+        source.close()  # read cell by cell: fastexcel's parse is not needed while that reader's runs
         source = source.path
     grid = read_grid(source)
     return _read_large_grid(grid, columns) or find_table(grid, columns)

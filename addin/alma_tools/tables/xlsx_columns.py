@@ -75,8 +75,12 @@ class LargeSheet:
         if header_row not in self._loads:
             self.start(header_row)
         loaded = self._loads[header_row].result()
-        self._loads.clear()
+        self.close()
         return loaded
+
+    def close(self) -> None:
+        """Let go of the parsed cells (a load still under way finishes on its thread, then is freed)."""
+        self._loads.clear()
 
     def search_xml(self) -> None:
         """Start the search of the sheet XML for what only the cell-by-cell reader handles (see
