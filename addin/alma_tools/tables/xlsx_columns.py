@@ -28,6 +28,7 @@ cell-by-cell reader reports or puts back, so a sheet whose XML holds any of them
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -197,6 +198,9 @@ def _load_below(sheet: LargeSheet, header_row: int) -> _Loaded:
     """fastexcel's sheet parsed below ``header_row`` (the names read from that row), or None if it refuses."""
     import fastexcel
 
+    # it warns on stderr of every column with no cells ("Could not determine dtype for column 6, falling
+    # back to string"): a blank Return Time column is no news to the user
+    logging.getLogger("fastexcel").setLevel(logging.ERROR)
     try:
         return fastexcel.read_excel(sheet.raw).load_sheet(
             sheet.title, header_row=header_row - 1, dtype_coercion="strict", schema_sample_rows=None
