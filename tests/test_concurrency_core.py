@@ -180,3 +180,39 @@ def test_weeks_at_capacity_cut_an_episode_at_monday_midnight() -> None:
     assert weeks == [dt.datetime(2025, 9, 1), dt.datetime(2025, 9, 8), dt.datetime(2025, 9, 15)]
     assert hours.iloc[0].tolist() == [12.0, 36.0, 0.0]
     assert hours.iloc[0].sum() == stats.volumes["Hours All Out"].iloc[0]
+
+
+def test_an_as_of_weeks_after_the_export_is_stale_only_with_a_loan_still_out() -> None:
+    """The one staleness rule every face words: more than 7 days after the latest loan or return, with a
+    loan still out (it would run on to the as-of); the CLI and Excel add only their own fix."""
+    from alma_tools.concurrency.core import STALE_AS_OF, stale_as_of
+
+    start = int((dt.datetime(2025, 9, 1, 8) - EPOCH).total_seconds())
+    latest = at(start + 72 * H)  # the last return
+    loans = loans_input([("v", "a", start, start + 72 * H), ("w", "b", start, None), ("w", "c", start, None)])
+    stale = stale_as_of(loans, compute(loans, as_of=latest + STALE_AS_OF + dt.timedelta(seconds=1)))
+    assert stale is not None and (stale.still_out, stale.latest) == (2, latest)
+    assert stale.warning("FIX") == (
+        "2 loans without a return count as out until now (2025-09-11 08:00), but the latest loan or return "
+        "in the export is 2025-09-04 08:00: if the export was made then, FIX"
+    )
+    assert stale_as_of(loans, compute(loans, as_of=latest + STALE_AS_OF)) is None  # a week: recent enough
+    returned = loans_input([("v", "a", start, start + 72 * H)])
+    assert stale_as_of(returned, compute(returned, as_of=dt.datetime(2026, 6, 1))) is None  # nothing runs on
+
+
+def test_an_as_of_is_read_from_what_a_cell_or_setting_can_hold() -> None:
+    """One reading for the worksheet function's as_of and Settings › AsOf; each words its own refusal."""
+    from alma_tools.concurrency.core import as_of_moment
+    from alma_tools.errors import InputError
+
+    assert as_of_moment(dt.datetime(2026, 6, 30, 23, 59, tzinfo=dt.timezone.utc)) == dt.datetime(
+        2026, 6, 30, 23, 59
+    )
+    assert as_of_moment(dt.date(2026, 6, 30)) == dt.datetime(2026, 6, 30)
+    assert as_of_moment(46203.5) == dt.datetime(2026, 6, 30, 12)  # a serial: a date cell without a format
+    assert as_of_moment(" 2026-06-30 23:59 ") == dt.datetime(2026, 6, 30, 23, 59)
+    assert as_of_moment(None) is None and as_of_moment("  ") is None  # empty: now
+    for bad in ("next week", True, 0, "30/06/2026"):
+        with pytest.raises(InputError, match="is not a date"):
+            as_of_moment(bad)

@@ -56,29 +56,14 @@ def ALMA_CONCURRENCY(loans_range: list, as_of: Any = None) -> list:
 
 
 def as_of_datetime(value: Any) -> dt.datetime | None:
-    """Turn what a cell can hold (a date, an Excel serial number, ISO text) into the as-of moment.
+    """Turn what a cell can hold (a date, an Excel serial number, ISO text) into the as-of moment; None
+    when empty (now). The statistics' one rule (:func:`alma_tools.concurrency.core.as_of_moment`, which
+    Settings › AsOf uses too); only the message is this function's own."""
+    from alma_tools.concurrency.core import as_of_moment
 
-    Excel hands dates to Python as ``datetime`` when the cell is formatted as a date, but as a plain serial
-    number when it is not; both mean the same day to the person who typed it (converted as the loans
-    reader converts its serial cells: :func:`alma_tools.concurrency.loans.excel_serial_datetime`).
-    """
-    from alma_tools.concurrency.loans import EXCEL_SERIALS, excel_serial_datetime
-
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None  # the statistics' own default: now
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day)
-    if (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and EXCEL_SERIALS[0] <= value < EXCEL_SERIALS[1]
-    ):
-        return excel_serial_datetime(float(value))
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InputError(f"as_of {value!r} is not a date: give a date cell, or leave it out to use today")
+    try:
+        return as_of_moment(value)
+    except InputError:
+        raise InputError(
+            f"as_of {value!r} is not a date: give a date cell, or leave it out to use today"
+        ) from None

@@ -153,27 +153,16 @@ def refuse_a_period_before_every_loan(loans: LoansInput, stats: Stats, as_of: dt
     )
 
 
-#: an as-of (now) this long after the export's latest date makes the loans still out look longer out
-STALE_AS_OF = dt.timedelta(days=7)
-
-
 def as_of_after_the_export_note(loans: LoansInput, stats: Stats) -> str:
-    """The warning when the as-of defaulted to now, weeks after the export's latest loan or return.
+    """The warning when the as-of defaulted to now, weeks after the export's latest loan or return ("" when
+    nothing is still out or the export is recent): the statistics' rule (``stale_as_of``), the fix in the
+    command line's words."""
+    from alma_tools.concurrency.core import stale_as_of
 
-    Loans without a return count as out until the as-of: an export of June read in December added five
-    months to every loan still out (the top volume went from 198 to 310 days all out), said only by the
-    first line's date. "" when nothing is still out or the export is recent.
-    """
-    still_out = int(stats.volumes["Open Loans"].sum()) if len(stats.volumes) else 0
-    latest = loans.loans[["start", "end"]].max().max()  # NaT-safe: a return may be blank
-    if not still_out or stats.as_of - latest.to_pydatetime() <= STALE_AS_OF:
+    stale = stale_as_of(loans, stats)
+    if stale is None:
         return ""
-    return (
-        f"{'1 loan' if still_out == 1 else f'{still_out:,} loans'} without a return "
-        f"{'counts' if still_out == 1 else 'count'} as out until now ({stats.as_of:%Y-%m-%d %H:%M}), but "
-        f"the latest loan or return in the export is {latest:%Y-%m-%d %H:%M}: if the export was made then, "
-        f'run again with --as-of "{latest:%Y-%m-%d %H:%M}" (or the date the export was made)'
-    )
+    return stale.warning(f'run again with --as-of "{stale.latest_text}" (or the date the export was made)')
 
 
 def refuse_output_over_input(outputs: dict[str, str | Path | None], inputs: list[str]) -> None:

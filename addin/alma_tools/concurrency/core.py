@@ -22,17 +22,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from alma_tools.concurrency.loans import (
+    EXCEL_SERIALS,
     PROBLEM_COLUMNS,
     LoansInput,
     concat_problems,
+    excel_serial_datetime,
     problem_frame,
     volume_keys,
 )
+from alma_tools.errors import InputError
 from alma_tools.tables import cell_text
 
 #: headers of the per-volume table, in the order the CSV contract names them; more columns follow
@@ -145,6 +149,82 @@ def compute(loans: LoansInput, as_of: dt.datetime | None = None) -> Stats:
         _instant_time=inst_t,
         _instant_count=count,
     )
+
+
+def as_of_moment(value: Any) -> dt.datetime | None:
+    """The as-of moment a cell or setting holds: a date, an Excel serial number, or ISO text.
+
+    Excel hands a date to Python as ``datetime`` when the cell is formatted as a date, but as a plain serial
+    number when it is not; both mean the same day to the person who typed it (converted as the loans reader
+    converts its serial cells). None when empty: the statistics' own default, now. InputError ("not a
+    date") otherwise; each face says how to fix it in its own words (the worksheet function's ``as_of``,
+    Settings › AsOf).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and EXCEL_SERIALS[0] <= value < EXCEL_SERIALS[1]
+    ):
+        return excel_serial_datetime(float(value))
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip()).replace(tzinfo=None)
+        except ValueError:
+            pass
+    raise InputError(f"{value!r} is not a date")
+
+
+#: an as-of (now) this long after the export's latest loan or return makes the loans still out look longer out
+STALE_AS_OF = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class StaleAsOf:
+    """The as-of defaulted to now, weeks after the export's latest loan or return: the figures of the warning.
+
+    Loans without a return count as out until the as-of: an export of June read in December added five
+    months to every loan still out (the top volume went from 198 to 310 days all out), said only by the
+    date on the summary's first line. :meth:`warning` is the one sentence; each face adds its own fix.
+    """
+
+    #: loans without a return, each counted as out until ``as_of``
+    still_out: int
+    as_of: dt.datetime
+    #: the export's latest loan or return: probably about when it was made
+    latest: dt.datetime
+
+    @property
+    def latest_text(self) -> str:
+        """``latest`` as the faces write an as-of: ``YYYY-MM-DD HH:MM``."""
+        return f"{self.latest:%Y-%m-%d %H:%M}"
+
+    def warning(self, fix: str) -> str:
+        """The warning, ending in ``fix``: how this face sets the as-of (no full stop at the end)."""
+        one = self.still_out == 1
+        return (
+            f"{'1 loan' if one else f'{self.still_out:,} loans'} without a return "
+            f"{'counts' if one else 'count'} as out until now ({self.as_of:%Y-%m-%d %H:%M}), but the latest "
+            f"loan or return in the export is {self.latest_text}: if the export was made then, {fix}"
+        )
+
+
+def stale_as_of(loans: LoansInput, stats: Stats) -> StaleAsOf | None:
+    """The warning's figures when ``stats.as_of`` is more than :data:`STALE_AS_OF` after the export's latest
+    loan or return and some loan is still out; None when nothing is still out or the export is recent.
+
+    Only for an as-of that defaulted to now: one the person gave is their choice, and is not second-guessed.
+    """
+    still_out = int(stats.volumes["Open Loans"].sum()) if len(stats.volumes) else 0
+    latest = loans.loans[["start", "end"]].max().max()  # NaT-safe: a return may be blank
+    if not still_out or stats.as_of - latest.to_pydatetime() <= STALE_AS_OF:
+        return None
+    return StaleAsOf(still_out=still_out, as_of=stats.as_of, latest=latest.to_pydatetime())
 
 
 @dataclass
