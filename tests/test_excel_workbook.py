@@ -88,6 +88,7 @@ def test_settings_of_the_built_workbook_are_read(caller_book, data_dir, simulato
     assert settings.location_type == "auto"
     assert settings.in_house_use is False
     assert settings.date_order is None  # auto: the loans reader decides from the file
+    assert excel.settings.read_as_of(book) is None  # AsOf blank: now, with a warning for an old export
 
 
 def test_check_and_discharge_in_the_built_workbook(caller_book, data_dir, simulator):
@@ -116,3 +117,20 @@ def test_concurrency_in_the_built_workbook(caller_book, data_dir, simulator):
     wb = replay(data, actions(book))
     assert {spec.name for spec in report_sheets(job.result)} <= set(wb.sheetnames)
     assert "Items sheet was not used" in actions(book, "alert")[-1]["args"][0]  # it holds items on loan
+
+
+def test_concurrency_counts_up_to_the_built_workbooks_asof(caller_book, data_dir, simulator):
+    """Settings › AsOf of the shipped file (found by its name, wherever the row sits) is the as-of used."""
+    import datetime as dt
+
+    sim = simulator()
+    data = built_payload(data_dir, sim.base_url, active="Loans")
+    ((address,),) = [[n["address"]] for n in data["names"] if n["name"] == "AsOf"]
+    row, column = _cell(address)
+    next(s for s in data["sheets"] if s["name"] == "Settings")["values"][row][column] = "2026-06-30 23:59"
+    book = caller_book(data)
+    job = excel.concurrency()
+    assert job.wait(timeout=60) and job.result is not None, actions(book, "alert")
+    assert job.result.as_of == dt.datetime(2026, 6, 30, 23, 59)
+    message = actions(book, "alert")[-1]["args"][0]
+    assert "as of 2026-06-30 23:59" in message and "Settings › AsOf" not in message

@@ -17,7 +17,7 @@ from alma_tools.excel.background import Job, start_job
 from alma_tools.excel.inputs import LOCATIONS_SHEET
 from alma_tools.excel.logsheet import LOG_SHEET, append_log
 from alma_tools.excel.messages import reported
-from alma_tools.excel.settings import read_date_order
+from alma_tools.excel.settings import read_as_of, read_date_order
 
 #: sheets that are never read as a loans or items export
 _OWN_SHEETS = (LOCATIONS_SHEET, LOG_SHEET, "Settings", "Help", "xlwings.conf")
@@ -36,6 +36,7 @@ class ConcurrencyJob(Job):
     def __init__(self, book: Any, sheet_name: str, as_of: dt.datetime | None) -> None:
         super().__init__(book)
         self.sheet_name = sheet_name
+        #: the end of the period (Settings › AsOf); None: now, and a warning when the export is weeks older
         self.as_of = as_of
 
     def run(self, book: Any) -> Any:
@@ -45,6 +46,9 @@ class ConcurrencyJob(Job):
         loans, notes = _read_loans(book, sheet)
         self.progress(book, "Alma Tools: computing concurrent checkouts…", now=True)
         stats = compute(loans, as_of=self.as_of)
+        warning = stale_as_of_warning(loans, stats) if self.as_of is None else ""
+        if warning:
+            stats.notes.append(warning)  # on the report's title lines too, as the command line's workbook
         specs = report_sheets(stats)
         added: list[str] = []
         after = sheet  # the report sits next to the loans it was made from
@@ -63,6 +67,7 @@ class ConcurrencyJob(Job):
             f"Concurrent checkouts of sheet '{sheet.name}' as of {stats.as_of:%Y-%m-%d %H:%M}: "
             f"{len(stats.volumes):,} volumes, {int(stats.volumes['Loans'].sum()):,} loans, "
             f"{len(stats.problems):,} data problems.",
+            *([f"{warning}."] if warning else []),
             "New sheets: " + (", ".join(added) or "none"),
             *notes,
         ]
@@ -70,6 +75,20 @@ class ConcurrencyJob(Job):
         sheets.set_status_bar(book.app, False)
         self.tell(book, "\n".join(lines))
         return stats
+
+
+def stale_as_of_warning(loans: Any, stats: Any) -> str:
+    """The statistics' warning (``stale_as_of``) when the as-of defaulted to now weeks after the export's
+    latest loan or return, with the fix in Excel's words; "" when there is nothing to warn about."""
+    from alma_tools.concurrency.core import stale_as_of
+
+    stale = stale_as_of(loans, stats)
+    if stale is None:
+        return ""
+    return stale.warning(
+        f"type {stale.latest_text} (or the date the export was made) in Settings › AsOf and press "
+        "Concurrent checkouts again"
+    )
 
 
 def _read_loans(book: Any, sheet: Any) -> tuple[Any, list[str]]:
@@ -102,14 +121,17 @@ def _read_loans(book: Any, sheet: Any) -> tuple[Any, list[str]]:
 @reported
 def concurrency(book: Any = None, as_of: dt.datetime | None = None) -> Job:
     """Concurrent-checkout statistics of the loans on the active sheet, as new formatted sheets of this
-    book, made in the background; ``as_of`` defaults to now. The same computation and sheet layout as
-    ``alma-tools concurrency`` (``report_sheets``): only the rendering differs."""
+    book, made in the background; ``as_of`` defaults to Settings › AsOf, and an empty AsOf to now (with a
+    warning when the export's latest loan or return is weeks older). The same computation and sheet layout
+    as ``alma-tools concurrency`` (``report_sheets``): only the rendering differs."""
     sheet = book.sheets.active
     if sheet.name in _OWN_SHEETS:
         raise InputError(
             f"The active sheet is '{sheet.name}': click the sheet where the loans export is pasted, then "
             "press Concurrent checkouts again"
         )
+    if as_of is None:
+        as_of = read_as_of(book)  # a date that is not one is refused here, before any work
     return start_job(book, ConcurrencyJob(book, sheet.name, as_of), "Alma Tools: reading the loans…")
 
 

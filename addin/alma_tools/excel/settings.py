@@ -1,16 +1,18 @@
 """The Settings sheet: named cells read with safe defaults, and a message naming the cell to fix.
 
 The rules for what a setting may be live with the cores, not here: :class:`DischargeOptions` judges the
-rate and the location type, the loans reader the date order. This module only reads the cells and puts
-the cell's name in front of the core's message.
+rate and the location type, the loans reader the date order, the statistics the as-of. This module only
+reads the cells and puts the cell's name in front of the core's message.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from alma_tools.concurrency.core import as_of_moment
 from alma_tools.concurrency.loans import DATE_ORDERS
 from alma_tools.discharge import DischargeOptions
 from alma_tools.discharge.outcomes import is_true_word
@@ -24,6 +26,7 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "InHouseUse": False,
     "LocationType": "auto",
     "DateOrder": "auto",
+    "AsOf": "",
     "ItemsReportPath": "",
     "LoansReportPath": "",
 }
@@ -98,15 +101,32 @@ def _date_order(value: Any) -> str | None:
     return text
 
 
+def _as_of(value: Any) -> dt.datetime | None:
+    try:
+        return as_of_moment(value)
+    except InputError:
+        raise InputError(
+            "type the end of the period as a date, e.g. 2026-06-30 or 2026-06-30 23:59 (the date the "
+            "export was made), or leave it empty to count up to now"
+        ) from None
+
+
 def read_report_path(book: Any, name: str) -> str:
     """Settings › ItemsReportPath or LoansReportPath: the Analytics report Fetch from Analytics reads."""
     return str(_setting(book, name)).strip()
 
 
 def read_date_order(book: Any) -> str | None:
-    """Settings › DateOrder alone (the statistics need nothing else from the Settings sheet)."""
+    """Settings › DateOrder alone (the statistics need only it and AsOf from the Settings sheet)."""
     value = _setting(book, "DateOrder")
     return _judged("DateOrder", value, lambda: _date_order(value))
+
+
+def read_as_of(book: Any) -> dt.datetime | None:
+    """Settings › AsOf: the end of the period, up to which Concurrent checkouts counts the loans still out;
+    None (empty) for now. Not part of :func:`read_settings`: a discharge never needs it."""
+    value = _setting(book, "AsOf")
+    return _judged("AsOf", value, lambda: _as_of(value))
 
 
 def read_settings(book: Any) -> Settings:
