@@ -115,3 +115,14 @@ def test_the_as_of_given_to_the_macro_wins_over_the_setting(caller_book):
     job = excel.concurrency(book, as_of=dt.datetime(2025, 9, 10))
     assert job is not None and job.wait(timeout=60) and job.result is not None, actions(book, "alert")
     assert job.result.as_of == dt.datetime(2025, 9, 10)
+
+
+def test_an_asof_before_every_loan_is_refused_in_excels_words(caller_book):
+    """ "0 volumes" would read as a finding: refused as the command line refuses it, the fix in Excel's words."""
+    book = caller_book(loans_book(STALE_LOANS, dt.datetime(2025, 8, 1)))
+    job = excel.concurrency(book)
+    assert job is not None and job.wait(timeout=60) and job.result is None
+    message = actions(book, "alert")[-1]["args"][0]
+    assert "starts after the as-of moment 2025-08-01 00:00 (the first on 2025-09-01 08:00)" in message
+    assert "type a later date in Settings › AsOf (blank: now)." in message and "--as-of" not in message
+    assert not actions(book, "addSheet")

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     # a large workbook's parse starts now, on another core, while the statistics' libraries load below
     loans_source = open_large_sheet(Path(args.loans)) if args.loans else None
     from alma_tools.concurrency import compute, read_loans, write_csv, write_xlsx
+    from alma_tools.concurrency.core import refuse_a_period_before_every_loan
     from alma_tools.concurrency.report import (
         describe,
         episodes_csv_path,
@@ -120,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         date_order=args.date_order,
     )
     stats = compute(loans, as_of=as_of)
-    refuse_a_period_before_every_loan(loans, stats, as_of)
+    refuse_a_period_before_every_loan(
+        loans, stats, "give a later --as-of (without one, loans count up to now)"
+    )
     if args.as_of is None and (note := as_of_after_the_export_note(loans, stats)):
         stats.notes.append(note)
     where = "the Problems sheet" if args.output else (str(problems_path) if problems_path else None)
@@ -139,18 +142,6 @@ def run(args: argparse.Namespace) -> int:
             "Nothing was saved: add --output STATS.xlsx (the workbook) and/or --csv STATS.csv to keep these."
         )
     return 0
-
-
-def refuse_a_period_before_every_loan(loans: LoansInput, stats: Stats, as_of: dt.datetime) -> None:
-    """InputError when every loan starts after the as-of moment: "0 volumes" with exit 0 read as a result."""
-    if len(stats.volumes) or not len(loans.loans):
-        return
-    first = loans.loans["start"].min()
-    raise InputError(
-        f"Every loan in {stats.source} starts after the as-of moment {as_of:%Y-%m-%d %H:%M} (the first on "
-        f"{first:%Y-%m-%d %H:%M}), so there is nothing to count: check the Loan Date column, or give a "
-        "later --as-of (without one, loans count up to now)."
-    )
 
 
 def as_of_after_the_export_note(loans: LoansInput, stats: Stats) -> str:

@@ -227,6 +227,18 @@ def stale_as_of(loans: LoansInput, stats: Stats) -> StaleAsOf | None:
     return StaleAsOf(still_out=still_out, as_of=stats.as_of, latest=latest.to_pydatetime())
 
 
+def refuse_a_period_before_every_loan(loans: LoansInput, stats: Stats, fix: str) -> None:
+    """InputError when every loan starts after the as-of moment: "0 volumes" reads as a result, and is not
+    one. ``fix``: how this face sets a later as-of (no full stop at the end)."""
+    if len(stats.volumes) or not len(loans.loans):
+        return
+    first = loans.loans["start"].min()
+    raise InputError(
+        f"Every loan in {stats.source} starts after the as-of moment {stats.as_of:%Y-%m-%d %H:%M} (the first "
+        f"on {first:%Y-%m-%d %H:%M}), so there is nothing to count: check the Loan Date column, or {fix}."
+    )
+
+
 @dataclass
 class _Span:
     """Each kept loan's start and end in whole seconds; ``end`` cut at ``as_of``, ``returned`` as exported."""

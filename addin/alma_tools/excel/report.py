@@ -41,11 +41,13 @@ class ConcurrencyJob(Job):
 
     def run(self, book: Any) -> Any:
         from alma_tools.concurrency import compute, report_sheets
+        from alma_tools.concurrency.core import refuse_a_period_before_every_loan
 
         sheet = book.sheets[self.sheet_name]
         loans, notes = _read_loans(book, sheet)
         self.progress(book, "Alma Tools: computing concurrent checkouts…", now=True)
         stats = compute(loans, as_of=self.as_of)
+        refuse_a_period_before_every_loan(loans, stats, "type a later date in Settings › AsOf (blank: now)")
         warning = stale_as_of_warning(loans, stats) if self.as_of is None else ""
         if warning:
             stats.notes.append(warning)  # on the report's title lines too, as the command line's workbook
