@@ -118,7 +118,7 @@ def test_the_as_of_given_to_the_macro_wins_over_the_setting(caller_book):
 
 
 def test_an_asof_before_every_loan_is_refused_in_excels_words(caller_book):
-    """ "0 volumes" would read as a finding: refused as the command line refuses it, the fix in Excel's words."""
+    """A report of 0 volumes reads as a finding: refused as the command line refuses it, in Excel's words."""
     book = caller_book(loans_book(STALE_LOANS, dt.datetime(2025, 8, 1)))
     job = excel.concurrency(book)
     assert job is not None and job.wait(timeout=60) and job.result is None
