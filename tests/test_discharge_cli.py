@@ -340,7 +340,7 @@ def test_the_visible_active_sheet_is_discharged_and_hidden_rows_are_left_alone(
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "Plan for items.xlsx, sheet 'Items':" in plan.stdout
     assert "9 rows: 8 to scan in." in plan.stdout
-    assert "1 rows hidden by a filter or by hand were left alone (use --include-hidden" in plan.stdout
+    assert "1 row hidden by a filter or by hand was left alone (use --include-hidden" in plan.stdout
     assert "Row 11 ('Applied filters: Loan Status is equal to Active')" in plan.stdout  # the reader's note
     assert "The Alma API key is taken from the ALMA_API_KEY environment variable." in plan.stdout
     assert sim.stats()["requests"] == 0

@@ -232,7 +232,7 @@ def test_hidden_rows_are_left_alone_and_counted_unless_included() -> None:
     assert left is not None and (left.kind, left.status, left.done) == ("hidden", "old words", False)
     assert left.left_alone and not left.failed
     assert (
-        "1 rows hidden by a filter or by hand were left alone (use --include-hidden to send them)"
+        "1 row hidden by a filter or by hand was left alone (use --include-hidden to send them)"
         in plan.summary().lines()
     )
     everything = make_plan(items, locations_table(), DischargeOptions(include_hidden=True))

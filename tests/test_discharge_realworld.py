@@ -135,7 +135,7 @@ def test_a_row_with_a_cell_too_many_is_named_for_what_it_is_and_its_shifted_code
     items = tmp_path / "extra_cell.csv"
     items.write_bytes((DATA / "bad_input" / "extra_cell.csv").read_bytes())
     plan = discharge(items, sim, tmp_path / "home", "--dry-run")
-    assert "1 rows with a cell more than the header (not sent): rows 3" in plan.stdout
+    assert "1 row with a cell more than the header (not sent): row 3" in plan.stdout
     done = discharge(items, sim, tmp_path / "home")
     assert done.returncode == 1, done.stdout + done.stderr
     for said in (plan.stdout, done.stdout):
@@ -284,9 +284,8 @@ def test_a_fresh_export_the_same_day_after_a_stopped_run_is_scanned_whatever_its
     assert "no answer from Alma" not in out  # every call in flight was answered before the stop
     # the stop is said once, with what to do, not "row 75: Stopped before this row" and "… and 222 more"
     left = 300 - len(week_one)
-    assert (
-        f": {left:,} rows were not sent. Run the discharge again to send them (rows already done are " in out
-    )
+    were = "1 row was" if left == 1 else f"{left:,} rows were"
+    assert f": {were} not sent. Run the discharge again to send them (rows already done are " in out
     assert "Stopped before this row" not in out and "rows not done" not in out
 
     again = simulator(api_keys=(KEY,))  # every item on loan again

@@ -171,19 +171,20 @@ class PlanSummary:
 
     def lines(self) -> list[str]:
         """The summary as plain lines of text (the CLI prints them; the Excel face logs them)."""
-        out = [f"{self.total:,} rows: {self.to_send:,} to scan in."]
+        out = [f"{row_count(self.total)}: {self.to_send:,} to scan in."]
         if self.barcode_only:
             out.append(self._barcode_line())
         for library, desk, count in self.by_desk:
-            out.append(f"  library {library}, desk {desk}: {count:,} rows")
+            out.append(f"  library {library}, desk {desk}: {row_count(count)}")
         for kind, (count, rows) in self.problems.items():
             if kind == "hidden":
+                were = "was" if count == 1 else "were"
                 out.append(
-                    f"{count:,} rows hidden by a filter or by hand were left alone "
+                    f"{row_count(count)} hidden by a filter or by hand {were} left alone "
                     "(use --include-hidden to send them)"
                 )
             else:
-                out.append(f"{count:,} rows {KIND_WORDS.get(kind, kind)}: rows {_first_rows(rows, count)}")
+                out.append(f"{row_count(count)} {KIND_WORDS.get(kind, kind)}: {_rows_named(rows, count)}")
         return out + self.left_out_lines()
 
     def left_out_lines(self) -> list[str]:
@@ -218,6 +219,11 @@ class PlanSummary:
         return "\n".join(self.lines())
 
 
+def row_count(count: int) -> str:
+    """``1 row``, ``27 rows``: a count of rows as the summaries say it."""
+    return f"{count:,} {'row' if count == 1 else 'rows'}"
+
+
 def _first_rows(rows: list[int], count: int) -> str:
     shown = ", ".join(str(r) for r in rows[:FIRST_ROWS_SHOWN])
     return shown + (", …" if count > FIRST_ROWS_SHOWN else "")
@@ -225,9 +231,12 @@ def _first_rows(rows: list[int], count: int) -> str:
 
 def _rows_phrase(rows: list[int]) -> str:
     """``27 rows (rows 2, 10, 14, …)`` or ``1 row (row 7)``."""
-    if len(rows) == 1:
-        return f"1 row (row {rows[0]})"
-    return f"{len(rows):,} rows (rows {_first_rows(rows, len(rows))})"
+    return f"{row_count(len(rows))} ({_rows_named(rows, len(rows))})"
+
+
+def _rows_named(rows: list[int], count: int) -> str:
+    """``row 7`` or ``rows 2, 10, 14, …``."""
+    return f"row {rows[0]}" if count == 1 else f"rows {_first_rows(rows, count)}"
 
 
 @dataclass

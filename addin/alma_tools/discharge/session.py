@@ -47,7 +47,7 @@ from alma_tools.discharge.outcomes import (
     is_our_status,
     is_true_word,
 )
-from alma_tools.discharge.plan import DischargeOptions, Plan, make_plan
+from alma_tools.discharge.plan import DischargeOptions, Plan, make_plan, row_count
 from alma_tools.discharge.results import DONE_HEADER, STATUS_HEADER, find_result_columns
 from alma_tools.discharge.run import Execution, Triage, triage
 from alma_tools.errors import AlmaToolsError, InputError
@@ -136,13 +136,14 @@ class RunReport:
 
     def lines(self) -> list[str]:
         """The summary as plain lines (the CLI prints them, Excel shows and logs them)."""
-        out = [f"Discharge of {self.source}: {self.total:,} rows in {self.elapsed:.0f} s."]
+        out = [f"Discharge of {self.source}: {row_count(self.total)} in {self.elapsed:.0f} s."]
         out += [f"  {self.counts[k]:,} {words}" for k, words in KIND_WORDS.items() if self.counts[k]]
         out += self.notes
         out += _listed(
             self.needs_person,
             PEOPLE_SHOWN,
-            f"{len(self.needs_person):,} rows need a person (filter the status column on 'set aside'):",
+            f"{row_count(len(self.needs_person))} need{'s' if len(self.needs_person) == 1 else ''} a person "
+            "(filter the status column on 'set aside'):",
         )
         # rows a halt stopped, and rows that failed for the halt's own reason (a key refused mid-run: the
         # calls in flight), are said once, by the halt's own line
@@ -151,10 +152,12 @@ class RunReport:
         # rows the user's stop left are said once too, with what to do, instead of a row each
         by_user = [o.row for o in failed if o.kind == "stopped" and o.status == STOPPED_BY_USER]
         failed = [o for o in failed if not (o.kind == "stopped" and o.status == STOPPED_BY_USER)]
-        out += _listed(failed, FAILED_SHOWN, f"{len(failed):,} rows not done; the first ones:")
+        more = "; the first ones:" if len(failed) > FAILED_SHOWN else ":"
+        out += _listed(failed, FAILED_SHOWN, f"{row_count(len(failed))} not done{more}")
         if by_user:
             out.append(
-                f"Stopped before row {min(by_user)}: {len(by_user):,} rows were not sent. Run the discharge "
+                f"Stopped before row {min(by_user)}: {row_count(len(by_user))} "
+                f"{'was' if len(by_user) == 1 else 'were'} not sent. Run the discharge "
                 "again to send them (rows already done are skipped)."
             )
         if self.halt:
