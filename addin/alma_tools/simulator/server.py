@@ -612,6 +612,9 @@ class Simulator:
                 self._statuses[str(answer.status)] += 1
         for name, value in answer.headers.items():
             handler.send_header(name, value)
+        if handler.close_connection:  # closed after this answer: said, as servers do; unsaid, a client
+            # reusing the connection for its next request raced the close and saw a request dropped
+            handler.send_header("Connection", "close")
         handler.end_headers()
 
     def _send(self, handler: _Handler, answer: _Answer, count: bool = True) -> None:
