@@ -38,6 +38,7 @@ from alma_tools.concurrency.loans import (
 )
 from alma_tools.errors import InputError
 from alma_tools.tables import cell_text
+from alma_tools.words import counted, either
 
 #: headers of the per-volume table, in the order the CSV contract names them; more columns follow
 CSV_COLUMNS = (
@@ -206,11 +207,11 @@ class StaleAsOf:
 
     def warning(self, fix: str) -> str:
         """The warning, ending in ``fix``: how this face sets the as-of (no full stop at the end)."""
-        one = self.still_out == 1
+        loans = f"{counted(self.still_out, 'loan', 'loans')} without a return"
         return (
-            f"{'1 loan' if one else f'{self.still_out:,} loans'} without a return "
-            f"{'counts' if one else 'count'} as out until now ({self.as_of:%Y-%m-%d %H:%M}), but the latest "
-            f"loan or return in the export is {self.latest_text}: if the export was made then, {fix}"
+            f"{loans} {either(self.still_out, 'counts', 'count')} as out until now "
+            f"({self.as_of:%Y-%m-%d %H:%M}), but the latest loan or return in the export is "
+            f"{self.latest_text}: if the export was made then, {fix}"
         )
 
 

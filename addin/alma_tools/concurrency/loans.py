@@ -31,6 +31,7 @@ from alma_tools.ids import Kind, check_id_column, damage_codes, institution_suff
 from alma_tools.tables import HEADER_SEARCH_ROWS, Column, Grid, Table, cell_text, find_table, read_grid
 from alma_tools.tables.dialect import decode_bytes, sniff_delimiter
 from alma_tools.tables.xlsx_columns import LargeSheet, open_large_sheet, read_columns
+from alma_tools.words import counted, either
 
 LOAN_COLUMNS = (
     Column("title", "Title", ("Title (Complete)", "Item Title", "Title (Normalized)")),
@@ -209,7 +210,8 @@ def hidden_rows_note(table: Table) -> str:
     if hidden.empty:
         return ""
     shown = ", ".join(str(row) for row in hidden.iloc[:3]) + (", …" if len(hidden) > 3 else "")
-    rows, where = ("1 row is", "row") if len(hidden) == 1 else (f"{len(hidden):,} rows are", "rows")
+    rows = f"{counted(len(hidden), 'row', 'rows')} {either(len(hidden), 'is', 'are')}"
+    where = either(len(hidden), "row", "rows")
     return (
         f"{rows} hidden in {table.source} (a filter, or by hand; {where} {shown}) and counted like the "
         "others: to leave them out, delete them from the sheet"
@@ -828,7 +830,7 @@ def decide_date_order(
         raise InputError(_both_orders_message(frame, rows, label, source, columns))
     if day_first.any() or month_first.any():
         order = "dmy" if day_first.any() else "mdy"
-        dates = "1 date" if count == 1 else f"{count:,} dates"
+        dates = counted(count, "date", "dates")
         return DateOrder(order, f"Dates read {ORDER_WORDS[order]}: {dates} had a day over 12")
     if year_last.any():
         return DateOrder(

@@ -26,6 +26,7 @@ from alma_tools import files
 from alma_tools.cells import safe_text
 from alma_tools.concurrency.core import KIND_ALL_OUT, Stats, weeks_at_capacity
 from alma_tools.concurrency.loans import to_excel_serial
+from alma_tools.words import counted
 
 #: how many volumes the bar chart shows
 CHART_VOLUMES = 20
@@ -234,7 +235,7 @@ def _buy_more_sheet(stats: Stats) -> SheetSpec:
         f"As of: {stats.as_of:%Y-%m-%d %H:%M} (loans not yet returned count as out until then)",
         f"Period: {period}. {len(volumes):,} volumes, {int(volumes['Loans'].sum()):,} loans, "
         f"{len(at_capacity):,} with all copies out at some time; "
-        f"{_counted(len(stats.problems), 'data problem', 'data problems')} (sheet Problems).",
+        f"{counted(len(stats.problems), 'data problem', 'data problems')} (sheet Problems).",
         "Hours All Out is time at capacity: nobody could borrow a copy then, so it is a lower bound on "
         "unmet demand. Volumes with one copy are never listed here (see Statistics).",
         *(f"{note}." for note in stats.notes),
@@ -660,11 +661,6 @@ def duration_text(hours: float) -> str:
     return f"{hours:,.1f} h"
 
 
-def _counted(count: int, one: str, many: str) -> str:
-    """``1 copy``, ``2 copies``: the summary's counts read as words."""
-    return f"{count:,} {one if count == 1 else many}"
-
-
 def describe(stats: Stats, top: int = 5, problems_at: str | None = "the Problems sheet") -> list[str]:
     """A few lines for a terminal or a status message: as-of, counts, the top volumes, problems.
 
@@ -674,9 +670,9 @@ def describe(stats: Stats, top: int = 5, problems_at: str | None = "the Problems
     volumes = stats.volumes
     lines = [
         f"As of {stats.as_of:%Y-%m-%d %H:%M} (loans still out count as out until then)",
-        f"{_counted(len(volumes), 'volume', 'volumes')}, "
-        f"{_counted(int(volumes['Loans'].sum()), 'loan', 'loans')}; "
-        f"{_counted(int((volumes['Hours All Out'] > 0).sum()), 'volume', 'volumes')} had every copy out "
+        f"{counted(len(volumes), 'volume', 'volumes')}, "
+        f"{counted(int(volumes['Loans'].sum()), 'loan', 'loans')}; "
+        f"{counted(int((volumes['Hours All Out'] > 0).sum()), 'volume', 'volumes')} had every copy out "
         "at some time",
         *stats.notes,
     ]
@@ -687,12 +683,12 @@ def describe(stats: Stats, top: int = 5, problems_at: str | None = "the Problems
             figures = f"{duration_text(all_out)} all out"
             if round(two_plus, 1) != round(all_out, 1):  # equal for every 2-copy volume: said once
                 figures += f", {duration_text(two_plus)} 2+ out"
-            counts = f"{_counted(row['Copies'], 'copy', 'copies')}, {_counted(row['Loans'], 'loan', 'loans')}"
+            counts = f"{counted(row['Copies'], 'copy', 'copies')}, {counted(row['Loans'], 'loan', 'loans')}"
             lines.append(
                 f"  {figures}, {counts}: {row['Title'] or '(no title)'} "
                 f"[{row['MMS Id']} {row['Permanent Call Number']}]".rstrip()
             )
-    count = _counted(len(stats.problems), "data problem", "data problems")
+    count = counted(len(stats.problems), "data problem", "data problems")
     if not len(stats.problems):
         lines.append(count)
     elif problems_at:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from alma_tools.alma.responses import Item
+from alma_tools.words import counted
 
 #: every kind an outcome can have (the faces filter and count on these)
 KINDS = (
@@ -174,7 +175,7 @@ def barcode_no_desk_status(barcode: str, location: str, library: str) -> str:
 
 def daily_limit_status(remaining: int | None) -> str:
     """Status of rows left unsent because the institution's daily quota is nearly used up."""
-    left = "" if remaining is None else f" ({remaining:,} call{'' if remaining == 1 else 's'} left)"
+    left = "" if remaining is None else f" ({counted(remaining, 'call', 'calls')} left)"
     return (
         f"Stopped: Alma's daily API limit is nearly used up{left}; "
         "run again after midnight (institution time)"

@@ -40,6 +40,7 @@ from alma_tools.discharge.outcomes import (
 from alma_tools.errors import InputError
 from alma_tools.ids import Kind, check_id_column, institution_suffix
 from alma_tools.tables import Table
+from alma_tools.words import counted, either
 
 LOCATION_TYPES = ("auto", "temp", "perm")
 ID_KEYS = ("mms_id", "holding_id", "item_id")
@@ -178,7 +179,7 @@ class PlanSummary:
             out.append(f"  library {library}, desk {desk}: {row_count(count)}")
         for kind, (count, rows) in self.problems.items():
             if kind == "hidden":
-                were = "was" if count == 1 else "were"
+                were = either(count, "was", "were")
                 out.append(
                     f"{row_count(count)} hidden by a filter or by hand {were} left alone "
                     "(use --include-hidden to send them)"
@@ -221,7 +222,7 @@ class PlanSummary:
 
 def row_count(count: int) -> str:
     """``1 row``, ``27 rows``: a count of rows as the summaries say it."""
-    return f"{count:,} {'row' if count == 1 else 'rows'}"
+    return counted(count, "row", "rows")
 
 
 def _first_rows(rows: list[int], count: int) -> str:

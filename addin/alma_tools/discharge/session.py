@@ -61,6 +61,7 @@ from alma_tools.tables import (
     read_grid,
 )
 from alma_tools.tables.xlsx_parts import workbook_sheets
+from alma_tools.words import either
 
 #: the run folder's record of the result columns runs of this input wrote into (``["done", "status"]``)
 COLUMNS_NAME = "columns.json"
@@ -142,7 +143,7 @@ class RunReport:
         out += _listed(
             self.needs_person,
             PEOPLE_SHOWN,
-            f"{row_count(len(self.needs_person))} need{'s' if len(self.needs_person) == 1 else ''} a person "
+            f"{row_count(len(self.needs_person))} {either(len(self.needs_person), 'needs', 'need')} a person "
             "(filter the status column on 'set aside'):",
         )
         # rows a halt stopped, and rows that failed for the halt's own reason (a key refused mid-run: the
@@ -157,7 +158,7 @@ class RunReport:
         if by_user:
             out.append(
                 f"Stopped before row {min(by_user)}: {row_count(len(by_user))} "
-                f"{'was' if len(by_user) == 1 else 'were'} not sent. Run the discharge "
+                f"{either(len(by_user), 'was', 'were')} not sent. Run the discharge "
                 "again to send them (rows already done are skipped)."
             )
         if self.halt:
