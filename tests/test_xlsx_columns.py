@@ -109,6 +109,18 @@ def test_rows_are_numbered_as_the_sheet_shows_them_with_blank_rows_and_columns_b
     assert fast.problems["Row"].tolist() == [16]
 
 
+def test_blank_rows_right_below_the_header_keep_the_row_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two blank rows below the header (row 3): a bad time in data row 10 is sheet row 15, both ways."""
+    path = loans_workbook(tmp_path / "l.xlsx", cell={(9, 5): "25:61:00"})
+    book = openpyxl.load_workbook(path)
+    book.active.insert_rows(4, 2)
+    book.save(path)
+    fast = same_both_ways(path, monkeypatch, by_columns=True)
+    assert fast.problems["Row"].tolist() == [15]
+
+
 def test_barcodes_excel_turned_into_numbers_are_numbers_both_ways(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
