@@ -219,6 +219,20 @@ def test_date_time_cells_and_excel_time_cells_read_the_same_both_ways(
     assert fast.loans["start"].iloc[1] == pd.Timestamp("2025-09-01 05:07")
 
 
+def test_a_workbook_in_the_1904_date_system_reads_the_same_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Mac workbook counts its date cells from 1904: read as 1900 dates they would be four years off."""
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    path = loans_workbook(tmp_path / "l.xlsx")
+    book = openpyxl.load_workbook(path)
+    book.epoch = CALENDAR_MAC_1904
+    book.save(path)
+    fast = same_both_ways(path, monkeypatch, by_columns=True)
+    assert fast.loans["start"].min() == pd.Timestamp("2025-09-01")
+
+
 def _zip(parts: dict[str, str]) -> zipfile.ZipFile:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -124,9 +124,8 @@ def open_large_sheet(
 ) -> LargeSheet | None:
     """The default sheet of the XLSX/XLSM at ``path`` (as :func:`~alma_tools.tables.xlsx_parts.choose_sheet`
     picks it) when its XML is at least ``min_bytes`` long (default :data:`LARGE_SHEET_BYTES`), its first
-    rows read and its load started; None
-    for anything else (not a workbook, a small sheet, one this module cannot read: the cell-by-cell reader
-    takes it and says what is wrong, if anything is)."""
+    rows read and its load started; None for anything else (not a workbook, a small sheet, one this module
+    cannot read: the cell-by-cell reader takes it and says what is wrong, if anything is)."""
     if path.suffix.lower() not in (".xlsx", ".xlsm") or not path.is_file():
         return None
     try:

@@ -134,6 +134,7 @@ def has_special_tokens(archive: zipfile.ZipFile, part: str) -> bool:
 
 
 def column_index(letters: bytes) -> int:
+    """A cell reference's column letters as a 0-based index: ``b"A"`` 0, ``b"AB"`` 27."""
     index = 0
     for letter in letters:
         index = index * 26 + (letter - 64)
