@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from alma_tools import tables
 from alma_tools.errors import InputError
 from alma_tools.tables import ITEM_COLUMNS, LOCATION_COLUMNS, Column, find_table, read_grid
+from alma_tools.tables.xlsx import sheet_notes
 
 BAD = Path(__file__).parent / "data" / "bad_input"
 
@@ -341,7 +342,7 @@ def test_formulas_cached_uncached_and_errors() -> None:
 
 def test_uncalculated_formula_named_by_its_own_cell() -> None:
     xml = b'<row r="1"><c r="A1" s="1"/><c r="B1"><f>1+1</f><v></v></c><c r="C1"><f>2</f><v>2</v></c></row>'
-    (note,) = tables._xlsx_notes(xml, "Items")
+    (note,) = sheet_notes(xml, "Items")
     assert "no saved result (B1)" in note
 
 

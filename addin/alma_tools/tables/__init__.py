@@ -18,8 +18,10 @@ Two steps, so the Excel face can hand over values it read with xlwings and get t
 
 Every problem a person can fix is an :class:`~alma_tools.errors.InputError` naming the file, the row or the
 column, and what to do. The modules: :mod:`.cells` (one cell as text), :mod:`.dialect` (CSV bytes → text),
-:mod:`.xlsx` (a worksheet), :mod:`.grid` (any source → :class:`Grid`), :mod:`.headers` (columns and the
-header row), :mod:`.aside` (footers, totals, repeated headers), :mod:`.table` (:class:`Table`).
+:mod:`.xlsx_parts` (a workbook's parts, without pandas), :mod:`.xlsx` (a worksheet cell by cell),
+:mod:`.xlsx_columns` (a large worksheet a column at a time), :mod:`.grid` (any source → :class:`Grid`),
+:mod:`.headers` (columns and the header row), :mod:`.aside` (footers, totals, repeated headers),
+:mod:`.table` (:class:`Table`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
         normalise_header,
     )
     from alma_tools.tables.table import Table, find_table
-    from alma_tools.tables.xlsx import sheet_notes as _xlsx_notes
 
 #: where each name is defined. They load on first use (PEP 562), so the modules that need no pandas
 #: (:mod:`.xlsx_parts`, :mod:`.xlsx_columns`) can be imported, and a large workbook's parse started, while
@@ -50,7 +51,7 @@ _HOMES = {
     "CsvDialect": "dialect", "sniff_csv": "dialect", "Grid": "grid", "read_grid": "grid",
     "HEADER_SEARCH_ROWS": "headers", "ITEM_COLUMNS": "headers", "LOCATION_COLUMNS": "headers",
     "Column": "headers", "ColumnSet": "headers", "normalise_header": "headers",
-    "Table": "table", "find_table": "table", "_xlsx_notes": "xlsx",
+    "Table": "table", "find_table": "table",
 }  # fmt: skip
 
 
@@ -58,7 +59,7 @@ def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = importlib.import_module(f"{__name__}.{_HOMES[name]}")
-    value = getattr(module, "sheet_notes" if name == "_xlsx_notes" else name)
+    value = getattr(module, name)
     globals()[name] = value
     return value
 
@@ -74,7 +75,6 @@ __all__ = [
     "CsvDialect",
     "Grid",
     "Table",
-    "_xlsx_notes",
     "cell_text",
     "find_table",
     "normalise_header",
